@@ -1,0 +1,96 @@
+/** What a kernel applies to each finished sum. */
+export const Activation = { None: 0, Tanh: 1, Relu: 2 } as const;
+export type Activation = (typeof Activation)[keyof typeof Activation];
+
+function activate(value: number, activation: Activation): number {
+  return activation === Activation.Tanh ? Math.tanh(value) : activation === Activation.Relu ? (value > 0 ? value : 0) : value;
+}
+
+/**
+ * The one matrix kernel of the CPU engine, for rows reached through offset tables:
+ *
+ *     C[cRow[i] + n] = act(base[baseRow[i] + n] + Σ_k A[aRow[i] + k] · B[n·K + k])   for i < rows, n < cols
+ *
+ * B is row-major (cols, K), i.e. a PyTorch weight, so both operands are read along K. The projection
+ * uses it with base = bias; the recurrence with base = the projected input of step t. Blocked 4 rows ×
+ * 4 columns: each loaded value feeds four multiply-adds, and sums stay in registers (float64).
+ */
+export function gemmRowsBt(
+  rows: number,
+  cols: number,
+  K: number,
+  A: Float32Array,
+  aRow: Int32Array,
+  B: Float32Array,
+  base: Float32Array,
+  baseRow: Int32Array,
+  C: Float32Array,
+  cRow: Int32Array,
+  activation: Activation,
+): void {
+  let i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const a0 = aRow[i]!, a1 = aRow[i + 1]!, a2 = aRow[i + 2]!, a3 = aRow[i + 3]!;
+    let n = 0;
+    for (; n + 4 <= cols; n += 4) {
+      const b0 = n * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
+      let s00 = 0, s01 = 0, s02 = 0, s03 = 0;
+      let s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+      let s20 = 0, s21 = 0, s22 = 0, s23 = 0;
+      let s30 = 0, s31 = 0, s32 = 0, s33 = 0;
+      for (let k = 0; k < K; k++) {
+        const w0 = B[b0 + k]!, w1 = B[b1 + k]!, w2 = B[b2 + k]!, w3 = B[b3 + k]!;
+        const x0 = A[a0 + k]!, x1 = A[a1 + k]!, x2 = A[a2 + k]!, x3 = A[a3 + k]!;
+        s00 += x0 * w0; s01 += x0 * w1; s02 += x0 * w2; s03 += x0 * w3;
+        s10 += x1 * w0; s11 += x1 * w1; s12 += x1 * w2; s13 += x1 * w3;
+        s20 += x2 * w0; s21 += x2 * w1; s22 += x2 * w2; s23 += x2 * w3;
+        s30 += x3 * w0; s31 += x3 * w1; s32 += x3 * w2; s33 += x3 * w3;
+      }
+      store4(C, cRow[i]! + n, base, baseRow[i]! + n, s00, s01, s02, s03, activation);
+      store4(C, cRow[i + 1]! + n, base, baseRow[i + 1]! + n, s10, s11, s12, s13, activation);
+      store4(C, cRow[i + 2]! + n, base, baseRow[i + 2]! + n, s20, s21, s22, s23, activation);
+      store4(C, cRow[i + 3]! + n, base, baseRow[i + 3]! + n, s30, s31, s32, s33, activation);
+    }
+    for (; n < cols; n++) {
+      for (let r = i; r < i + 4; r++) singleDot(r, n, K, A, aRow, B, base, baseRow, C, cRow, activation);
+    }
+  }
+  for (; i < rows; i++) {
+    const a0 = aRow[i]!;
+    let n = 0;
+    for (; n + 4 <= cols; n += 4) {
+      const b0 = n * K, b1 = b0 + K, b2 = b1 + K, b3 = b2 + K;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0; k < K; k++) {
+        const x = A[a0 + k]!;
+        s0 += x * B[b0 + k]!; s1 += x * B[b1 + k]!; s2 += x * B[b2 + k]!; s3 += x * B[b3 + k]!;
+      }
+      store4(C, cRow[i]! + n, base, baseRow[i]! + n, s0, s1, s2, s3, activation);
+    }
+    for (; n < cols; n++) singleDot(i, n, K, A, aRow, B, base, baseRow, C, cRow, activation);
+  }
+}
+
+function store4(C: Float32Array, c: number, base: Float32Array, b: number, s0: number, s1: number, s2: number, s3: number, activation: Activation): void {
+  C[c] = activate(base[b]! + s0, activation);
+  C[c + 1] = activate(base[b + 1]! + s1, activation);
+  C[c + 2] = activate(base[b + 2]! + s2, activation);
+  C[c + 3] = activate(base[b + 3]! + s3, activation);
+}
+
+function singleDot(
+  i: number, n: number, K: number, A: Float32Array, aRow: Int32Array, B: Float32Array,
+  base: Float32Array, baseRow: Int32Array, C: Float32Array, cRow: Int32Array, activation: Activation,
+): void {
+  const a = aRow[i]!, b = n * K;
+  let s = 0;
+  for (let k = 0; k < K; k++) s += A[a + k]! * B[b + k]!;
+  C[cRow[i]! + n] = activate(base[baseRow[i]! + n]! + s, activation);
+}
+
+/** Offsets 0, stride, 2·stride, … : the offset table of a plain row-major matrix. */
+export function strided(count: number, stride: number, start = 0): Int32Array {
+  const offsets = new Int32Array(count);
+  for (let i = 0; i < count; i++) offsets[i] = start + i * stride;
+  return offsets;
+}

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The README's main command: set up, then run a PyTorch-trained model on the engines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+node examples/run-pytorch-model.mjs

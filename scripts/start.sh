@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-node examples/run-pytorch-model.mjs
+node packages/cpu/examples/pytorch-model.mjs

@@ -5,7 +5,7 @@ import type { ForwardOptions, ForwardPlan, Tensor } from './types.js';
 
 /** Checks that a value is a tensor whose data length matches its shape; `name` is how messages call it. */
 export function checkTensor(value: unknown, name: string): Tensor {
-  if (value === null || typeof value !== 'object') {
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || !('shape' in value) || !('data' in value)) {
     throw new RnnError('type', `${name} must be a tensor { data: Float32Array, shape: number[] }, got ${describeValue(value)}`, { field: name });
   }
   const { data, shape } = value as Tensor;

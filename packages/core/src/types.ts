@@ -119,4 +119,9 @@ export interface Backend {
   /** Builds a model from a validated plan. Core calls it once per `createRnn`. */
   createModel(plan: ModelPlan): Promise<EngineModel>;
   dispose(): void;
+  /**
+   * Memory the engine holds right now (e.g. `wasmMemoryBytes`, `liveBuffers`), for leak checks. A
+   * disposed model must bring these back to where they were before it was created.
+   */
+  stats?(): Record<string, number>;
 }

@@ -82,6 +82,7 @@ describe('forward: bad input gets an RnnError naming the field, expected and act
     ['a plain array', { data: [1, 2, 3], shape: [1, 1, 3] }, 'type', /input\.data must be a Float32Array, got array of length 3/],
     ['a fractional dimension', { data: new Float32Array(6), shape: [2, 1.5, 3] }, 'shape', /input\.shape must be an array of non-negative integers, got \[2, 1\.5, 3\]/],
     ['no input at all', undefined, 'type', /input must be a tensor/],
+    ['a bare Float32Array', new Float32Array(6), 'type', /input must be a tensor \{ data: Float32Array, shape: number\[\] \}, got Float32Array/],
   ] as const)('rejects %s', async (_name, input, code, message) => {
     const { rnn } = await model();
     await expectRnnError(() => rnn.forward(input as unknown as Tensor), code, message);

@@ -1,0 +1,89 @@
+import { RnnError } from '@recurrent/core';
+
+/** A GPU device and what is known about where it came from. */
+export interface AcquiredDevice {
+  device: GPUDevice;
+  /** Human-readable adapter name, for the model's `backend` field. */
+  description: string;
+  /** Whether this library created the device (and so must destroy it). */
+  owned: boolean;
+  /** Keeps Dawn's instance alive while the device is in use (Node only); dropped on dispose. */
+  instance: GPU | null;
+}
+
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string';
+}
+
+/**
+ * `navigator.gpu` in browsers; in Node the `webgpu` package (Dawn). The specifier is a variable and
+ * marked vite-ignore so that browser bundlers never follow it into Dawn's native binary.
+ */
+async function findGpu(): Promise<{ gpu: GPU; fromDawn: boolean }> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return { gpu: nav.gpu, fromDawn: false };
+  if (!isNode()) {
+    throw new RnnError('unavailable', 'WebGPU is not available here: navigator.gpu is undefined (this browser has no WebGPU, or it is disabled)');
+  }
+  const specifier = 'webgpu';
+  let dawn: { create: (options: string[]) => GPU; globals: object };
+  try {
+    dawn = (await import(/* @vite-ignore */ specifier)) as typeof dawn;
+  } catch (cause) {
+    throw new RnnError('unavailable', `WebGPU is not available in this Node: the 'webgpu' package (Dawn) could not be loaded: ${String(cause)}`, {}, { cause });
+  }
+  // Dawn's classes (GPUBufferUsage, …) must be globals for WebGPU code written for browsers.
+  for (const [name, value] of Object.entries(dawn.globals)) {
+    if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
+  }
+  return { gpu: dawn.create([]), fromDawn: true };
+}
+
+export function describeAdapter(info: GPUAdapterInfo | undefined): string {
+  if (!info) return 'unknown adapter';
+  if (info.description) return info.description;
+  const parts = [info.vendor, info.architecture, info.device].filter((s) => typeof s === 'string' && s.length > 0);
+  return parts.length > 0 ? parts.join(' ') : 'unknown adapter';
+}
+
+/** A device with the adapter's own storage and workgroup limits (not WebGPU's lower defaults). */
+export async function acquireDevice(given?: GPUDevice): Promise<AcquiredDevice> {
+  if (given !== undefined) {
+    if (given === null || typeof given !== 'object' || typeof (given as GPUDevice).createBuffer !== 'function') {
+      throw new RnnError('type', 'createBackend({ device }): device must be a GPUDevice');
+    }
+    const info = (given as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    return { device: given, description: info ? describeAdapter(info) : 'caller device', owned: false, instance: null };
+  }
+  const { gpu, fromDawn } = await findGpu();
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter();
+  } catch (cause) {
+    throw new RnnError('unavailable', `WebGPU is not available: requestAdapter() failed: ${String(cause)}`, {}, { cause });
+  }
+  if (adapter === null) {
+    const hint = fromDawn
+      ? ' (Dawn found no Vulkan driver: install one, e.g. set VK_ICD_FILENAMES to a SwiftShader or lavapipe ICD json)'
+      : ' (no GPU, or WebGPU blocked for it)';
+    throw new RnnError('unavailable', `WebGPU is not available: requestAdapter() returned no adapter${hint}`);
+  }
+  const wanted: (keyof GPUSupportedLimits)[] = [
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+    'maxComputeWorkgroupStorageSize',
+    'maxComputeInvocationsPerWorkgroup',
+    'maxComputeWorkgroupSizeX',
+    'maxComputeWorkgroupSizeY',
+  ];
+  const requiredLimits: Record<string, number> = {};
+  for (const name of wanted) requiredLimits[name] = adapter.limits[name] as number;
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredLimits });
+  } catch (cause) {
+    throw new RnnError('unavailable', `WebGPU is not available: requestDevice() failed: ${String(cause)}`, {}, { cause });
+  }
+  return { device, description: describeAdapter(adapter.info), owned: true, instance: fromDawn ? gpu : null };
+}

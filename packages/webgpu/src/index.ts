@@ -1,0 +1,56 @@
+import type { Backend, EngineModel, ModelPlan } from '@recurrent/core';
+import { RnnError } from '@recurrent/core';
+import { acquireDevice } from './gpu.js';
+import { WebGpuModel, type DeviceState } from './model.js';
+
+export { WebGpuModel, type Timings } from './model.js';
+export { checkForwardLimits, checkModelLimits, type DeviceLimits } from './limits.js';
+
+export interface WebGpuBackendOptions {
+  /** A device of your own (e.g. shared with your renderer). The backend never destroys it. */
+  device?: GPUDevice;
+}
+
+export interface WebGpuBackend extends Backend {
+  /** The device models run on. */
+  readonly device: GPUDevice;
+  /** The adapter's name, as shown in each model's `backend` field. */
+  readonly adapter: string;
+}
+
+/**
+ * The WebGPU engine: `navigator.gpu` in browsers, the `webgpu` package (Dawn) in Node. Rejects with
+ * RnnError('unavailable') and the reason when there is no adapter; it never falls back to another engine.
+ */
+export async function createBackend(options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
+  if (options === null || typeof options !== 'object') {
+    throw new RnnError('type', 'createBackend(options): options must be an object like { device }');
+  }
+  const acquired = await acquireDevice(options.device);
+  const state: DeviceState = { device: acquired.device, lost: null, disposed: false, liveBuffers: 0, liveBufferBytes: 0 };
+  acquired.device.lost.then((info) => {
+    state.lost = info;
+  });
+  // Dawn's instance (Node) stays referenced while the backend lives, and is dropped on dispose:
+  // a referenced instance keeps Node from exiting.
+  const held: { instance: GPU | null } = { instance: acquired.instance };
+  return {
+    name: 'webgpu',
+    device: acquired.device,
+    adapter: acquired.description,
+    async createModel(plan: ModelPlan): Promise<EngineModel> {
+      if (state.disposed) throw new RnnError('disposed', 'This WebGPU backend was disposed: create a new one with createBackend()');
+      if (state.lost) throw new RnnError('device-lost', `The GPU device was lost (${state.lost.reason}): create a new backend with createBackend()`, { reason: state.lost.reason });
+      return new WebGpuModel(state, plan, acquired.description);
+    },
+    stats(): Record<string, number> {
+      return { liveBuffers: state.liveBuffers, liveBufferBytes: state.liveBufferBytes };
+    },
+    dispose(): void {
+      if (state.disposed) return;
+      state.disposed = true;
+      if (acquired.owned) acquired.device.destroy();
+      held.instance = null;
+    },
+  };
+}

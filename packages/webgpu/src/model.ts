@@ -1,0 +1,365 @@
+import type { EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
+import { RnnError } from '@recurrent/core';
+import { checkForwardLimits, checkModelLimits } from './limits.js';
+import { GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT, gemmShader, recurrenceShader } from './shaders.js';
+
+/** What a backend shares with its models: the device and whether it is still usable. */
+export interface DeviceState {
+  device: GPUDevice;
+  /** Set once the device is lost (destroyed by anyone, driver reset, …). */
+  lost: GPUDeviceLostInfo | null;
+  disposed: boolean;
+  /** GPU buffers alive across all models of the backend, for Backend.stats() (leak checks). */
+  liveBuffers: number;
+  liveBufferBytes: number;
+}
+
+/** Seconds spent in each phase of one profiled forward (see WebGpuModel.profile). */
+export interface Timings {
+  projection: number;
+  recurrence: number;
+  readBack: number;
+}
+
+const Usage = {
+  storageIn: 0x0080 | 0x0008, // STORAGE | COPY_DST
+  storageOut: 0x0080 | 0x0004, // STORAGE | COPY_SRC
+  state: 0x0080 | 0x0004 | 0x0008, // STORAGE | COPY_SRC | COPY_DST
+  copy: 0x0004 | 0x0008, // COPY_SRC | COPY_DST
+  uniform: 0x0040 | 0x0008, // UNIFORM | COPY_DST
+  readBack: 0x0001 | 0x0008, // MAP_READ | COPY_DST
+} as const;
+
+/** Free GPU buffers by usage, reused by later shapes; every buffer ever made is destroyed on dispose. */
+class BufferPool {
+  private readonly free: GPUBuffer[] = [];
+  private readonly all = new Set<GPUBuffer>();
+
+  constructor(private readonly state: DeviceState) {}
+
+  acquire(bytes: number, usage: number): GPUBuffer {
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const index = this.free.findIndex((b) => b.usage === usage && b.size >= size && b.size <= 2 * size);
+    if (index >= 0) return this.free.splice(index, 1)[0]!;
+    const buffer = this.state.device.createBuffer({ size, usage });
+    this.all.add(buffer);
+    this.state.liveBuffers++;
+    this.state.liveBufferBytes += size;
+    return buffer;
+  }
+
+  release(buffers: GPUBuffer[]): void {
+    this.free.push(...buffers);
+  }
+
+  destroyAll(): void {
+    for (const buffer of this.all) {
+      buffer.destroy();
+      this.state.liveBuffers--;
+      this.state.liveBufferBytes -= buffer.size;
+    }
+    this.all.clear();
+    this.free.length = 0;
+  }
+}
+
+/** One layer's weights on the GPU. */
+interface Layer {
+  inputSize: number;
+  /** (D·H, inputSize): W_ih of the forward direction, then the reverse one. */
+  W_ih: GPUBuffer;
+  /** (D·H): b_ih + b_hh per direction, zeros without bias. */
+  bias: GPUBuffer;
+  /** (D, H, H), each direction's W_hh transposed so that invocations j read consecutive floats. */
+  W_hhT: GPUBuffer;
+}
+
+/** Buffers, uniforms and bind groups for one (L, N): rebuilt only when the shape changes. */
+interface Work {
+  L: number;
+  N: number;
+  buffers: GPUBuffer[];
+  x: GPUBuffer;
+  h0: GPUBuffer;
+  lengths: GPUBuffer;
+  /** Ping-pong states (D, N, H); `states[L % 2]` holds h_n after a layer. */
+  states: [GPUBuffer, GPUBuffer];
+  /** Layer outputs alternate between these (L, N, D·H). */
+  outputs: [GPUBuffer, GPUBuffer];
+  readBack: GPUBuffer;
+  /** Bytes read back: the output (L, N, D·H), then h_n (layers·D, N, H). */
+  readBytes: number;
+  gemmGroups: GPUBindGroup[];
+  /** Per layer, [reads states[0], reads states[1]]. */
+  recurGroups: [GPUBindGroup, GPUBindGroup][];
+}
+
+function transposedRecurrentWeights(plan: ModelPlan, layer: number): Float32Array {
+  const H = plan.hiddenSize;
+  const out = new Float32Array(plan.numDirections * H * H);
+  plan.layers[layer]!.directions.forEach(({ W_hh }, d) => {
+    for (let j = 0; j < H; j++) for (let k = 0; k < H; k++) out[d * H * H + k * H + j] = W_hh[j * H + k]!;
+  });
+  return out;
+}
+
+export class WebGpuModel implements EngineModel {
+  readonly backend: string;
+  private readonly device: GPUDevice;
+  private readonly H: number;
+  private readonly D: number;
+  private readonly pool: BufferPool;
+  private readonly layers: Layer[];
+  private readonly gemmPipeline: GPUComputePipeline;
+  private readonly recurPipeline: GPUComputePipeline;
+  private readonly gemmLayout: GPUBindGroupLayout;
+  private readonly recurLayout: GPUBindGroupLayout;
+  private work: Work | null = null;
+  /** Forwards run one after another on the shared work buffers: concurrent calls queue here. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  constructor(private readonly state: DeviceState, plan: ModelPlan, description: string) {
+    const { device } = state;
+    this.device = device;
+    this.backend = `webgpu (${description})`;
+    this.H = plan.hiddenSize;
+    this.D = plan.numDirections;
+    const { H, D } = this;
+    checkModelLimits(H, D, plan.layers.map((l) => l.inputSize), device.limits);
+
+    this.pool = new BufferPool(state);
+    this.layers = plan.layers.map(({ inputSize, directions }, index) => {
+      const W_ih = new Float32Array(D * H * inputSize);
+      const bias = new Float32Array(D * H);
+      directions.forEach(({ W_ih: w, b_ih, b_hh }, d) => {
+        W_ih.set(w, d * H * inputSize);
+        if (b_ih && b_hh) for (let j = 0; j < H; j++) bias[d * H + j] = b_ih[j]! + b_hh[j]!;
+      });
+      return {
+        inputSize,
+        W_ih: this.upload(W_ih),
+        bias: this.upload(bias),
+        W_hhT: this.upload(transposedRecurrentWeights(plan, index)),
+      };
+    });
+
+    const storage = (binding: number, readOnly: boolean): GPUBindGroupLayoutEntry => ({
+      binding,
+      visibility: 4, // GPUShaderStage.COMPUTE
+      buffer: { type: readOnly ? 'read-only-storage' : 'storage' },
+    });
+    const dynamicUniform: GPUBindGroupLayoutEntry = {
+      binding: 0,
+      visibility: 4,
+      buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: 16 },
+    };
+    this.gemmLayout = device.createBindGroupLayout({
+      entries: [dynamicUniform, storage(1, true), storage(2, true), storage(3, true), storage(4, false)],
+    });
+    this.recurLayout = device.createBindGroupLayout({
+      entries: [dynamicUniform, storage(1, true), storage(2, true), storage(3, true), storage(4, true), storage(5, false), storage(6, false)],
+    });
+    const pipeline = (code: string, layout: GPUBindGroupLayout): GPUComputePipeline =>
+      device.createComputePipeline({
+        layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
+      });
+    this.gemmPipeline = pipeline(gemmShader(), this.gemmLayout);
+    this.recurPipeline = pipeline(recurrenceShader(H, D, plan.nonlinearity), this.recurLayout);
+  }
+
+  forward(plan: ForwardPlan): Promise<EngineResult> {
+    const run = this.queue.then(() => this.run(plan, null));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * A forward submitted in separate phases (each layer's projection, its recurrence, the read-back),
+   * waiting for the GPU after each, to see where time goes. For benchmarks; slower than forward().
+   */
+  profile(plan: ForwardPlan): Promise<{ result: EngineResult; timings: Timings }> {
+    const timings: Timings = { projection: 0, recurrence: 0, readBack: 0 };
+    const run = this.queue.then(() => this.run(plan, timings));
+    this.queue = run.catch(() => undefined);
+    return run.then((result) => ({ result, timings }));
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.work = null;
+    this.pool.destroyAll();
+  }
+
+  private checkUsable(): void {
+    if (this.disposed) throw new RnnError('disposed', 'This WebGPU model was disposed: create a new one with createRnn()');
+    if (this.state.disposed) throw new RnnError('disposed', 'The WebGPU backend of this model was disposed: create a new backend with createBackend()');
+    if (this.state.lost) throw this.deviceLost();
+  }
+
+  private deviceLost(cause?: unknown): RnnError {
+    const info = this.state.lost;
+    const why = info ? `${info.reason}${info.message ? `: ${info.message}` : ''}` : String(cause);
+    return new RnnError('device-lost', `The GPU device was lost (${why}): create a new backend with createBackend() and a new model`, { reason: info?.reason }, { cause });
+  }
+
+  private upload(data: Float32Array): GPUBuffer {
+    const buffer = this.pool.acquire(data.byteLength, Usage.storageIn);
+    this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    return buffer;
+  }
+
+  private async run(plan: ForwardPlan, timings: Timings | null): Promise<EngineResult> {
+    this.checkUsable();
+    const { seqLen: L, batch: N, input, h0, lengths } = plan;
+    const { H, D, device } = this;
+    checkForwardLimits(L, N, this.layers[0]!.inputSize, H, D, this.layers.length, device.limits);
+    const work = this.workFor(L, N);
+    const queue = device.queue;
+
+    // Scopes are pushed and popped with no await in between, so models sharing a device never pop
+    // each other's scopes.
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    queue.writeBuffer(work.x, 0, input.buffer, input.byteOffset, input.byteLength);
+    if (h0 !== null) queue.writeBuffer(work.h0, 0, h0.buffer, h0.byteOffset, h0.byteLength);
+    queue.writeBuffer(work.lengths, 0, lengths === null ? new Uint32Array(N).fill(L) : Uint32Array.from(lengths));
+    const phases = this.encode(plan, work);
+    if (timings === null) queue.submit(phases.map((p) => p.commands));
+    const scopes = Promise.all([device.popErrorScope(), device.popErrorScope()]);
+
+    const readBytes = work.readBytes;
+    try {
+      if (timings !== null) {
+        // Each phase submitted and waited for on its own, to see where the time goes.
+        for (const { phase, commands } of phases) {
+          const start = performance.now();
+          queue.submit([commands]);
+          if (phase === 'readBack') await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
+          else await queue.onSubmittedWorkDone();
+          timings[phase] += (performance.now() - start) / 1000;
+        }
+      } else {
+        await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
+      }
+    } catch (error) {
+      if (this.disposed || this.state.disposed) this.checkUsable();
+      if (this.state.lost || (error instanceof Error && error.name === 'AbortError')) throw this.deviceLost(error);
+      const [validation, memory] = await scopes.catch(() => [null, null]);
+      throw this.gpuError(validation ?? memory ?? error);
+    }
+    const [validation, memory] = await scopes.catch(() => [null, null]);
+    if (validation ?? memory) {
+      work.readBack.unmap();
+      throw this.gpuError(validation ?? memory);
+    }
+    const mapped = new Float32Array(work.readBack.getMappedRange(0, readBytes));
+    const output = mapped.slice(0, L * N * D * H);
+    const hN = mapped.slice(L * N * D * H);
+    work.readBack.unmap();
+    return { output, hN };
+  }
+
+  private gpuError(error: unknown): RnnError {
+    if (this.state.lost) return this.deviceLost(error);
+    const message = error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error) ? (error as { message: string }).message : String(error);
+    return new RnnError('internal', `WebGPU reported an error running the RNN (a bug in @recurrent/webgpu, please report it): ${message}`, {}, { cause: error });
+  }
+
+  /**
+   * Every layer: h0 into the state, the projection GEMM, L recurrence dispatches, h_n out; then the
+   * last layer's output into the read-back buffer. Returned as phases so profile() can time them.
+   */
+  private encode(plan: ForwardPlan, work: Work): { phase: keyof Timings; commands: GPUCommandBuffer }[] {
+    const { seqLen: L, batch: N, h0 } = plan;
+    const { H, D, device } = this;
+    const DH = D * H;
+    const stateBytes = D * N * H * 4;
+    const phases: { phase: keyof Timings; commands: GPUCommandBuffer }[] = [];
+    let encoder = device.createCommandEncoder();
+    const endPhase = (phase: keyof Timings): void => {
+      phases.push({ phase, commands: encoder.finish() });
+      encoder = device.createCommandEncoder();
+    };
+
+    for (let index = 0; index < this.layers.length; index++) {
+      const [stateA] = work.states;
+      if (h0 === null) encoder.clearBuffer(stateA, 0, stateBytes);
+      else encoder.copyBufferToBuffer(work.h0, index * stateBytes, stateA, 0, stateBytes);
+
+      // x · W_ihᵀ + b_ih + b_hh for every step and both directions: one GEMM.
+      const gemm = encoder.beginComputePass();
+      gemm.setPipeline(this.gemmPipeline);
+      gemm.setBindGroup(0, work.gemmGroups[index]!, [index * UNIFORM_SLOT]);
+      gemm.dispatchWorkgroups(Math.ceil(DH / GEMM_TILE), Math.ceil((L * N) / GEMM_TILE));
+      gemm.end();
+      endPhase('projection');
+
+      // The recurrence: one dispatch per step with both directions in it, states ping-ponging.
+      const recur = encoder.beginComputePass();
+      recur.setPipeline(this.recurPipeline);
+      for (let step = 0; step < L; step++) {
+        recur.setBindGroup(0, work.recurGroups[index]![step % 2]!, [step * UNIFORM_SLOT]);
+        recur.dispatchWorkgroups(Math.ceil(H / RECUR_WORKGROUP), N, D);
+      }
+      recur.end();
+      // h_n is the last state: the forward direction froze at each length, the reverse one ran to t = 0.
+      encoder.copyBufferToBuffer(work.states[L % 2]!, 0, work.readBack, L * N * DH * 4 + index * stateBytes, stateBytes);
+      endPhase('recurrence');
+    }
+    encoder.copyBufferToBuffer(work.outputs[(this.layers.length - 1) % 2]!, 0, work.readBack, 0, L * N * DH * 4);
+    endPhase('readBack');
+    return phases;
+  }
+
+  /** The buffers and bind groups for this shape, reusing the last ones when the shape is the same. */
+  private workFor(L: number, N: number): Work {
+    if (this.work !== null && this.work.L === L && this.work.N === N) return this.work;
+    if (this.work !== null) this.pool.release(this.work.buffers);
+    const { H, D, device, pool } = this;
+    const DH = D * H;
+    const layers = this.layers;
+    const stateBytes = D * N * H * 4;
+    const x = pool.acquire(L * N * layers[0]!.inputSize * 4, Usage.storageIn);
+    const h0 = pool.acquire(layers.length * stateBytes, Usage.copy);
+    const lengths = pool.acquire(N * 4, Usage.storageIn);
+    const projected = pool.acquire(L * N * DH * 4, Usage.state);
+    const states: [GPUBuffer, GPUBuffer] = [pool.acquire(stateBytes, Usage.state), pool.acquire(stateBytes, Usage.state)];
+    const outputs: [GPUBuffer, GPUBuffer] = [pool.acquire(L * N * DH * 4, Usage.storageOut), pool.acquire(L * N * DH * 4, Usage.storageOut)];
+    const readBack = pool.acquire((L * N * DH + layers.length * D * N * H) * 4, Usage.readBack);
+
+    // Uniform slots: one per layer for the GEMM's (M, N, K), one per step for the recurrence.
+    const gemmDims = pool.acquire(layers.length * UNIFORM_SLOT, Usage.uniform);
+    const gemmData = new Uint32Array((layers.length * UNIFORM_SLOT) / 4);
+    layers.forEach((layer, index) => gemmData.set([L * N, DH, layer.inputSize, 0], (index * UNIFORM_SLOT) / 4));
+    device.queue.writeBuffer(gemmDims, 0, gemmData);
+    const steps = pool.acquire(L * UNIFORM_SLOT, Usage.uniform);
+    const stepData = new Uint32Array((L * UNIFORM_SLOT) / 4);
+    for (let step = 0; step < L; step++) stepData.set([step, L, N, 0], (step * UNIFORM_SLOT) / 4);
+    device.queue.writeBuffer(steps, 0, stepData);
+
+    const entries = (buffers: GPUBuffer[]): GPUBindGroupEntry[] =>
+      buffers.map((buffer, binding) => ({ binding, resource: binding === 0 ? { buffer, size: 16 } : { buffer } }));
+    const gemmGroups = layers.map((layer, index) =>
+      device.createBindGroup({
+        layout: this.gemmLayout,
+        entries: entries([gemmDims, index === 0 ? x : outputs[(index - 1) % 2]!, layer.W_ih, layer.bias, projected]),
+      }),
+    );
+    const recurGroups = layers.map((layer, index) => {
+      const out = outputs[index % 2]!;
+      const group = (from: GPUBuffer, to: GPUBuffer): GPUBindGroup =>
+        device.createBindGroup({ layout: this.recurLayout, entries: entries([steps, layer.W_hhT, projected, lengths, from, to, out]) });
+      return [group(states[0], states[1]), group(states[1], states[0])] as [GPUBindGroup, GPUBindGroup];
+    });
+
+    this.work = {
+      L, N, x, h0, lengths, states, outputs, readBack, gemmGroups, recurGroups,
+      readBytes: (L * N * DH + layers.length * D * N * H) * 4,
+      buffers: [x, h0, lengths, projected, ...states, ...outputs, readBack, gemmDims, steps],
+    };
+    return this.work;
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The WGSL kernels. Model constants (H, D, the activation) are written into the source, so each model
+ * compiles its own modules once; what changes per call (L, N, the step) comes in uniforms.
+ */
+
+/** Output tile of one GEMM workgroup (GEMM_TILE × GEMM_TILE), 16×16 invocations each computing 4×4. */
+export const GEMM_TILE = 64;
+/** Invocations per recurrence workgroup, along the hidden units. */
+export const RECUR_WORKGROUP = 64;
+/** Bytes between two uniform slots: WebGPU's minUniformBufferOffsetAlignment is at most 256. */
+export const UNIFORM_SLOT = 256;
+
+/**
+ * WGSL's tanh is only as precise as sinh/cosh (and NaN for large inputs on some drivers). This one is
+ * within a few float32 ulps: a Taylor series near zero (no cancellation), 1 − 2/(e^{2|x|}+1) elsewhere.
+ */
+const TANH = /* wgsl */ `
+fn tanh_exact(x: f32) -> f32 {
+  let a = abs(x);
+  if (a < 0.5) {
+    let x2 = x * x;
+    return x * (1.0 + x2 * (-0.333333333333 + x2 * (0.133333333333 + x2 * (-0.0539682539683 + x2 * (0.0218694885362
+      + x2 * (-0.00886323552990 + x2 * (0.00359212803657 + x2 * (-0.00145583438705 + x2 * 0.000590027440946))))))));
+  }
+  // tanh(20) rounds to 1 in float32; the clamp keeps exp finite.
+  let e = exp(2.0 * min(a, 20.0));
+  return sign(x) * (1.0 - 2.0 / (e + 1.0));
+}
+`;
+
+/**
+ * C (M, Nc) = A (M, K) · B (Nc, K)ᵀ + bias (Nc). B is a PyTorch weight (rows = outputs), so both
+ * operands are read along K. Tiles of A and B go through workgroup memory stored k-major, so the inner
+ * loop reads four rows and four columns as contiguous runs.
+ */
+export function gemmShader(): string {
+  return /* wgsl */ `
+struct Dims { M: u32, N: u32, K: u32, pad: u32 }
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> C: array<f32>;
+
+const TILE = ${GEMM_TILE}u;
+const TK = 16u;
+var<workgroup> As: array<f32, ${GEMM_TILE * 16}>;  // As[k * TILE + m]
+var<workgroup> Bs: array<f32, ${GEMM_TILE * 16}>;  // Bs[k * TILE + n]
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let M = dims.M;
+  let N = dims.N;
+  let K = dims.K;
+  let row0 = wg.y * TILE;
+  let col0 = wg.x * TILE;
+  var acc: array<array<f32, 4>, 4>;
+  for (var k0 = 0u; k0 < K; k0 += TK) {
+    // 256 invocations load 64×16 values of each tile, 4 each, consecutive invocations along k.
+    for (var i = 0u; i < 4u; i++) {
+      let e = li + i * 256u;
+      let r = e / TK;
+      let k = e % TK;
+      let gk = k0 + k;
+      var a = 0.0;
+      if (row0 + r < M && gk < K) { a = A[(row0 + r) * K + gk]; }
+      As[k * TILE + r] = a;
+      var b = 0.0;
+      if (col0 + r < N && gk < K) { b = B[(col0 + r) * K + gk]; }
+      Bs[k * TILE + r] = b;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TK; k++) {
+      var a: array<f32, 4>;
+      var b: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) {
+        a[i] = As[k * TILE + lid.y + 16u * i];
+        b[i] = Bs[k * TILE + lid.x + 16u * i];
+      }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let m = row0 + lid.y + 16u * i;
+    for (var j = 0u; j < 4u; j++) {
+      let n = col0 + lid.x + 16u * j;
+      if (m < M && n < N) { C[m * N + n] = acc[i][j] + bias[n]; }
+    }
+  }
+}
+`;
+}
+
+/**
+ * One timestep of one layer, both directions in the same dispatch (global id z = direction):
+ *
+ *     h_t = act(projected_t + h_prev · W_hhᵀ)     (projected_t = x_t · W_ihᵀ + b_ih + b_hh)
+ *
+ * The forward direction is at t = step, the reverse one at t = L−1−step. An element whose length
+ * does not reach t keeps its state and outputs zero there, so the reverse direction of a short
+ * element starts from h0 at its own last step (PackedSequence semantics).
+ */
+export function recurrenceShader(H: number, D: number, nonlinearity: 'tanh' | 'relu'): string {
+  const act = nonlinearity === 'tanh' ? 'tanh_exact(v)' : 'max(v, 0.0)';
+  return /* wgsl */ `
+struct Step { step: u32, L: u32, N: u32, pad: u32 }
+@group(0) @binding(0) var<uniform> s: Step;
+@group(0) @binding(1) var<storage, read> W_hhT: array<f32>;     // (D, H, H): W_hhT[d][k][j] = W_hh[d][j][k]
+@group(0) @binding(2) var<storage, read> projected: array<f32>; // (L, N, D·H)
+@group(0) @binding(3) var<storage, read> lengths: array<u32>;   // (N)
+@group(0) @binding(4) var<storage, read> h_prev: array<f32>;    // (D, N, H)
+@group(0) @binding(5) var<storage, read_write> h_next: array<f32>;
+@group(0) @binding(6) var<storage, read_write> output: array<f32>; // (L, N, D·H)
+
+const H = ${H}u;
+const D = ${D}u;
+${TANH}
+fn act(v: f32) -> f32 { return ${act}; }
+
+@compute @workgroup_size(${RECUR_WORKGROUP})
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let j = id.x;
+  let b = id.y;
+  let d = id.z;
+  if (j >= H) { return; }
+  let N = s.N;
+  var t = s.step;
+  if (d == 1u) { t = s.L - 1u - s.step; }
+  let state = (d * N + b) * H;
+  let o = (t * N + b) * D * H + d * H + j;
+  if (t >= lengths[b]) {
+    h_next[state + j] = h_prev[state + j];
+    output[o] = 0.0;
+    return;
+  }
+  var sum = 0.0;
+  let w = d * H * H + j;
+  for (var k = 0u; k < H; k++) { sum = fma(h_prev[state + k], W_hhT[w + k * H], sum); }
+  let h = act(projected[o] + sum);
+  h_next[state + j] = h;
+  output[o] = h;
+}
+`;
+}

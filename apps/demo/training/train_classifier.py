@@ -1,0 +1,101 @@
+"""Trains the demo's "Which language is this word?" model: a bidirectional 2-layer character nn.RNN,
+many-to-one (the top layer's final forward and reverse states, concatenated, through a linear head).
+
+    /usr/bin/python3 apps/demo/training/train_classifier.py   # a few minutes on 2 cores
+
+Writes apps/demo/public/models/language-classifier.{safetensors,json}. Not part of CI.
+"""
+import os
+import sys
+import time
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import LANGUAGES, VOCAB, one_hot, read_words, split, write_json, write_safetensors  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "public", "models")
+HIDDEN = 64
+SECONDS = float(os.environ.get("TRAIN_SECONDS", "240"))
+# Words the app's test checks against PyTorch's own probabilities (the oracle), one per language and more.
+CHECK_WORDS = ["house", "haus", "maison", "casa", "huis", "schmetterling", "papillon", "mariposa", "farfalla",
+               "borboleta", "vlinder", "butterfly", "a", "zzz", "épée", "straße"]
+
+
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(len(VOCAB), HIDDEN, num_layers=2, bidirectional=True)
+        self.head = nn.Linear(2 * HIDDEN, len(LANGUAGES))
+
+    def forward(self, x, lengths):
+        packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+        _, h_n = self.rnn(packed)
+        # h_n is (layer0-fwd, layer0-rev, layer1-fwd, layer1-rev): take the top layer's two directions.
+        return self.head(torch.cat([h_n[2], h_n[3]], dim=1))
+
+
+def accuracy(model, data):
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(data), 1024):
+            chunk = data[i:i + 1024]
+            x, lengths = one_hot([w for w, _ in chunk], len(VOCAB))
+            predicted = model(x, lengths).argmax(1)
+            correct += sum(int(p == y) for p, (_, y) in zip(predicted.tolist(), chunk))
+    model.train()
+    return correct / len(data)
+
+
+def main():
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    train, valid = split(read_words(), per_language=30000, held_out=1000, seed=0)
+    model = Classifier()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    start, step, epoch = time.time(), 0, 0
+    while time.time() - start < SECONDS:
+        epoch += 1
+        for i in range(0, len(train), 128):
+            batch = train[i:i + 128]
+            x, lengths = one_hot([w for w, _ in batch], len(VOCAB))
+            loss = loss_fn(model(x, lengths), torch.tensor([y for _, y in batch]))
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            step += 1
+            if step % 200 == 0:
+                print(f"epoch {epoch} step {step} loss {loss.item():.3f} {time.time() - start:.0f}s", flush=True)
+            if time.time() - start > SECONDS:
+                break
+    valid_accuracy = accuracy(model, valid)
+    print(f"validation accuracy {valid_accuracy:.3f} ({len(valid)} held-out words)")
+
+    model.eval()
+    with torch.no_grad():
+        x, lengths = one_hot(CHECK_WORDS, len(VOCAB))
+        probabilities = torch.softmax(model(x, lengths), dim=1)
+    os.makedirs(OUT, exist_ok=True)
+    tensors = {f"rnn.{k}": v for k, v in model.rnn.state_dict().items()}
+    tensors.update({f"head.{k}": v for k, v in model.head.state_dict().items()})
+    write_safetensors(os.path.join(OUT, "language-classifier.safetensors"), tensors)
+    write_json(os.path.join(OUT, "language-classifier.json"), {
+        "generated": "by apps/demo/training/train_classifier.py; do not edit",
+        "task": "classify",
+        "rnn": {"inputSize": len(VOCAB), "hiddenSize": HIDDEN, "numLayers": 2, "nonlinearity": "tanh",
+                "bidirectional": True},
+        "vocab": VOCAB,
+        "labels": [name for name, _ in LANGUAGES],
+        "validationAccuracy": round(valid_accuracy, 4),
+        "checks": [{"word": w, "probabilities": [round(p, 7) for p in row]}
+                   for w, row in zip(CHECK_WORDS, probabilities.tolist())],
+    })
+
+
+if __name__ == "__main__":
+    main()

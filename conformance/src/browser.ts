@@ -1,0 +1,53 @@
+import type { Backend } from '@recurrent/core';
+import { decodeCase, decodeManifest, type Manifest } from './format.js';
+import { runCase, type CaseResult } from './run.js';
+
+/** What the page exposes as `globalThis.__recurrentConformance` for the Node side to drive. */
+export interface BrowserRunner {
+  /** Creates the backend; resolves to null, or to why createBackend() failed. */
+  init(): Promise<string | null>;
+  caseIds(): Promise<string[]>;
+  runCase(id: string): Promise<CaseResult>;
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}${'code' in error ? `(${String(error.code)})` : ''}: ${error.message}` : String(error);
+}
+
+/**
+ * The in-page half of the browser run: fetches the vectors from `vectorsUrl` and runs them on the
+ * engine module's createBackend, one case per call, so each becomes one test on the Node side.
+ */
+export function installBrowserRunner(engine: { createBackend: () => Promise<Backend> }, vectorsUrl: string): BrowserRunner {
+  let backend: Backend | null = null;
+  let manifest: Promise<Manifest> | null = null;
+  const fetchBytes = async (file: string): Promise<Uint8Array> => {
+    const response = await fetch(new URL(file, vectorsUrl));
+    if (!response.ok) throw new Error(`GET ${file}: ${response.status} ${response.statusText}`);
+    return new Uint8Array(await response.arrayBuffer());
+  };
+  const loadManifest = () =>
+    (manifest ??= fetchBytes('manifest.json').then((bytes) => decodeManifest(new TextDecoder().decode(bytes), 'vectors/manifest.json')));
+  const runner: BrowserRunner = {
+    async init() {
+      try {
+        backend = await engine.createBackend();
+        return null;
+      } catch (error) {
+        return describeError(error);
+      }
+    },
+    async caseIds() {
+      return (await loadManifest()).cases.map((c) => c.id);
+    },
+    async runCase(id) {
+      const entry = (await loadManifest()).cases.find((c) => c.id === id);
+      if (entry === undefined) throw new Error(`no case ${id} in vectors/manifest.json`);
+      if (backend === null) throw new Error('init() has not created a backend');
+      const c = decodeCase(await fetchBytes(entry.file), `vectors/${entry.file}`);
+      return runCase(backend, c);
+    },
+  };
+  (globalThis as { __recurrentConformance?: BrowserRunner }).__recurrentConformance = runner;
+  return runner;
+}

@@ -1,0 +1,172 @@
+import { RnnError, type RnnConfig, type StateDict, type Tensor } from '@recurrent/core';
+import { unpack } from 'msgpackr';
+
+/** What generator/generate.py writes; a reader of another format or version refuses the file. */
+export const VECTOR_FORMAT = 'recurrent-conformance-vectors';
+export const VECTOR_VERSION = 1;
+export const REGENERATE_COMMAND = 'pnpm --filter @recurrent/conformance generate';
+
+/** The float64 reference: the same float32 weights and inputs run by PyTorch in double. */
+export interface Tensor64 {
+  data: Float64Array;
+  shape: number[];
+}
+
+/** One golden vector: everything an engine needs to run the case, and PyTorch's answers. */
+export interface ConformanceCase {
+  id: string;
+  /** Why the case exists (from the spec). */
+  why: string;
+  /** Tags the CLI counts cases by: the spec group plus the options the config exercises. */
+  features: string[];
+  /** The file it was read from, for messages. */
+  file: string;
+  config: Required<Omit<RnnConfig, 'dropout'>>;
+  input: Tensor;
+  h0: Tensor | null;
+  lengths: number[] | null;
+  stateDict: StateDict;
+  torch32: { output: Tensor; hN: Tensor };
+  ref64: { output: Tensor64; hN: Tensor64 };
+  torchVersion: string;
+}
+
+export interface ManifestEntry {
+  id: string;
+  file: string;
+  features: string[];
+  bytes: number;
+  /** max |PyTorch float32 − float64 reference| over output and h_n, as the generator measured it. */
+  torch32MaxError: number;
+  ref64MaxAbs: number;
+}
+
+export interface Manifest {
+  format: string;
+  version: number;
+  /** sha256 of spec/ when the vectors were generated (see spec-hash). */
+  specHash: string;
+  torch: string;
+  cases: ManifestEntry[];
+}
+
+function formatError(file: string, problem: string): RnnError {
+  return new RnnError('format', `Conformance vector file ${file}: ${problem}. Regenerate the vectors with: ${REGENERATE_COMMAND}`, { file, problem });
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value);
+}
+
+function checkHeader(file: string, value: unknown): Record<string, unknown> {
+  if (!isObject(value)) throw formatError(file, 'expected a map at the top level');
+  if (value.format !== VECTOR_FORMAT) throw formatError(file, `format is ${JSON.stringify(value.format)}, expected "${VECTOR_FORMAT}"`);
+  if (value.version !== VECTOR_VERSION) {
+    throw formatError(file, `format version ${JSON.stringify(value.version)} is not the version ${VECTOR_VERSION} this runner reads`);
+  }
+  return value;
+}
+
+function isShape(value: unknown): value is number[] {
+  return Array.isArray(value) && value.every((d) => Number.isSafeInteger(d) && d >= 0);
+}
+
+/** A `{shape, dtype, data: bin}` map as a typed array. msgpackr hands `bin` out as a view at any offset: copy it. */
+function readTensor(file: string, where: string, value: unknown, dtype: 'float32'): Tensor;
+function readTensor(file: string, where: string, value: unknown, dtype: 'float64'): Tensor64;
+function readTensor(file: string, where: string, value: unknown, dtype: 'float32' | 'float64'): Tensor | Tensor64 {
+  if (!isObject(value) || !isShape(value.shape) || !(value.data instanceof Uint8Array)) {
+    throw formatError(file, `${where} is not a tensor {shape, dtype, data: bytes}`);
+  }
+  if (value.dtype !== dtype) throw formatError(file, `${where} has dtype ${JSON.stringify(value.dtype)}, expected ${dtype}`);
+  const count = value.shape.reduce((a, b) => a * b, 1);
+  const width = dtype === 'float32' ? 4 : 8;
+  if (value.data.byteLength !== count * width) {
+    throw formatError(file, `${where} has ${value.data.byteLength} bytes, but shape [${value.shape.join(', ')}] of ${dtype} needs ${count * width}`);
+  }
+  const bytes = new Uint8Array(value.data); // copy: aligned, and owned by us
+  const data = dtype === 'float32' ? new Float32Array(bytes.buffer) : new Float64Array(bytes.buffer);
+  return { data, shape: [...value.shape] } as Tensor | Tensor64;
+}
+
+function readString(file: string, record: Record<string, unknown>, key: string): string {
+  const value = record[key];
+  if (typeof value !== 'string') throw formatError(file, `field "${key}" is missing or not a string`);
+  return value;
+}
+
+function readConfig(file: string, value: unknown): ConformanceCase['config'] {
+  if (!isObject(value)) throw formatError(file, 'field "config" is missing');
+  const { inputSize, hiddenSize, numLayers, nonlinearity, bias, batchFirst, bidirectional } = value;
+  const positive = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 1;
+  if (!positive(inputSize) || !positive(hiddenSize) || !positive(numLayers)) throw formatError(file, 'config sizes must be positive integers');
+  if (nonlinearity !== 'tanh' && nonlinearity !== 'relu') throw formatError(file, `config.nonlinearity is ${JSON.stringify(nonlinearity)}`);
+  if (typeof bias !== 'boolean' || typeof batchFirst !== 'boolean' || typeof bidirectional !== 'boolean') {
+    throw formatError(file, 'config.bias, batchFirst and bidirectional must be booleans');
+  }
+  return { inputSize, hiddenSize, numLayers, nonlinearity, bias, batchFirst, bidirectional };
+}
+
+/** Decodes one vector file; anything malformed, truncated or of another version is an RnnError('format') naming `file`. */
+export function decodeCase(bytes: Uint8Array, file: string): ConformanceCase {
+  let raw: unknown;
+  try {
+    raw = unpack(bytes);
+  } catch (cause) {
+    throw formatError(file, `not valid MessagePack (truncated or corrupt: ${(cause as Error).message})`);
+  }
+  const record = checkHeader(file, raw);
+  const stateDictRaw = record.stateDict;
+  if (!isObject(stateDictRaw)) throw formatError(file, 'field "stateDict" is missing');
+  const stateDict: StateDict = {};
+  for (const [name, value] of Object.entries(stateDictRaw)) stateDict[name] = readTensor(file, `stateDict.${name}`, value, 'float32');
+  const pair = <T extends 'float32' | 'float64'>(key: string, dtype: T) => {
+    const value = record[key];
+    if (!isObject(value)) throw formatError(file, `field "${key}" is missing`);
+    return {
+      output: readTensor(file, `${key}.output`, value.output, dtype as 'float32'),
+      hN: readTensor(file, `${key}.hN`, value.hN, dtype as 'float32'),
+    };
+  };
+  const lengths = record.lengths;
+  if (lengths !== null && !(Array.isArray(lengths) && lengths.every((l) => Number.isSafeInteger(l)))) {
+    throw formatError(file, 'field "lengths" must be null or a list of integers');
+  }
+  const features = record.features;
+  if (!Array.isArray(features) || !features.every((f) => typeof f === 'string')) throw formatError(file, 'field "features" must be a list of strings');
+  const torch32 = pair('torch32', 'float32');
+  const ref64 = pair('ref64', 'float64') as unknown as ConformanceCase['ref64'];
+  return {
+    id: readString(file, record, 'id'),
+    why: readString(file, record, 'why'),
+    features,
+    file,
+    config: readConfig(file, record.config),
+    input: readTensor(file, 'input', record.input, 'float32'),
+    h0: record.h0 === null ? null : readTensor(file, 'h0', record.h0, 'float32'),
+    lengths: lengths as number[] | null,
+    stateDict,
+    torch32,
+    ref64,
+    torchVersion: readString(file, record, 'torch'),
+  };
+}
+
+/** Parses manifest.json; a wrong format or version is an RnnError('format') naming `file`. */
+export function decodeManifest(text: string, file: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw formatError(file, `not valid JSON (${(cause as Error).message})`);
+  }
+  const record = checkHeader(file, raw);
+  if (typeof record.specHash !== 'string') throw formatError(file, 'field "specHash" is missing');
+  if (!Array.isArray(record.cases)) throw formatError(file, 'field "cases" is missing');
+  for (const entry of record.cases as unknown[]) {
+    if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.file !== 'string' || !Array.isArray(entry.features)) {
+      throw formatError(file, 'every entry of "cases" needs id, file and features');
+    }
+  }
+  return record as unknown as Manifest;
+}

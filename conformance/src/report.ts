@@ -1,0 +1,19 @@
+import type { CaseResult } from './run.js';
+
+const exp = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
+
+/** A per-case table (and the failures first) that suites print after running. */
+export function formatResultTable(engine: string, results: readonly CaseResult[]): string {
+  const failed = results.filter((r) => !r.passed);
+  const worst = results.reduce((m, r) => (r.errorVsRef64 > m || Number.isNaN(r.errorVsRef64) ? r.errorVsRef64 : m), 0);
+  const lines = [
+    `conformance ${engine}: ${results.length - failed.length} passed, ${failed.length} failed; worst max|engine − float64| ${exp(worst)}`,
+    `${'case'.padEnd(44)} ${'backend'.padEnd(14)} ${'vs f64'.padStart(9)} ${'vs torch32'.padStart(10)} ${'torch32'.padStart(9)} ${'tolerance'.padStart(9)}  result`,
+  ];
+  for (const r of [...failed, ...results.filter((r) => r.passed)]) {
+    lines.push(
+      `${r.id.padEnd(44)} ${r.backend.padEnd(14)} ${exp(r.errorVsRef64).padStart(9)} ${exp(r.errorVsTorch32).padStart(10)} ${exp(r.torchErrorVsRef64).padStart(9)} ${exp(r.tolerance).padStart(9)}  ${r.passed ? 'pass' : `FAIL: ${r.reason}`}`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,33 @@
+import type { ConformanceCase } from './format.js';
+
+/**
+ * The one tolerance policy every engine is held to (justified in conformance/README.md).
+ *
+ * An engine passes a case when   max |engine − ref64|  ≤  max(K · max |torch32 − ref64|,  FLOOR_ULPS · ε₃₂ · max(1, max |ref64|))
+ *
+ * - ref64 is PyTorch in float64 on the very same float32 weights and inputs: the exact answer, up to
+ *   float64 rounding, to the question every engine is asked.
+ * - max |torch32 − ref64| is what float32 arithmetic costs PyTorch itself on this case. A float32 engine
+ *   that sums in another order (blocked GEMM, SIMD lanes, GPU tiles) or uses another accurate tanh has
+ *   errors of the same size but not the same values: K allows for that spread.
+ * - The floor keeps cases where PyTorch is lucky (a few roundings, H = 1) from demanding bit-exactness:
+ *   FLOOR_ULPS float32 ulps of the largest value in the case.
+ */
+export const TOLERANCE = {
+  K: 16,
+  FLOOR_ULPS: 16,
+} as const;
+
+/** float32 machine epsilon, 2^-23. */
+export const EPSILON_F32 = 2 ** -23;
+
+function maxAbs(values: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i]!));
+  return max;
+}
+
+export function toleranceFor(torchErrorVsRef64: number, c: Pick<ConformanceCase, 'ref64'>): number {
+  const magnitude = Math.max(1, maxAbs(c.ref64.output.data), maxAbs(c.ref64.hN.data));
+  return Math.max(TOLERANCE.K * torchErrorVsRef64, TOLERANCE.FLOOR_ULPS * EPSILON_F32 * magnitude);
+}

@@ -1,0 +1,75 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isRnnError } from '@recurrent/core';
+import { pack, unpack } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { decodeCase, decodeManifest } from '../src/format.js';
+import { VECTORS_DIR, loadCase, loadManifest } from '../src/node.js';
+
+const file = 'edge-h1.msgpack';
+const bytes = readFileSync(join(VECTORS_DIR, file));
+
+function formatErrorOf(run: () => unknown): Error & { code: string } {
+  try {
+    run();
+  } catch (error) {
+    if (isRnnError(error, 'format')) return error as Error & { code: string };
+    throw error;
+  }
+  throw new Error('expected an RnnError(format)');
+}
+
+describe('bad vector files end in RnnError(format) naming the file', () => {
+  it('decodes a good file into float32 tensors and a float64 reference', () => {
+    const c = decodeCase(bytes, file);
+    expect(c.id).toBe('edge-h1');
+    expect(c.input.data).toBeInstanceOf(Float32Array);
+    expect(c.ref64.output.data).toBeInstanceOf(Float64Array);
+    expect(Object.keys(c.stateDict)).toContain('weight_hh_l1_reverse');
+  });
+
+  it('a truncated file', () => {
+    const error = formatErrorOf(() => decodeCase(bytes.subarray(0, bytes.length - 100), 'vectors/edge-h1.msgpack'));
+    expect(error.message).toContain('vectors/edge-h1.msgpack');
+    expect(error.message).toMatch(/truncated|corrupt|bytes/);
+  });
+
+  it('random bytes', () => {
+    const error = formatErrorOf(() => decodeCase(new Uint8Array([0xc1, 0xff, 0x00, 0x13]), 'junk.msgpack'));
+    expect(error.message).toContain('junk.msgpack');
+  });
+
+  it('a file of another format version', () => {
+    const record = unpack(bytes) as Record<string, unknown>;
+    const error = formatErrorOf(() => decodeCase(pack({ ...record, version: 2 }), 'v2.msgpack'));
+    expect(error.message).toMatch(/v2\.msgpack: format version 2 is not the version 1/);
+  });
+
+  it('a file of another format', () => {
+    const error = formatErrorOf(() => decodeCase(pack({ format: 'something-else', version: 1 }), 'other.msgpack'));
+    expect(error.message).toContain('other.msgpack: format is "something-else"');
+  });
+
+  it('a tensor whose bytes do not match its shape', () => {
+    const record = unpack(bytes) as Record<string, any>;
+    record.input = { ...record.input, data: record.input.data.subarray(0, 8) };
+    const error = formatErrorOf(() => decodeCase(pack(record), 'short.msgpack'));
+    expect(error.message).toMatch(/short\.msgpack: input has 8 bytes, but shape/);
+  });
+
+  it('a missing field', () => {
+    const record = unpack(bytes) as Record<string, unknown>;
+    delete record.ref64;
+    expect(formatErrorOf(() => decodeCase(pack(record), 'noref.msgpack')).message).toContain('noref.msgpack: field "ref64" is missing');
+  });
+
+  it('a manifest that is not JSON, or of another version', () => {
+    expect(formatErrorOf(() => decodeManifest('{"format":', 'm.json')).message).toContain('m.json: not valid JSON');
+    expect(formatErrorOf(() => decodeManifest('{"format":"recurrent-conformance-vectors","version":7}', 'm.json')).message).toContain('format version 7');
+  });
+
+  it('a file that does not exist', () => {
+    expect(formatErrorOf(() => loadCase({ file: 'nope.msgpack' })).message).toContain('nope.msgpack');
+    expect(formatErrorOf(() => loadManifest('/nonexistent-dir')).message).toContain('/nonexistent-dir/manifest.json');
+  });
+});

@@ -24,8 +24,13 @@ function mib(bytes: number): string {
  * growing. Free blocks are kept sorted by address and merged with their neighbours.
  */
 export class Heap {
+  /** Free blocks, sorted by address. */
   private readonly free: Block[] = [];
+  /** Size of each block handed out, by its start. */
+  private readonly sizes = new Map<number, number>();
   private allocated = 0;
+  /** The memory's current size in bytes. */
+  private end: number;
 
   constructor(
     readonly memory: WebAssembly.Memory,
@@ -38,8 +43,6 @@ export class Heap {
     if (end > start) this.free.push({ start, size: end - start });
     this.end = end;
   }
-
-  private end: number;
 
   /** Bytes handed out and not yet freed. */
   get allocatedBytes(): number {
@@ -63,8 +66,7 @@ export class Heap {
     return start;
   }
 
-  private readonly sizes = new Map<number, number>();
-
+  /** Gives a block back; neighbouring free blocks merge so that large requests fit again. */
   release(start: number): void {
     const size = this.sizes.get(start);
     if (size === undefined) return;

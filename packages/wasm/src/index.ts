@@ -18,8 +18,8 @@ export interface WasmBackendOptions {
 export interface WasmBackend extends Backend {
   /** The variant its models run: `wasm-simd` or `wasm-relaxed-simd`. */
   readonly variant: string;
-  /** Bytes of linear memory now, and bytes that models hold in it. */
-  memoryStats(): { memoryBytes: number; allocatedBytes: number };
+  /** Bytes of linear memory now, and bytes that live models hold in it (weights and scratch). */
+  stats(): { wasmMemoryBytes: number; wasmAllocatedBytes: number };
 }
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
@@ -106,8 +106,8 @@ export async function createBackend(options: WasmBackendOptions = {}): Promise<W
       models.add(model);
       return model;
     },
-    memoryStats() {
-      return { memoryBytes: memory.buffer.byteLength, allocatedBytes: runtime.heap.allocatedBytes };
+    stats() {
+      return { wasmMemoryBytes: memory.buffer.byteLength, wasmAllocatedBytes: runtime.heap.allocatedBytes };
     },
     dispose(): void {
       if (disposed) return;

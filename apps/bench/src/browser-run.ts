@@ -1,0 +1,1 @@
+export async function runInChromium(_: unknown): Promise<never> { throw new Error('todo'); }

@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { CONFIGS, parseConfig, type BenchConfig } from './configs.js';
+import { formatTable, progressBar } from './format.js';
+import { DEFAULT_OPTIONS, runBench, type BenchOptions, type ConfigResult } from './harness.js';
+import { environmentInfo, type BenchRun } from './environment.js';
+import { nodeMemory, nodeRunners } from './node-runners.js';
+
+const HELP = `recurrent bench: every engine beside ONNX Runtime, TensorFlow.js and a naive loop.
+
+  pnpm bench [options]
+
+  -c, --config C    S, M, L, tiny, or a custom size like B8,T50,I32,H48,layers2,bi,bf,relu,nobias
+                    (repeatable; names may be comma-separated: S,M,L). Default: S,M,L
+  -e, --engines E   only these (comma-separated ids: cpu,wasm,webgpu,ort-node-1t,ort-node,
+                    ort-web-1t,ort-web-mt,tfjs-wasm,tfjs-cpu,naive)
+  --reps N          timed runs per engine (default ${DEFAULT_OPTIONS.reps}; fewer when --budget says so, at least ${DEFAULT_OPTIONS.minReps})
+  --warmup N        runs before timing, the first being the correctness check (default ${DEFAULT_OPTIONS.warmup})
+  --budget S        seconds of timed runs per engine and config (default ${DEFAULT_OPTIONS.budgetMs / 1000})
+  --max-run S       an engine whose check run takes longer is not timed (default ${DEFAULT_OPTIONS.maxRunMs / 1000})
+  --tolerance X     max abs difference from @recurrent/cpu that passes the check (default ${DEFAULT_OPTIONS.tolerance})
+  --browser         run in headless Chromium instead of Node
+  --json            print the results as JSON on stdout instead of the table
+  --out FILE        also write the JSON to FILE
+  --report          run in Node and in Chromium, then write docs/benchmarks.md and docs/benchmarks.svg
+`;
+
+function fail(text: string): never {
+  process.stderr.write(`bench: ${text}\n`);
+  process.exit(2);
+}
+
+function numberOption(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!(n >= 0) || !Number.isFinite(n)) fail(`--${name} must be a non-negative number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export interface CliOptions {
+  configs: BenchConfig[];
+  engines?: string[];
+  options: BenchOptions;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      config: { type: 'string', short: 'c', multiple: true },
+      engines: { type: 'string', short: 'e' },
+      reps: { type: 'string' },
+      warmup: { type: 'string' },
+      budget: { type: 'string' },
+      'max-run': { type: 'string' },
+      tolerance: { type: 'string' },
+      browser: { type: 'boolean' },
+      json: { type: 'boolean' },
+      out: { type: 'string' },
+      report: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
+  let configs: BenchConfig[];
+  try {
+    configs = (values.config ?? ['S,M,L']).flatMap((text) => (text.split(',').every((part) => CONFIGS[part]) ? text.split(',').map((n) => CONFIGS[n]!) : [parseConfig(text)]));
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const options: BenchOptions = {
+    ...DEFAULT_OPTIONS,
+    reps: Math.max(1, Math.round(numberOption(values.reps, 'reps', DEFAULT_OPTIONS.reps))),
+    warmup: Math.max(1, Math.round(numberOption(values.warmup, 'warmup', DEFAULT_OPTIONS.warmup))),
+    budgetMs: numberOption(values.budget, 'budget', DEFAULT_OPTIONS.budgetMs / 1000) * 1000,
+    maxRunMs: numberOption(values['max-run'], 'max-run', DEFAULT_OPTIONS.maxRunMs / 1000) * 1000,
+    tolerance: numberOption(values.tolerance, 'tolerance', DEFAULT_OPTIONS.tolerance),
+  };
+  options.minReps = Math.min(options.minReps, options.reps);
+  const engines = values.engines?.split(',').filter(Boolean);
+  const known = nodeRunners().map((r) => r.id);
+  for (const id of engines ?? []) if (!known.includes(id)) fail(`unknown engine ${JSON.stringify(id)}; known: ${known.join(', ')}`);
+  const cli: CliOptions = { configs, engines, options };
+
+  const runs: BenchRun[] = [];
+  if (values.report || !values.browser) runs.push(await runNode(cli));
+  if (values.report || values.browser) {
+    const { runInChromium } = await import('./browser-run.js');
+    runs.push(await runInChromium(cli));
+  }
+  if (values.out) await writeFile(values.out, JSON.stringify(runs, null, 1) + '\n');
+  if (values.json) process.stdout.write(JSON.stringify(runs, null, 1) + '\n');
+  else for (const run of runs) process.stdout.write(`\n${run.environment.runtime} — ${run.environment.cpu}${formatTable(run.results)}\n`);
+  if (values.report) {
+    const { writeReport } = await import('./report.js');
+    const files = await writeReport(runs);
+    process.stderr.write(`bench: wrote ${files.join(', ')}\n`);
+  }
+}
+
+async function runNode(cli: CliOptions): Promise<BenchRun> {
+  const runners = nodeRunners().filter((r) => !cli.engines || cli.engines.includes(r.id));
+  const bar = progressBar(process.stderr);
+  const started = new Date();
+  let results: ConfigResult[];
+  try {
+    results = await runBench(cli.configs, runners, cli.options, nodeMemory, (p) => bar.update(p));
+  } finally {
+    bar.done();
+  }
+  return { environment: await environmentInfo('node'), started: started.toISOString(), options: cli.options, results, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(`bench: ${(error as Error).stack ?? error}\n`);
+    process.exit(1);
+  },
+);

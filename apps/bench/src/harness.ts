@@ -1,0 +1,196 @@
+import { createRnn, isRnnError, swapLeadingAxes } from '@recurrent/core';
+import { createBackend as createCpuBackend } from '@recurrent/cpu';
+import { describeConfig, type BenchConfig } from './configs.js';
+import { makeWorkload, type Prepared, type Runner, type Workload } from './runner.js';
+
+export interface BenchOptions {
+  /** Runs before timing; the first one is also the correctness check. */
+  warmup: number;
+  /** Timed runs per engine (fewer when the budget says so, never fewer than minReps). */
+  reps: number;
+  minReps: number;
+  /** Time budget per engine and config for the timed runs, in ms. */
+  budgetMs: number;
+  /** An engine whose check run takes longer is reported as too slow and not timed. */
+  maxRunMs: number;
+  /** Largest max-abs difference from @recurrent/cpu's output that counts as the same result. */
+  tolerance: number;
+}
+
+export const DEFAULT_OPTIONS: BenchOptions = { warmup: 2, reps: 7, minReps: 3, budgetMs: 20_000, maxRunMs: 30_000, tolerance: 1e-4 };
+
+/** What the platform can say about memory: Node's process.memoryUsage(), Chromium's performance.memory. */
+export interface MemoryProbe {
+  /** Collects garbage when the runtime allows it (node --expose-gc), so deltas mean something. */
+  gc(): void;
+  sample(): { rss?: number; heap?: number };
+}
+
+export interface RunnerResult {
+  id: string;
+  label: string;
+  group: 'ours' | 'peer';
+  detail?: string;
+  status: 'ok' | 'unavailable' | 'mismatch' | 'too-slow' | 'error';
+  reason?: string;
+  /** Max abs difference from @recurrent/cpu's output on the check run. */
+  maxAbsDiff?: number;
+  timesMs: number[];
+  medianMs?: number;
+  minMs?: number;
+  maxMs?: number;
+  gflops?: number;
+  /** Median time of @recurrent/cpu divided by this one's, from the same interleaved session. */
+  speedupVsCpu?: number;
+  /** Growth of RSS and JS heap over building the model and its first runs, and the engine's own figure. */
+  memory: { rssBytes?: number; heapBytes?: number; engineBytes?: number };
+}
+
+export interface ConfigResult {
+  config: BenchConfig;
+  description: string;
+  flops: number;
+  results: RunnerResult[];
+}
+
+export interface Progress {
+  done: number;
+  total: number;
+  config: string;
+  runner: string;
+  phase: 'check' | 'warm-up' | 'timed';
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Max |a − b|, Infinity when the lengths differ or a value is not finite. */
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return Infinity;
+  let max = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (!(d <= max)) max = Number.isNaN(d) ? Infinity : d;
+  }
+  return max;
+}
+
+const now = (): number => performance.now();
+const message = (error: unknown): string => String((error as Error)?.message ?? error).split('\n')[0]!;
+
+/** The expected output: @recurrent/cpu, itself checked against PyTorch by the conformance suite. */
+async function referenceOutput(w: Workload): Promise<Float32Array> {
+  const backend = await createCpuBackend();
+  const rnn = await createRnn(w.config.rnn, w.weights, backend);
+  const { output } = await rnn.forward(w.input);
+  rnn.dispose();
+  return output.data;
+}
+
+interface Live {
+  runner: Runner;
+  prepared: Prepared;
+  result: RunnerResult;
+  repsLeft: number;
+}
+
+/**
+ * Runs every runner on one config: each is built, checked against the reference and warmed up in
+ * turn; then the timed runs go round-robin (one run of each engine per round, the starting engine
+ * rotating) so that the machine's noise falls on all of them alike and ratios are fair.
+ */
+export async function benchConfig(config: BenchConfig, runners: Runner[], options: BenchOptions, memory: MemoryProbe, onProgress: (p: Progress) => void): Promise<ConfigResult> {
+  const workload = makeWorkload(config);
+  const reference = await referenceOutput(workload);
+  const results: RunnerResult[] = [];
+  const live: Live[] = [];
+  // Progress counts runs; the total is an estimate until each engine's rep count is known.
+  let done = 0;
+  let total = runners.length * (options.warmup + options.reps);
+  const planned = options.warmup + options.reps;
+  const tick = (runner: Runner, phase: Progress['phase']): void => onProgress({ done: ++done, total, config: config.name, runner: runner.label, phase });
+
+  for (const runner of runners) {
+    const result: RunnerResult = { id: runner.id, label: runner.label, group: runner.group, status: 'ok', timesMs: [], memory: {} };
+    results.push(result);
+    memory.gc();
+    const before = memory.sample();
+    const doneBefore = done;
+    let prepared: Prepared | undefined;
+    try {
+      prepared = await runner.prepare(workload);
+      result.detail = prepared.detail;
+      const start = now();
+      let output = await prepared.run();
+      const checkMs = now() - start;
+      tick(runner, 'check');
+      if (prepared.batchFirstOutput && !config.rnn.batchFirst) {
+        const DH = (config.rnn.bidirectional ? 2 : 1) * config.rnn.hiddenSize;
+        output = swapLeadingAxes(output, config.batch, config.seqLen, DH);
+      }
+      result.maxAbsDiff = maxAbsDiff(output, reference);
+      if (!(result.maxAbsDiff <= options.tolerance)) {
+        result.status = 'mismatch';
+        result.reason = `output differs from @recurrent/cpu by ${result.maxAbsDiff.toExponential(2)} (> ${options.tolerance}): not timed`;
+      } else if (checkMs > options.maxRunMs) {
+        result.status = 'too-slow';
+        result.reason = `one run took ${(checkMs / 1000).toFixed(1)} s (> ${options.maxRunMs / 1000} s): not timed`;
+      } else {
+        const warmups = checkMs * options.warmup > options.budgetMs ? 0 : options.warmup - 1;
+        for (let i = 0; i < warmups; i++) {
+          await prepared.run();
+          tick(runner, 'warm-up');
+        }
+        const after = memory.sample();
+        result.memory = {
+          rssBytes: before.rss !== undefined && after.rss !== undefined ? Math.max(0, after.rss - before.rss) : undefined,
+          heapBytes: before.heap !== undefined && after.heap !== undefined ? Math.max(0, after.heap - before.heap) : undefined,
+          engineBytes: prepared.engineBytes?.(),
+        };
+        const reps = Math.max(options.minReps, Math.min(options.reps, Math.floor(options.budgetMs / Math.max(checkMs, 1e-3))));
+        total += done - doneBefore + reps - planned;
+        live.push({ runner, prepared, result, repsLeft: reps });
+        continue;
+      }
+    } catch (error) {
+      result.status = isRnnError(error, 'unavailable') ? 'unavailable' : 'error';
+      result.reason = message(error);
+    }
+    total += done - doneBefore - planned;
+    await prepared?.dispose();
+  }
+
+  for (let round = 0; live.some((l) => l.repsLeft > 0); round++) {
+    for (let k = 0; k < live.length; k++) {
+      const l = live[(round + k) % live.length]!;
+      if (l.repsLeft === 0) continue;
+      l.repsLeft--;
+      const start = now();
+      await l.prepared.run();
+      l.result.timesMs.push(now() - start);
+      tick(l.runner, 'timed');
+    }
+  }
+  for (const l of live) await l.prepared.dispose();
+
+  const flops = workload.flops;
+  for (const r of results) {
+    if (r.timesMs.length === 0) continue;
+    r.medianMs = median(r.timesMs);
+    r.minMs = Math.min(...r.timesMs);
+    r.maxMs = Math.max(...r.timesMs);
+    r.gflops = flops / (r.medianMs * 1e6);
+  }
+  const cpu = results.find((r) => r.id === 'cpu' && r.medianMs !== undefined);
+  for (const r of results) if (cpu && r.medianMs) r.speedupVsCpu = cpu.medianMs! / r.medianMs;
+  return { config, description: describeConfig(config), flops, results };
+}
+
+export async function runBench(configs: BenchConfig[], runners: Runner[], options: BenchOptions, memory: MemoryProbe, onProgress: (p: Progress) => void = () => {}): Promise<ConfigResult[]> {
+  const out: ConfigResult[] = [];
+  for (const config of configs) out.push(await benchConfig(config, runners, options, memory, onProgress));
+  return out;
+}

@@ -1,0 +1,155 @@
+import { RnnError } from '@recurrent/core';
+import { onnxExportCommand, onnxModelFile, type BenchConfig } from './configs.js';
+import { onnxWeightFeeds } from './onnx-graph.js';
+import type { Runner, Workload } from './runner.js';
+
+/** The part of the onnxruntime-node / onnxruntime-web API the benchmark uses (they share it). */
+export interface OrtLike {
+  InferenceSession: { create(model: Uint8Array, options?: object): Promise<OrtSession> };
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => unknown;
+  env: { wasm: { numThreads?: number; wasmPaths?: string } };
+}
+interface OrtSession {
+  run(feeds: Record<string, unknown>, fetches?: string[]): Promise<Record<string, { data: unknown }>>;
+  release(): Promise<void>;
+}
+
+export type ModelLoader = (file: string) => Promise<Uint8Array | undefined>;
+
+export interface OrtJob {
+  model: Uint8Array;
+  feeds: Record<string, { data: Float32Array; dims: number[] }>;
+}
+
+/** Loads the exported model of a config and turns our weights into its feeds (the input included). */
+export async function ortJob(loadModel: ModelLoader, { config, weights, input }: Workload): Promise<OrtJob> {
+  const model = await loadModel(onnxModelFile(config));
+  if (!model) {
+    throw new RnnError('unavailable', `no ONNX export of this config (${onnxModelFile(config)}): run ${onnxExportCommand(config)}`);
+  }
+  return { model, feeds: { ...onnxWeightFeeds(model, config, weights), input: { data: input.data, dims: input.shape } } };
+}
+
+/** An ONNX Runtime session that runs the job's feeds and returns `output`. */
+export async function ortSession(ort: OrtLike, job: OrtJob, options: object): Promise<{ run(): Promise<Float32Array>; release(): Promise<void> }> {
+  const session = await ort.InferenceSession.create(job.model, options);
+  const feeds: Record<string, unknown> = {};
+  for (const [name, { data, dims }] of Object.entries(job.feeds)) feeds[name] = new ort.Tensor('float32', data, dims);
+  return {
+    async run() {
+      const result = await session.run(feeds, ['output']);
+      return result.output!.data as Float32Array;
+    },
+    release: () => session.release(),
+  };
+}
+
+/** onnxruntime-node (native CPU). intraOpNumThreads 0 is ORT's default: one thread per physical core. */
+export function ortNodeRunner(threads: 1 | 'default', load: () => Promise<OrtLike>, loadModel: ModelLoader): Runner {
+  const label = threads === 1 ? 'onnxruntime-node, 1 thread' : 'onnxruntime-node, default threads';
+  return {
+    id: threads === 1 ? 'ort-node-1t' : 'ort-node',
+    label,
+    group: 'peer',
+    async prepare(workload) {
+      const job = await ortJob(loadModel, workload);
+      let ort: OrtLike;
+      try {
+        ort = await load();
+      } catch (error) {
+        throw new RnnError('unavailable', `onnxruntime-node cannot load here: ${String((error as Error).message ?? error).split('\n')[0]}`, {}, { cause: error });
+      }
+      const session = await ortSession(ort, job, { executionProviders: ['cpu'], intraOpNumThreads: threads === 1 ? 1 : 0, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+      return { run: () => session.run(), dispose: () => session.release() };
+    },
+  };
+}
+
+/** Messages between the main thread and an ORT-web worker. */
+export type ToWorker = { type: 'init'; job: OrtJob; numThreads: number } | { type: 'run'; wantOutput: boolean } | { type: 'dispose' };
+export type FromWorker = { type: 'ready'; numThreads: number } | { type: 'done'; output?: Float32Array } | { type: 'error'; message: string };
+
+/** A worker as both Node's worker_threads and the browser's Worker can provide it. */
+export interface WorkerChannel {
+  send(message: ToWorker): void;
+  onMessage(listener: (message: FromWorker) => void): void;
+  terminate(): void;
+}
+
+/**
+ * The worker's side: one ORT-web instance with its own thread count. ORT-web reads numThreads once,
+ * when its WebAssembly starts, so each thread count needs its own worker (its own module instance)
+ * to run interleaved with the others in one process.
+ */
+export function serveOrtWeb(load: () => Promise<OrtLike>, wasmPaths: string | undefined, post: (message: FromWorker) => void): (message: ToWorker) => Promise<void> {
+  let session: Awaited<ReturnType<typeof ortSession>> | undefined;
+  return async (message) => {
+    try {
+      if (message.type === 'init') {
+        const ort = await load();
+        ort.env.wasm.numThreads = message.numThreads;
+        if (wasmPaths) ort.env.wasm.wasmPaths = wasmPaths;
+        session = await ortSession(ort, message.job, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+        post({ type: 'ready', numThreads: ort.env.wasm.numThreads ?? message.numThreads });
+      } else if (message.type === 'run') {
+        const output = await session!.run();
+        post({ type: 'done', output: message.wantOutput ? output : undefined });
+      } else {
+        await session?.release();
+        session = undefined;
+        post({ type: 'done' });
+      }
+    } catch (error) {
+      post({ type: 'error', message: String((error as Error).message ?? error) });
+    }
+  };
+}
+
+/**
+ * onnxruntime-web's wasm backend in a worker of its own. Timing covers the round trip to the worker
+ * (a postMessage each way, well under a millisecond); the output comes back only for the check run.
+ */
+export function ortWebRunner(numThreads: number, threadsLabel: string, spawn: () => WorkerChannel, loadModel: ModelLoader): Runner {
+  return {
+    id: numThreads === 1 ? 'ort-web-1t' : 'ort-web-mt',
+    label: `onnxruntime-web wasm, ${threadsLabel}`,
+    group: 'peer',
+    async prepare(workload) {
+      const job = await ortJob(loadModel, workload);
+      const worker = spawn();
+      let pending: { resolve(m: FromWorker): void } | undefined;
+      worker.onMessage((m) => pending?.resolve(m));
+      const ask = (message: ToWorker): Promise<FromWorker> =>
+        new Promise<FromWorker>((resolve) => {
+          pending = { resolve };
+          worker.send(message);
+        }).then((reply) => {
+          if (reply.type === 'error') throw new RnnError('unavailable', `onnxruntime-web: ${reply.message}`);
+          return reply;
+        });
+      let ready: FromWorker;
+      try {
+        ready = await ask({ type: 'init', job, numThreads });
+      } catch (error) {
+        worker.terminate();
+        throw error;
+      }
+      let checked = false;
+      return {
+        detail: `${(ready as { numThreads: number }).numThreads} thread(s)`,
+        async run() {
+          // Only the first (check) run ships the output back; timed runs return an empty array.
+          const reply = await ask({ type: 'run', wantOutput: !checked });
+          checked = true;
+          return (reply as { output?: Float32Array }).output ?? new Float32Array(0);
+        },
+        async dispose() {
+          await ask({ type: 'dispose' }).catch(() => undefined);
+          worker.terminate();
+        },
+      };
+    },
+  };
+}
+
+export type { BenchConfig };

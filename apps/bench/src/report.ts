@@ -1,0 +1,1 @@
+export async function writeReport(_: unknown): Promise<string[]> { throw new Error('todo'); }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `pnpm bench [options]`: every engine beside ONNX Runtime, TensorFlow.js and a naive loop.
+# Builds what is stale, then runs apps/bench (`pnpm bench --help` lists the options;
+# `pnpm bench --report` regenerates docs/benchmarks.md and docs/benchmarks.svg).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TURBO_TELEMETRY_DISABLED=1
+# WebGPU without a GPU: SwiftShader from Debian's chromium, unless the caller chose a driver.
+if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f /usr/lib/chromium/vk_swiftshader_icd.json ]; then
+  export VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
+fi
+pnpm exec turbo run build --output-logs=errors-only >&2
+exec node --expose-gc apps/bench/dist/cli.js "$@"

@@ -27,13 +27,17 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
     throw new RnnError('type', 'createBackend(options): options must be an object like { device }');
   }
   const acquired = await acquireDevice(options.device);
-  const state: DeviceState = { device: acquired.device, lost: null, disposed: false, liveBuffers: 0, liveBufferBytes: 0 };
+  const state: DeviceState = {
+    device: acquired.device,
+    lost: null,
+    disposed: false,
+    liveBuffers: 0,
+    liveBufferBytes: 0,
+    instance: acquired.instance,
+  };
   acquired.device.lost.then((info) => {
     state.lost = info;
   });
-  // Dawn's instance (Node) stays referenced while the backend lives, and is dropped on dispose:
-  // a referenced instance keeps Node from exiting.
-  const held: { instance: GPU | null } = { instance: acquired.instance };
   return {
     name: 'webgpu',
     device: acquired.device,
@@ -50,7 +54,7 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
       if (state.disposed) return;
       state.disposed = true;
       if (acquired.owned) acquired.device.destroy();
-      held.instance = null;
+      state.instance = null;
     },
   };
 }

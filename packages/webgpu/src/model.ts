@@ -12,6 +12,11 @@ export interface DeviceState {
   /** GPU buffers alive across all models of the backend, for Backend.stats() (leak checks). */
   liveBuffers: number;
   liveBufferBytes: number;
+  /**
+   * Dawn's instance in Node: it must outlive every model (collecting it under a live device crashes
+   * Node), and is dropped on dispose (while referenced, Node does not exit).
+   */
+  instance: GPU | null;
 }
 
 /** Seconds spent in each phase of one profiled forward (see WebGpuModel.profile). */

@@ -1,0 +1,223 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createRnn, initStateDict, isRnnError, randomTensorData, type RnnConfig } from '@recurrent/core';
+import { describe, expect, it } from 'vitest';
+import { checkForwardLimits, checkModelLimits, createBackend, type DeviceLimits } from '../src/index.js';
+import { backendOrReason, reportNotRun } from './gpu.js';
+
+const config: RnnConfig = { inputSize: 6, hiddenSize: 10, numLayers: 2, bidirectional: true };
+const weights = initStateDict(config, 3);
+const call = (L: number, N: number, seed: number) => ({
+  input: { data: randomTensorData(L * N * 6, seed), shape: [L, N, 6] },
+  h0: { data: randomTensorData(4 * N * 10, seed + 1), shape: [4, N, 10] },
+});
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection, but the promise resolved');
+}
+
+const small: DeviceLimits = {
+  maxStorageBufferBindingSize: 1024,
+  maxBufferSize: 4096,
+  maxComputeWorkgroupsPerDimension: 100,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupStorageSize: 16384,
+};
+
+describe('limit checks (pure, before any GPU call)', () => {
+  it('an input larger than one storage binding is a limit error naming the buffer and both sizes', () => {
+    const error = rejectionSync(() => checkForwardLimits(10, 4, 8, 2, 1, 1, small));
+    expect(isRnnError(error, 'limit')).toBe(true);
+    expect((error as Error).message).toMatch(/the input \(L=10 × N=4 × 8 floats\) needs 1280 bytes .* maxStorageBufferBindingSize of 1024 bytes/);
+  });
+  it('a batch beyond the workgroup count limit is a limit error', () => {
+    const error = rejectionSync(() => checkForwardLimits(1, 101, 1, 1, 1, 1, small));
+    expect(isRnnError(error, 'limit')).toBe(true);
+    expect((error as Error).message).toMatch(/N = 101 .* maxComputeWorkgroupsPerDimension of 100/);
+  });
+  it('weights larger than one binding are a limit error at model creation', () => {
+    const error = rejectionSync(() => checkModelLimits(20, 2, [4], small));
+    expect(isRnnError(error, 'limit')).toBe(true);
+    expect((error as Error).message).toMatch(/weight_hh .* needs 3200 bytes/);
+  });
+  it('sizes within the limits pass', () => {
+    expect(() => checkForwardLimits(4, 2, 8, 4, 2, 2, small)).not.toThrow();
+  });
+});
+
+function rejectionSync(fn: () => void): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('no adapter', () => {
+  it('createBackend rejects with RnnError("unavailable") and the reason when Vulkan has no driver', () => {
+    const entry = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `import(${JSON.stringify(entry)}).then(m => m.createBackend()).then(
+      () => console.log('RESOLVED'), (e) => console.log('CODE=' + e.code + ' ' + e.message))`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent/no-driver.json' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.stdout).toMatch(/CODE=unavailable WebGPU is not available: requestAdapter\(\) returned no adapter/);
+  });
+  it('a device that is not a GPUDevice is a type error', async () => {
+    const error = await rejection(createBackend({ device: 42 as unknown as GPUDevice }));
+    expect(isRnnError(error, 'type')).toBe(true);
+  });
+});
+
+const backend = await backendOrReason();
+let dawnInstance: GPU | null = null;
+
+if (typeof backend === 'string') {
+  describe('WebGPU engine behaviour', () => reportNotRun(backend));
+} else {
+  backend.dispose();
+
+  describe('WebGPU engine behaviour', () => {
+    it('concurrent forward() calls on one model give the same results as sequential ones', async () => {
+      const gpu = await createBackend();
+      const rnn = await createRnn(config, weights, gpu);
+      // Different shapes interleaved, so the pooled buffers would be shared if calls overlapped.
+      const calls = [call(5, 3, 1), call(2, 7, 2), call(5, 3, 3), call(9, 1, 4), call(2, 7, 5)];
+      const sequential: Awaited<ReturnType<typeof rnn.forward>>[] = [];
+      for (const c of calls) sequential.push(await rnn.forward(c.input, c.h0));
+      const concurrent = await Promise.all(calls.map((c) => rnn.forward(c.input, c.h0)));
+      concurrent.forEach((result, i) => {
+        expect(result.output.data).toEqual(sequential[i]!.output.data);
+        expect(result.hN.data).toEqual(sequential[i]!.hN.data);
+      });
+      expect(new Set(concurrent.map((r) => r.output.data[0])).size).toBeGreaterThan(1);
+      rnn.dispose();
+      gpu.dispose();
+    });
+
+    it('device loss rejects pending and later calls with device-lost; a new backend works', async () => {
+      const gpu = await createBackend();
+      const rnn = await createRnn(config, weights, gpu);
+      const { input, h0 } = call(30, 4, 6);
+      const before = await rnn.forward(input, h0);
+      const pending = rnn.forward(input, h0);
+      // Let the forward reach the GPU (submitted, read-back waiting) before the device goes.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      gpu.device.destroy();
+      const pendingError = await rejection(pending);
+      expect(isRnnError(pendingError, 'device-lost')).toBe(true);
+      expect((pendingError as Error).message).toMatch(/device was lost/);
+      const laterError = await rejection(rnn.forward(input, h0));
+      expect(isRnnError(laterError, 'device-lost')).toBe(true);
+      const createError = await rejection(createRnn(config, weights, gpu));
+      expect(isRnnError(createError, 'device-lost')).toBe(true);
+      rnn.dispose();
+      gpu.dispose();
+
+      const fresh = await createBackend();
+      const again = await createRnn(config, weights, fresh);
+      const after = await again.forward(input, h0);
+      expect(after.output.data).toEqual(before.output.data);
+      again.dispose();
+      fresh.dispose();
+    });
+
+    it('dispose() destroys every GPU buffer the model owns, and later calls are disposed errors', async () => {
+      const gpu = await createBackend();
+      const created: GPUBuffer[] = [];
+      const { createBuffer } = gpu.device;
+      gpu.device.createBuffer = function (descriptor: GPUBufferDescriptor) {
+        const buffer = createBuffer.call(this, descriptor);
+        created.push(buffer);
+        return buffer;
+      };
+      const destroyed = new Set<GPUBuffer>();
+      const baseline = gpu.stats!();
+      const rnn = await createRnn(config, weights, gpu);
+      await rnn.forward(call(4, 2, 7).input);
+      await rnn.forward(call(6, 3, 8).input); // a second shape: more pooled buffers
+      expect(created.length).toBeGreaterThan(0);
+      for (const buffer of created) {
+        const destroy = buffer.destroy.bind(buffer);
+        buffer.destroy = () => {
+          destroyed.add(buffer);
+          destroy();
+        };
+      }
+      expect(gpu.stats!().liveBuffers).toBe(baseline.liveBuffers + created.length);
+      rnn.dispose();
+      expect(created.filter((b) => !destroyed.has(b))).toEqual([]);
+      expect(gpu.stats!()).toEqual(baseline);
+      const error = await rejection(rnn.forward(call(4, 2, 7).input));
+      expect(isRnnError(error, 'disposed')).toBe(true);
+      gpu.dispose();
+    });
+
+    it('a forward pending when its model is disposed rejects with disposed, not a GPU error', async () => {
+      const gpu = await createBackend();
+      const rnn = await createRnn(config, weights, gpu);
+      const pending = rnn.forward(call(40, 4, 9).input);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      rnn.dispose();
+      const error = await rejection(pending);
+      expect(isRnnError(error, 'disposed')).toBe(true);
+      gpu.dispose();
+    });
+
+    it("a caller's device is used and never destroyed by the backend", async () => {
+      const owner = await createBackend();
+      const gpu = await createBackend({ device: owner.device });
+      const rnn = await createRnn(config, weights, gpu);
+      expect(rnn.backend).toMatch(/^webgpu \(/);
+      const { input, h0 } = call(3, 2, 10);
+      await rnn.forward(input, h0);
+      rnn.dispose();
+      gpu.dispose();
+      // Still alive: another model on it works.
+      const other = await createRnn(config, weights, await createBackend({ device: owner.device }));
+      const result = await other.forward(input, h0);
+      expect(result.output.shape).toEqual([3, 2, 20]);
+      other.dispose();
+      owner.dispose();
+    });
+
+    it('an input larger than the device allows is RnnError("limit") with the sizes, never a GPU validation error', async () => {
+      // A device with WebGPU's default limits (maxStorageBufferBindingSize = 128 MiB), as a caller might pass.
+      const { create } = await import('webgpu');
+      // Kept referenced until the device is destroyed: Dawn crashes if its instance is collected first.
+      dawnInstance = create([]);
+      const adapter = await dawnInstance.requestAdapter();
+      const device = await adapter!.requestDevice();
+      const limit = device.limits.maxStorageBufferBindingSize;
+      const gpu = await createBackend({ device });
+      const cfg = { inputSize: 1, hiddenSize: 1024, bidirectional: true };
+      const rnn = await createRnn(cfg, initStateDict(cfg, 1), gpu);
+      // The input is small; each layer's output (L, 1, 2·1024) is just over one binding.
+      const L = Math.floor(limit / (2 * 1024 * 4)) + 1;
+      const uncaptured: unknown[] = [];
+      device.addEventListener('uncapturederror', (e) => uncaptured.push(e));
+      const error = await rejection(rnn.forward({ data: new Float32Array(L), shape: [L, 1] }));
+      expect(isRnnError(error, 'limit')).toBe(true);
+      expect((error as Error).message).toBe(
+        `each layer's output (L=${L} × N=1 × 2048 floats) needs ${L * 2048 * 4} bytes (${((L * 2048 * 4) / 2 ** 20).toFixed(1)} MiB), ` +
+          `more than this GPU's maxStorageBufferBindingSize of ${limit} bytes (${(limit / 2 ** 20).toFixed(1)} MiB)`,
+      );
+      // The model still works for inputs that fit, and nothing reached the device as an error.
+      const ok = await rnn.forward({ data: new Float32Array([1, 2]), shape: [2, 1] });
+      expect(ok.output.shape).toEqual([2, 2048]);
+      expect(uncaptured).toEqual([]);
+      rnn.dispose();
+      gpu.dispose();
+      device.destroy();
+      dawnInstance = null;
+    });
+  });
+}

@@ -1,0 +1,89 @@
+// Forward throughput of @recurrent/wasm beside @recurrent/cpu and onnxruntime-web's wasm backend (Node,
+// numThreads = 1), interleaved in one run so that machine noise hits every engine alike. Outputs are
+// checked equal before anything is timed. Run: pnpm --filter @recurrent/wasm bench [S|M|L ...]
+// (`node --experimental-wasm-relaxed-simd bench/bench.mjs` adds the relaxed-SIMD variant on Node 20.)
+import * as ort from 'onnxruntime-web';
+import { createRnn, forwardFlops, initStateDict, randomTensorData } from '@recurrent/core';
+import { createBackend as createCpuBackend } from '@recurrent/cpu';
+import { createBackend, detectFeatures } from '../dist/index.js';
+import { buildOnnxRnn } from './onnx.mjs';
+
+const SIZES = {
+  S: { config: { inputSize: 64, hiddenSize: 64 }, N: 1, L: 100, reps: 300 },
+  M: { config: { inputSize: 256, hiddenSize: 256, numLayers: 2, bidirectional: true, batchFirst: true }, N: 32, L: 128, reps: 7 },
+  L: { config: { inputSize: 512, hiddenSize: 512 }, N: 64, L: 256, reps: 5 },
+};
+const wanted = process.argv.slice(2).filter((a) => a in SIZES);
+const sizes = wanted.length > 0 ? wanted : Object.keys(SIZES);
+
+ort.env.wasm.numThreads = 1;
+const features = detectFeatures();
+const engines = [
+  { name: 'wasm-simd 1 thread', backend: await createBackend({ relaxedSimd: false }) },
+  ...(features.relaxedSimd ? [{ name: 'wasm-relaxed-simd 1 thread', backend: await createBackend({ relaxedSimd: true }) }] : []),
+];
+const cpu = await createCpuBackend();
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+async function time(run, reps) {
+  await run();
+  const samples = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await run();
+    samples.push(performance.now() - t0);
+  }
+  return median(samples);
+}
+
+console.log(`node ${process.version}, ${features.relaxedSimd ? 'relaxed SIMD available' : 'no relaxed SIMD (Node 20: --experimental-wasm-relaxed-simd)'}; median of interleaved runs; GFLOP/s = 2·B·T·D·Σ(I·H + H·H) / time`);
+for (const size of sizes) {
+  const { config, N, L, reps } = SIZES[size];
+  const weights = initStateDict(config, 1);
+  const shape = config.batchFirst ? [N, L, config.inputSize] : [L, N, config.inputSize];
+  const input = { data: randomTensorData(N * L * config.inputSize, 2), shape };
+  const flops = forwardFlops(config, N, L);
+
+  const runners = [];
+  for (const { name, backend } of engines) {
+    const rnn = await createRnn(config, weights, backend);
+    runners.push({ name, run: () => rnn.forward(input), rnn });
+  }
+  const cpuRnn = await createRnn(config, weights, cpu);
+  runners.push({ name: '@recurrent/cpu', run: () => cpuRnn.forward(input), reps: Math.min(reps, size === 'S' ? reps : 2) });
+  const session = await ort.InferenceSession.create(buildOnnxRnn(config, weights), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const feed = { input: new ort.Tensor('float32', input.data, shape) };
+  runners.push({ name: 'onnxruntime-web wasm 1 thread', run: () => session.run(feed), ort: true });
+
+  // Same numbers first: ORT and the CPU engine against our output.
+  const reference = (await runners[0].run()).output.data;
+  for (const runner of runners.slice(1)) {
+    const result = await runner.run();
+    const data = runner.ort ? result.output.data : result.output.data;
+    let worst = 0;
+    for (let i = 0; i < reference.length; i++) worst = Math.max(worst, Math.abs(data[i] - reference[i]));
+    if (data.length !== reference.length || !(worst < 1e-4)) throw new Error(`${size}: ${runner.name} differs from ${runners[0].name} by ${worst}`);
+  }
+
+  const samples = new Map(runners.map((r) => [r.name, []]));
+  for (let round = 0; round < reps; round++) {
+    for (const runner of runners) {
+      if (round >= (runner.reps ?? reps)) continue;
+      if (round === 0) await runner.run(); // warm-up
+      const t0 = performance.now();
+      await runner.run();
+      samples.get(runner.name).push(performance.now() - t0);
+    }
+  }
+  const ortMs = median(samples.get('onnxruntime-web wasm 1 thread'));
+  console.log(`\n${size}: B${N} T${L} I${config.inputSize} H${config.hiddenSize}, ${config.numLayers ?? 1} layer(s)${config.bidirectional ? ', bidirectional' : ''}${config.batchFirst ? ', batch_first' : ''} — ${(flops / 1e9).toFixed(3)} GFLOP per forward, outputs equal (max |Δ| < 1e-4)`);
+  for (const runner of runners) {
+    const ms = median(samples.get(runner.name));
+    const ratio = runner.ort ? '' : `  ${(ortMs / ms).toFixed(2)}× ORT-web throughput, ${(ms / ortMs).toFixed(2)}× its latency`;
+    console.log(`  ${runner.name.padEnd(32)} ${ms.toFixed(3).padStart(10)} ms  ${(flops / ms / 1e6).toFixed(2).padStart(7)} GFLOP/s${ratio}`);
+  }
+  for (const runner of runners) runner.rnn?.dispose();
+  await session.release();
+}
+for (const { backend } of engines) backend.dispose();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compareWithReference, fuzzCase } from '../src/fuzz.js';
 import { fuzzSeed, fuzzSuite } from '../src/vitest.js';
-import { createTextbookBackend } from './fixtures/textbook-engine.js';
+import { createTextbookBackend } from './fixtures/engines/textbook/index.js';
 
 describe('fuzz cases', () => {
   const cases = Array.from({ length: 300 }, (_, i) => fuzzCase(fuzzSeed() + i));
@@ -34,13 +34,15 @@ describe('fuzz cases', () => {
     }
   });
 
-  it('compareWithReference flags a difference above tolerance and a wrong shape', () => {
+  it('compareWithReference flags a difference above tolerance, a wrong shape and NaN', () => {
     const want = { output: { data: Float32Array.of(0.5, -0.25), shape: [2] }, hN: { data: Float32Array.of(0.1), shape: [1] } };
     expect(compareWithReference(want, want).problem).toBeNull();
     const off = { ...want, hN: { data: Float32Array.of(0.1 + 1e-4), shape: [1] } };
     expect(compareWithReference(off, want).problem).toMatch(/exceeds/);
     const wrongShape = { ...want, output: { data: Float32Array.of(0.5, -0.25), shape: [1, 2] } };
     expect(compareWithReference(wrongShape, want).problem).toMatch(/shape \[1, 2\]/);
+    const nan = { ...want, output: { data: Float32Array.of(NaN, -0.25), shape: [2] } };
+    expect(compareWithReference(nan, want).problem).toBe("output[0] is NaN, the reference's is 0.5");
   });
 });
 

@@ -3,7 +3,7 @@ import { loadCase, loadManifest } from '../src/node.js';
 import { runCase } from '../src/run.js';
 import { TOLERANCE, toleranceFor } from '../src/tolerance.js';
 import { conformanceSuite } from '../src/vitest.js';
-import { createTextbookBackend } from './fixtures/textbook-engine.js';
+import { createTextbookBackend } from './fixtures/engines/textbook/index.js';
 
 // The whole suite through the same entry engines use, on the test-only textbook engine (float64).
 conformanceSuite({ name: 'textbook', createBackend: async () => createTextbookBackend() });

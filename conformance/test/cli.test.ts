@@ -1,0 +1,39 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+// The built CLI (turbo builds this package before testing it), run on test-only engine packages.
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const engine = (name: string) => fileURLToPath(new URL(`./fixtures/engines/${name}`, import.meta.url));
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 300_000 });
+
+describe('the conformance CLI', () => {
+  it('--json reports each engine: passed, or not available with the reason', () => {
+    const { status, stdout, stderr } = run('--json', engine('textbook'), engine('rejects'), engine('unbuilt'));
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.features.product).toBe(96);
+    const [textbook, rejects, unbuilt] = report.engines;
+    expect(textbook).toMatchObject({ package: 'textbook-engine', available: true, passed: report.cases, failed: 0, backend: 'textbook' });
+    expect(rejects).toMatchObject({ available: false, reason: 'createBackend() failed: RnnError(unavailable): no adapter on this machine' });
+    expect(unbuilt.available).toBe(false);
+    expect(unbuilt.reason).toMatch(/^not built: .*dist\/index\.js is missing/);
+  }, 300_000);
+
+  it('prints the table, the cases per feature and each failure, and exits 1 when an engine fails', () => {
+    const { status, stdout, stderr } = run(engine('broken'), engine('rejects'));
+    expect(status).toBe(1);
+    expect(stdout).toMatch(/cases per feature: .*product 96/);
+    expect(stdout).toMatch(/broken-engine\s+textbook-bias-twice\s+\d+\s+\d+/);
+    expect(stdout).toContain('rejecting-engine: not available: createBackend() failed');
+    expect(stdout).toMatch(/broken-engine product-uni-l1-tm-tanh-bias-zero-h0: max \|engine − float64 reference\| = .* exceeds/);
+    expect(stderr).toMatch(/\[#+\] (\d+)\/\1 broken-engine/); // the progress bar, full
+  }, 300_000);
+
+  it('exits 2 when no engine is available, and on an unknown option', () => {
+    expect(run(engine('unbuilt')).status).toBe(2);
+    expect(run('--frobnicate').status).toBe(2);
+  });
+});
+

@@ -260,7 +260,9 @@ export class WordGenerator {
       if (!done[0]) firstWordStates.push(...hN.data.subarray(top * count * H, top * count * H + H));
       previous = previous.map((token, b) => {
         if (done[b]) return token;
-        const next = sampleIndex(softmax(linear(this.head, output.data, b * H), temperature), random());
+        const p = softmax(linear(this.head, output.data, b * H), temperature);
+        if (steps === 1) p[0] = 0; // a word has at least one letter: no boundary right after the start
+        const next = sampleIndex(p, random() * p.reduce((a, v) => a + v, 0));
         if (next === 0 || [...words[b]!].length >= maxLength) done[b] = true;
         else words[b] += this.info.vocab[next - 1];
         return next;

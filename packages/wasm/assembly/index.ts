@@ -1,6 +1,6 @@
 // The kernels of @recurrent/wasm. Every buffer lives in linear memory that the TypeScript host owns and
-// allocates; these functions only get byte offsets. The host calls `projectLayer` and `recurLayer` once
-// per layer: the whole time loop runs here, with no call back into JavaScript.
+// allocates; these functions only get byte offsets. The host calls `runLayer` once per layer (on every
+// thread of a job): the whole time loop runs here, with no call back into JavaScript.
 //
 //     h_t = act(x_t · W_ihᵀ + b_ih + h_{t-1} · W_hhᵀ + b_hh)
 //
@@ -18,17 +18,15 @@
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
-// Room for one 8-column tile whose last columns fall outside C.
-const tile = memory.data(NR * 4, 16);
-
 /** Writes base + acc for columns [n, n + width) of one row, width < 8 (the last, partial panel). */
 function storePartial(acc0: v128, acc1: v128, base: usize, c: usize, width: i32): void {
-  v128.store(tile, acc0);
-  v128.store(tile, acc1, 16);
-  for (let j = 0; j < width; j++) {
-    const o = <usize>j << 2;
-    store<f32>(c + o, load<f32>(tile + o) + load<f32>(base + o));
-  }
+  store<f32>(c, f32x4.extract_lane(acc0, 0) + load<f32>(base));
+  if (width > 1) store<f32>(c, f32x4.extract_lane(acc0, 1) + load<f32>(base, 4), 4);
+  if (width > 2) store<f32>(c, f32x4.extract_lane(acc0, 2) + load<f32>(base, 8), 8);
+  if (width > 3) store<f32>(c, f32x4.extract_lane(acc0, 3) + load<f32>(base, 12), 12);
+  if (width > 4) store<f32>(c, f32x4.extract_lane(acc1, 0) + load<f32>(base, 16), 16);
+  if (width > 5) store<f32>(c, f32x4.extract_lane(acc1, 1) + load<f32>(base, 20), 20);
+  if (width > 6) store<f32>(c, f32x4.extract_lane(acc1, 2) + load<f32>(base, 24), 24);
 }
 
 // @ts-ignore: decorator
@@ -169,11 +167,6 @@ export function activate(ptr: usize, count: i32, act: i32): void {
   }
 }
 
-/** The input projection of one layer for every step and both directions: proj = x · W_ihᵀ + bias. */
-export function projectLayer(rows: i32, DH: i32, I: i32, x: usize, packedW_ih: usize, bias: usize, proj: usize): void {
-  gemm(rows, DH, I, x, I, packedW_ih, bias, 0, proj, DH, 0, (DH + NR - 1) / NR);
-}
-
 /** How many rows run at step t: lengths are sorted in descending order, so they are a prefix. */
 function activeAt(lengths: usize, N: i32, t: i32): i32 {
   if (lengths == 0) return N;
@@ -182,33 +175,79 @@ function activeAt(lengths: usize, N: i32, t: i32): i32 {
   return active;
 }
 
+/** The share [start, end) of `total` items that thread `thread` of `threads` takes. */
+// @ts-ignore: decorator
+@inline function share(total: i32, thread: i32, threads: i32): i32 {
+  return <i32>(<i64>total * thread / threads);
+}
+
 /**
- * The recurrence of one layer, both directions advancing in the same loop:
- *
- *     h_t = act(proj_t + h_{t-1} · W_hhᵀ)
- *
- * forward over t = 0…len_b−1, reverse over t = len_b−1…0 (batch rows sorted by descending length, so
- * the rows running at any step are a prefix). Each direction keeps two state buffers (previous, next)
- * of (N, H); a row not yet running holds h0 in both, so the reverse direction starts from h0 at each
- * row's own last step. out is (L, N, D·H) and must be zero where rows do not run; hN gets (D, N, H).
+ * Waits until all `threads` threads reach this point. `sync` holds two shared words: arrivals and a
+ * generation count. The last to arrive resets arrivals and advances the generation; the others spin on
+ * the generation, then sleep in short waits where the thread may block (not a browser's main thread).
  */
-export function recurLayer(
-  L: i32, N: i32, H: i32, D: i32, act: i32,
-  proj: usize, out: usize,
-  packedW_hh: usize,
+function barrier(sync: usize, threads: i32, canWait: bool): void {
+  if (threads == 1) return;
+  if (ASC_FEATURE_THREADS) {
+    const generation = atomic.load<i32>(sync, 4);
+    if (atomic.add<i32>(sync, 1) == threads - 1) {
+      atomic.store<i32>(sync, 0);
+      atomic.add<i32>(sync, 1, 4);
+      atomic.notify(sync + 4);
+    } else {
+      let spins = 0;
+      while (atomic.load<i32>(sync, 4) == generation) {
+        if (canWait && ++spins > 20000) memory.atomic.wait32(sync + 4, generation, 1_000_000);
+      }
+    }
+  }
+}
+
+/**
+ * One layer, both directions advancing in the same loop:
+ *
+ *     proj = x · W_ihᵀ + (b_ih + b_hh)      all L·N rows at once: it does not depend on h
+ *     h_t  = act(proj_t + h_{t-1} · W_hhᵀ)  forward over t = 0…len_b−1, reverse over t = len_b−1…0
+ *
+ * Batch rows are sorted by descending length, so the rows running at any step are a prefix. Each
+ * direction keeps two state buffers (previous, next) of (N, H); a row not yet running holds h0 in both,
+ * so the reverse direction starts from h0 at each row's own last step. `out` is (L, N, D·H) and must be
+ * zero where rows do not run; hN gets (D, N, H).
+ *
+ * Every thread of a job calls this with the same arguments and its own `thread` index: each computes
+ * its share of the output columns (whole 8-column panels), with a barrier after the projection and after
+ * every step, since each step reads all of h_{t-1}. With one thread there is no barrier at all.
+ */
+export function runLayer(
+  thread: i32, threads: i32, canWait: bool, sync: usize,
+  L: i32, N: i32, H: i32, D: i32, I: i32, act: i32,
+  x: usize, packedW_ih: usize, bias: usize, proj: usize, out: usize, packedW_hh: usize,
   states: usize, h0: usize, lengths: usize, hN: usize,
 ): void {
   const DH = D * H;
   const rowBytes = <usize>H << 2;
+  const outRowBytes = <usize>DH << 2;
   const stateBytes = <usize>N * rowBytes;
   const panels = (H + NR - 1) / NR;
   const packedBytes = <usize>panels * NR * <usize>H << 2;
-  for (let d = 0; d < D; d++) {
-    const first = states + <usize>(2 * d) * stateBytes;
-    if (h0 != 0) memory.copy(first, h0 + <usize>d * stateBytes, stateBytes);
-    else memory.fill(first, 0, stateBytes);
-    memory.copy(first + stateBytes, first, stateBytes);
+
+  if (thread == 0) {
+    for (let d = 0; d < D; d++) {
+      const first = states + <usize>(2 * d) * stateBytes;
+      if (h0 != 0) memory.copy(first, h0 + <usize>d * stateBytes, stateBytes);
+      else memory.fill(first, 0, stateBytes);
+      memory.copy(first + stateBytes, first, stateBytes);
+    }
   }
+  const projPanels = (DH + NR - 1) / NR;
+  gemm(L * N, DH, I, x, I, packedW_ih, bias, 0, proj, DH, share(projPanels, thread, threads), share(projPanels, thread + 1, threads));
+  barrier(sync, threads, canWait);
+
+  // This thread's columns of h: panels [p0, p1), floats [c0, c1).
+  const p0 = share(panels, thread, threads), p1 = share(panels, thread + 1, threads);
+  const c0 = p0 * NR, c1 = min(p1 * NR, H);
+  const columnBytes = <usize>c0 << 2;
+  const segmentBytes = <usize>max(c1 - c0, 0) << 2;
   for (let step = 0; step < L; step++) {
     for (let d = 0; d < D; d++) {
       const t = d == 0 ? step : L - 1 - step;
@@ -216,19 +255,25 @@ export function recurLayer(
       const h_prev = states + <usize>(2 * d + (step & 1)) * stateBytes;
       const h_next = states + <usize>(2 * d + 1 - (step & 1)) * stateBytes;
       const rowOffset = (<usize>t * <usize>N * <usize>DH + <usize>d * <usize>H) << 2;
-      gemm(active, H, H, h_prev, H, packedW_hh + <usize>d * packedBytes, proj + rowOffset, DH, h_next, H, 0, panels);
-      activate(h_next, active * H, act);
+      gemm(active, H, H, h_prev, H, packedW_hh + <usize>d * packedBytes, proj + rowOffset, DH, h_next, H, p0, p1);
+      if (segmentBytes == 0) continue;
       for (let i = 0; i < active; i++) {
-        memory.copy(out + rowOffset + <usize>i * (<usize>DH << 2), h_next + <usize>i * rowBytes, rowBytes);
+        const h = h_next + <usize>i * rowBytes + columnBytes;
+        activate(h, c1 - c0, act);
+        memory.copy(out + rowOffset + <usize>i * outRowBytes + columnBytes, h, segmentBytes);
       }
     }
+    barrier(sync, threads, canWait);
   }
+
   // h_n: the state after each row's last step, t = len_b − 1 forward and t = 0 reverse.
-  for (let d = 0; d < D; d++) {
-    for (let b = 0; b < N; b++) {
-      const t = d == 0 ? (lengths == 0 ? L : load<i32>(lengths + (<usize>b << 2))) - 1 : 0;
-      const from = out + ((((<usize>t * <usize>N + <usize>b) * <usize>DH) + <usize>d * <usize>H) << 2);
-      memory.copy(hN + (<usize>d * <usize>N + <usize>b) * rowBytes, from, rowBytes);
+  if (thread == 0) {
+    for (let d = 0; d < D; d++) {
+      for (let b = 0; b < N; b++) {
+        const t = d == 0 ? (lengths == 0 ? L : load<i32>(lengths + (<usize>b << 2))) - 1 : 0;
+        const from = out + (<usize>t * <usize>N + <usize>b) * outRowBytes + (<usize>d * rowBytes);
+        memory.copy(hN + (<usize>d * <usize>N + <usize>b) * rowBytes, from, rowBytes);
+      }
     }
   }
 }

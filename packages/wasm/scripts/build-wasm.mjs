@@ -9,6 +9,9 @@ const common = ['assembly/index.ts', '--runtime', 'stub', '--importMemory', '-O3
 const variants = {
   simd: [],
   relaxedSimd: ['--enable', 'relaxed-simd'],
+  // Worker threads share one memory; its maximum is the host's to choose (4 GiB at most).
+  simdThreads: ['--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536'],
+  relaxedSimdThreads: ['--enable', 'relaxed-simd', '--enable', 'threads', '--sharedMemory', '--maximumMemory', '65536'],
 };
 
 mkdirSync(`${root}build`, { recursive: true });

@@ -3,6 +3,7 @@ import { RnnError } from '@recurrent/core';
 import * as binaries from './generated/binaries.js';
 import { Heap, WASM32_MAX_BYTES } from './heap.js';
 import { WasmModel, type Kernels, type Runtime } from './model.js';
+import { WorkerPool, threadSupport } from './threads.js';
 
 export interface WasmBackendOptions {
   /**
@@ -10,13 +11,19 @@ export interface WasmBackendOptions {
    * only with --experimental-wasm-relaxed-simd), true requires it, false never uses it.
    */
   relaxedSimd?: boolean | 'auto';
+  /**
+   * Threads per forward, the caller's included: 'auto' (default) takes the machine's cores (at most 8)
+   * where WASM threads work (Node; browsers on a crossOriginIsolated page), else 1. A number above 1
+   * requires thread support. Small steps (N·H·H under 65,536) always run on one thread.
+   */
+  threads?: number | 'auto';
   /** The most bytes the WebAssembly memory may grow to (default and at most 4 GiB). */
   maximumMemoryBytes?: number;
 }
 
 /** A WASM backend: a core Backend plus a look at its memory, for tools and tests. */
 export interface WasmBackend extends Backend {
-  /** The variant its models run: `wasm-simd` or `wasm-relaxed-simd`. */
+  /** The variant its models run: `wasm-simd` or `wasm-relaxed-simd`, with `-threads-N` when N > 1. */
   readonly variant: string;
   /** Bytes of linear memory now, and bytes that live models hold in it (weights and scratch). */
   stats(): { wasmMemoryBytes: number; wasmAllocatedBytes: number };
@@ -41,14 +48,15 @@ function compile(name: keyof typeof binaries): Promise<WebAssembly.Module> {
 }
 
 /** What this runtime supports, found by validating the real modules (no user-agent guessing). */
-export function detectFeatures(): { webAssembly: boolean; simd: boolean; relaxedSimd: boolean } {
+export function detectFeatures(): { webAssembly: boolean; simd: boolean; relaxedSimd: boolean; threads: boolean } {
   if (typeof WebAssembly !== 'object' || typeof WebAssembly.validate !== 'function') {
-    return { webAssembly: false, simd: false, relaxedSimd: false };
+    return { webAssembly: false, simd: false, relaxedSimd: false, threads: false };
   }
   return {
     webAssembly: true,
     simd: WebAssembly.validate(decodeBase64(binaries.simd)),
     relaxedSimd: WebAssembly.validate(decodeBase64(binaries.relaxedSimd)),
+    threads: typeof SharedArrayBuffer !== 'undefined' && WebAssembly.validate(decodeBase64(binaries.simdThreads)),
   };
 }
 
@@ -56,10 +64,13 @@ function checkOptions(options: unknown): Required<WasmBackendOptions> {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new RnnError('type', `createBackend options must be an object like { relaxedSimd: 'auto' }, got ${options === null ? 'null' : typeof options}`);
   }
-  const { relaxedSimd = 'auto', maximumMemoryBytes = WASM32_MAX_BYTES, ...rest } = options as WasmBackendOptions;
+  const { relaxedSimd = 'auto', threads = 'auto', maximumMemoryBytes = WASM32_MAX_BYTES, ...rest } = options as WasmBackendOptions;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) {
-    throw new RnnError('type', `createBackend has unknown option(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}. Known: relaxedSimd, maximumMemoryBytes`, { unknown });
+    throw new RnnError('type', `createBackend has unknown option(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}. Known: relaxedSimd, threads, maximumMemoryBytes`, { unknown });
+  }
+  if (threads !== 'auto' && !(typeof threads === 'number' && Number.isSafeInteger(threads) && threads >= 1 && threads <= 64)) {
+    throw new RnnError('type', `options.threads must be 'auto' or an integer from 1 to 64, got ${JSON.stringify(threads)}`, { field: 'threads' });
   }
   if (relaxedSimd !== 'auto' && relaxedSimd !== true && relaxedSimd !== false) {
     throw new RnnError('type', `options.relaxedSimd must be true, false or 'auto', got ${JSON.stringify(relaxedSimd)}`, { field: 'relaxedSimd' });
@@ -69,7 +80,7 @@ function checkOptions(options: unknown): Required<WasmBackendOptions> {
       field: 'maximumMemoryBytes',
     });
   }
-  return { relaxedSimd, maximumMemoryBytes };
+  return { relaxedSimd, threads, maximumMemoryBytes };
 }
 
 /**
@@ -77,7 +88,7 @@ function checkOptions(options: unknown): Required<WasmBackendOptions> {
  * backend, shared by its models. Throws RnnError('unavailable') where WebAssembly SIMD is missing.
  */
 export async function createBackend(options: WasmBackendOptions = {}): Promise<WasmBackend> {
-  const { relaxedSimd, maximumMemoryBytes } = checkOptions(options);
+  const { relaxedSimd, threads, maximumMemoryBytes } = checkOptions(options);
   const features = detectFeatures();
   if (!features.simd) {
     throw new RnnError('unavailable', features.webAssembly
@@ -88,12 +99,32 @@ export async function createBackend(options: WasmBackendOptions = {}): Promise<W
     throw new RnnError('unavailable', 'relaxedSimd: true was asked for, but this runtime has no relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd); use relaxedSimd: \'auto\'');
   }
   const useRelaxed = relaxedSimd !== false && features.relaxedSimd;
-  const variant = useRelaxed ? 'wasm-relaxed-simd' : 'wasm-simd';
-  const module = await compile(useRelaxed ? 'relaxedSimd' : 'simd');
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: maximumMemoryBytes / 65536 });
+
+  const support = await threadSupport();
+  const threadsAvailable = features.threads && support.available;
+  if (typeof threads === 'number' && threads > 1 && !threadsAvailable) {
+    throw new RnnError('unavailable', `threads: ${threads} was asked for, but WASM threads cannot run here: ${support.reason || 'no WebAssembly threads'}; use threads: 'auto'`);
+  }
+  const threadCount = threads === 'auto' ? (threadsAvailable ? Math.min(support.cores, 8) : 1) : threads;
+
+  const pages = Math.floor(maximumMemoryBytes / 65536);
+  const shared = threadCount > 1;
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: pages, ...(shared ? { shared: true } : {}) });
+  const module = await compile(useRelaxed ? (shared ? 'relaxedSimdThreads' : 'relaxedSimd') : shared ? 'simdThreads' : 'simd');
   const instance = await WebAssembly.instantiate(module, { env: { memory } });
-  const exports = instance.exports as unknown as Kernels & { heapBase(): number };
-  const runtime: Runtime = { kernels: exports, heap: new Heap(memory, exports.heapBase(), Math.floor(maximumMemoryBytes / 65536) * 65536), variant };
+  const kernels = instance.exports as unknown as Kernels;
+  const heap = new Heap(memory, kernels.heapBase(), pages * 65536);
+  const variant = `${useRelaxed ? 'wasm-relaxed-simd' : 'wasm-simd'}${shared ? `-threads-${threadCount}` : ''}`;
+  const runtime: Runtime = {
+    kernels,
+    heap,
+    variant,
+    pool: shared ? await WorkerPool.start(threadCount - 1, module, memory) : null,
+    // Two barrier words shared by the threads of a job.
+    sync: heap.alloc(8, 'the thread barrier'),
+    // A browser's main thread must never block; Node's and any worker's may.
+    canWait: typeof (globalThis as { document?: unknown }).document === 'undefined',
+  };
   const models = new Set<WasmModel>();
   let disposed = false;
 
@@ -107,12 +138,13 @@ export async function createBackend(options: WasmBackendOptions = {}): Promise<W
       return model;
     },
     stats() {
-      return { wasmMemoryBytes: memory.buffer.byteLength, wasmAllocatedBytes: runtime.heap.allocatedBytes };
+      return { wasmMemoryBytes: memory.buffer.byteLength, wasmAllocatedBytes: heap.allocatedBytes };
     },
     dispose(): void {
       if (disposed) return;
       disposed = true;
       for (const model of models) model.dispose();
+      runtime.pool?.terminate();
     },
   };
 }

@@ -1,18 +1,20 @@
 import type { EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
 import type { Heap } from './heap.js';
+import type { WorkerPool } from './threads.js';
 
 /** Output columns per packed panel: must match NR in assembly/index.ts. */
 const NR = 8;
 
 /** The exports of assembly/index.ts (offsets are bytes into linear memory). */
 export interface Kernels {
-  projectLayer(rows: number, DH: number, I: number, x: number, packedW_ih: number, bias: number, proj: number): void;
-  recurLayer(
-    L: number, N: number, H: number, D: number, act: number,
-    proj: number, out: number, packedW_hh: number,
+  runLayer(
+    thread: number, threads: number, canWait: number, sync: number,
+    L: number, N: number, H: number, D: number, I: number, act: number,
+    x: number, packedW_ih: number, bias: number, proj: number, out: number, packedW_hh: number,
     states: number, h0: number, lengths: number, hN: number,
   ): void;
+  heapBase(): number;
   TANH: WebAssembly.Global;
   RELU: WebAssembly.Global;
 }
@@ -22,7 +24,14 @@ export interface Runtime {
   kernels: Kernels;
   heap: Heap;
   variant: string;
+  /** Worker threads 1…n−1 (null: single-threaded), the two barrier words they share, and whether this thread may block. */
+  pool: WorkerPool | null;
+  sync: number;
+  canWait: boolean;
 }
+
+/** Steps smaller than this many multiply-adds (N·H·H) run on one thread: a barrier per step would cost more. */
+const THREADED_WORK = 1 << 16;
 
 function packedFloats(cols: number, K: number): number {
   return Math.ceil(cols / NR) * NR * K;
@@ -214,19 +223,27 @@ export class WasmModel implements EngineModel {
       for (let i = 0; i < N; i++) sorted[i] = lengths[order[i]!]!;
     }
 
+    // Rows that do not run stay zero in both output buffers, for every layer.
+    if (lengths !== null) for (const out of new Set(buffers.outputs)) new Float32Array(heap.memory.buffer, out, L * N * DH).fill(0);
     let x = buffers.x;
     let out = x;
-    layers.forEach((layer, index) => {
+    const layerArgs = layers.map((layer, index) => {
       out = buffers.outputs[index % 2]!;
-      if (lengths !== null) new Float32Array(heap.memory.buffer, out, L * N * DH).fill(0);
-      kernels.projectLayer(L * N, DH, layer.inputSize, x, layer.packedW_ih, layer.bias, buffers.proj);
       const stateOffset = index * D * N * H * F32;
-      kernels.recurLayer(
-        L, N, H, D, act, buffers.proj, out, layer.packedW_hh, buffers.states,
-        h0 === null ? 0 : buffers.h0 + stateOffset, lengths === null ? 0 : buffers.lengths, buffers.hN + stateOffset,
-      );
+      const args = [
+        L, N, H, D, layer.inputSize, act,
+        x, layer.packedW_ih, layer.bias, buffers.proj, out, layer.packedW_hh,
+        buffers.states, h0 === null ? 0 : buffers.h0 + stateOffset, lengths === null ? 0 : buffers.lengths, buffers.hN + stateOffset,
+      ];
       x = out;
+      return args;
     });
+    const { pool, sync, canWait } = this.runtime;
+    const threads = pool !== null && N * H * H >= THREADED_WORK ? pool.threads : 1;
+    if (threads > 1) pool!.post(sync, layerArgs);
+    for (const args of layerArgs) {
+      (kernels.runLayer as (...a: number[]) => void)(0, threads, canWait ? 1 : 0, sync, ...args);
+    }
 
     // Copy the results out of linear memory, back in the caller's batch order.
     const view = new Float32Array(heap.memory.buffer);

@@ -1,0 +1,63 @@
+// Forward throughput of the WebGPU engine, and where the time goes (projection, recurrence, read-back).
+//   pnpm --filter @recurrent/webgpu bench                     S and M
+//   pnpm --filter @recurrent/webgpu bench -- --sizes S,M,L    L is ~17 GFLOP: about a minute per forward on SwiftShader
+//   options: --repeats N (timed forwards per size, median reported; default 3)
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (process.env.VK_ICD_FILENAMES === undefined && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+
+const { createRnn, forwardFlops, initStateDict, planForward, planModel, randomTensorData, resolveConfig } = await import('@recurrent/core');
+const { createBackend } = await import('../dist/index.js');
+
+const SIZES = {
+  S: { batch: 1, seqLen: 100, config: { inputSize: 64, hiddenSize: 64 } },
+  M: { batch: 32, seqLen: 128, config: { inputSize: 256, hiddenSize: 256, numLayers: 2, bidirectional: true, batchFirst: true } },
+  L: { batch: 64, seqLen: 256, config: { inputSize: 512, hiddenSize: 512 } },
+};
+
+const { values } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: { sizes: { type: 'string', default: 'S,M' }, repeats: { type: 'string', default: '3' } },
+});
+const names = values.sizes.split(',').map((s) => s.trim().toUpperCase());
+const repeats = Math.max(1, Number(values.repeats));
+for (const name of names) if (!(name in SIZES)) throw new Error(`unknown size ${name}: pick from ${Object.keys(SIZES).join(', ')}`);
+
+const backend = await createBackend();
+console.log(`WebGPU adapter: ${backend.adapter}${process.env.VK_ICD_FILENAMES ? ` (VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES})` : ''}`);
+console.log(`forward, float32, median of ${repeats} after one warm-up; split from one forward submitted phase by phase\n`);
+console.log('size  shape                                        ms/forward  GFLOP/s  projection  recurrence  read-back');
+
+for (const name of names) {
+  const { batch, seqLen, config } = SIZES[name];
+  const weights = initStateDict(config, 1);
+  const shape = config.batchFirst ? [batch, seqLen, config.inputSize] : [seqLen, batch, config.inputSize];
+  const input = { data: randomTensorData(batch * seqLen * config.inputSize, 2), shape };
+  const rnn = await createRnn(config, weights, backend);
+  await rnn.forward(input);
+  const times = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await rnn.forward(input);
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  const ms = times[Math.floor(times.length / 2)];
+  const gflops = forwardFlops(config, batch, seqLen) / (ms * 1e6);
+  rnn.dispose();
+
+  // The split: the engine model directly, so profile() is reachable.
+  const resolved = resolveConfig(config);
+  const model = await backend.createModel(planModel(resolved, weights));
+  const { timings } = await model.profile(planForward(resolved, input).plan);
+  model.dispose();
+  const total = timings.projection + timings.recurrence + timings.readBack;
+  const pct = (s) => `${((100 * s) / total).toFixed(1).padStart(5)}%`;
+  const describe = `B${batch} T${seqLen} I${config.inputSize} H${config.hiddenSize}${config.numLayers ? ` ×${config.numLayers} layers` : ''}${config.bidirectional ? ' bidi' : ''}${config.batchFirst ? ' batch_first' : ''}`;
+  console.log(
+    `${name.padEnd(5)} ${describe.padEnd(44)} ${ms.toFixed(1).padStart(10)}  ${gflops.toFixed(2).padStart(7)}  ${pct(timings.projection).padStart(10)}  ${pct(timings.recurrence).padStart(10)}  ${pct(timings.readBack).padStart(9)}`,
+  );
+}
+backend.dispose();

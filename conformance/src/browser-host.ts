@@ -143,10 +143,21 @@ export async function startBrowserSession(options: { entry: URL | string; vector
       if (message.type() === 'error') errors.push(`console.error: ${message.text()} (${message.location().url})`);
     });
     page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
-    await page.goto(`http://127.0.0.1:${port}/`);
-    await page.waitForFunction(() => (globalThis as { __recurrentConformance?: unknown }).__recurrentConformance !== undefined, null, {
-      timeout: 60_000,
-    });
+    // Ready when the runner is installed; an uncaught exception while the page loads means it never will be.
+    let onPageError: (error: Error) => void = () => {};
+    const crashed = new Promise<never>((_, reject) => (onPageError = reject));
+    crashed.catch(() => {}); // handled by the race below, even when it rejects before the race starts
+    page.once('pageerror', onPageError);
+    try {
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await Promise.race([
+        page.waitForFunction(() => (globalThis as { __recurrentConformance?: unknown }).__recurrentConformance !== undefined, null, { timeout: 60_000 }),
+        crashed,
+      ]);
+      page.off('pageerror', onPageError);
+    } catch (error) {
+      throw new Error(`the conformance page did not start (${(error as Error).message.split('\n')[0]}); the page said:\n${errors.join('\n') || '(nothing)'}`);
+    }
     type Window = { __recurrentConformance: BrowserRunner };
     return {
       page,

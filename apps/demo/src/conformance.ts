@@ -1,4 +1,89 @@
-// The Conformance tab: not wired yet (the conformance package's browser runner was not ready).
+// The Conformance tab: PyTorch's golden vectors (served under conformance/ by vite.config.ts) run on
+// every available engine through @recurrent/conformance's runCase, as a result table.
+import { decodeCase, decodeManifest, runCase } from '@recurrent/conformance';
+import type { CaseResult, Manifest } from '@recurrent/conformance';
 import type { EngineState } from './engines.js';
+import { $, el, guarded } from './ui.js';
 
-export async function setupConformance(_app: { availableEngines: () => EngineState[] }): Promise<void> {}
+async function fetchBytes(file: string): Promise<Uint8Array> {
+  const response = await fetch(new URL(`conformance/${file}`, document.baseURI));
+  if (!response.ok) throw new Error(`Could not load conformance/${file}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+const format = (x: number) => (Number.isNaN(x) ? '—' : x.toExponential(1));
+
+export async function setupConformance({ availableEngines }: { availableEngines: () => EngineState[] }): Promise<void> {
+  $('tab-conformance').hidden = false;
+  const panel = $('panel-conformance');
+  const button = el('button', { type: 'button', id: 'conformance-run' }, 'Run the conformance suite');
+  const quick = el('input', { type: 'checkbox', id: 'conformance-quick', checked: false });
+  panel.append(
+    el('p', { className: 'hint' },
+      'Runs every case of the conformance suite (vectors PyTorch generated: uni/bidirectional, 1–8 layers, tanh/relu, bias on/off, h0, batch_first, lengths, edge and large sizes) ',
+      'on each available engine, and compares with PyTorch’s float64 reference.'),
+    el('div', { className: 'controls' }, el('label', { htmlFor: quick.id }, quick, ' Skip the large and long cases (quicker)'), button),
+    el('p', { id: 'conformance-error', className: 'error', role: 'alert', hidden: true }),
+    el('p', { id: 'conformance-progress', ariaLive: 'polite' }),
+    el('table', { id: 'conformance-summary', hidden: true },
+      el('caption', {}, 'Summary per engine'),
+      el('thead', {}, el('tr', {}, ...['Engine', 'Ran as', 'Passed', 'Failed', 'max error vs float64', 'Worst case'].map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody')),
+    el('table', { id: 'conformance-cases', hidden: true },
+      el('caption', {}, 'Per case: max |engine − PyTorch float64| over output and h_n (✓ within tolerance)'),
+      el('thead'),
+      el('tbody')),
+  );
+
+  let manifest: Manifest | null = null;
+  button.addEventListener('click', () => {
+    button.disabled = true;
+    void guarded('conformance-error', async () => {
+      manifest ??= decodeManifest(new TextDecoder().decode(await fetchBytes('manifest.json')), 'conformance/manifest.json');
+      const entries = manifest.cases.filter((c) => !quick.checked || !/^(large|long)-/.test(c.id));
+      const engines = availableEngines();
+      const summary = $('conformance-summary') as HTMLTableElement;
+      const cases = $('conformance-cases') as HTMLTableElement;
+      summary.hidden = true;
+      delete summary.dataset.done;
+      cases.tHead!.replaceChildren(el('tr', {}, el('th', { scope: 'col' }, 'Case'), ...engines.map(({ engine }) => el('th', { scope: 'col' }, engine.label))));
+      const rows = new Map(entries.map((entry) => [entry.id, el('tr', {}, el('th', { scope: 'row' }, entry.id))]));
+      cases.tBodies[0]!.replaceChildren(...rows.values());
+      cases.hidden = false;
+      const results = new Map<string, CaseResult[]>(engines.map(({ engine }) => [engine.id, []]));
+      for (const [i, entry] of entries.entries()) {
+        $('conformance-progress').textContent = `Case ${i + 1} of ${entries.length}: ${entry.id}`;
+        const c = decodeCase(await fetchBytes(entry.file), `conformance/${entry.file}`);
+        for (const { engine, backend } of engines) {
+          const result = await runCase(backend!, c);
+          results.get(engine.id)!.push(result);
+          const cell = el('td', { className: result.passed ? 'pass' : 'fail', title: result.reason ?? `tolerance ${result.tolerance.toExponential(1)}` },
+            `${result.passed ? '✓' : '✗'} ${format(result.errorVsRef64)}${result.reason ? `: ${result.reason}` : ''}`);
+          rows.get(entry.id)!.append(cell);
+        }
+      }
+      summary.tBodies[0]!.replaceChildren(
+        ...engines.map(({ engine }) => {
+          const list = results.get(engine.id)!;
+          const failed = list.filter((r) => !r.passed).length;
+          const worst = list.reduce((a, r) => (!(r.errorVsRef64 <= a.errorVsRef64) ? r : a), list[0]!);
+          const tr = el('tr', { className: failed === 0 ? 'pass' : 'fail' },
+            el('th', { scope: 'row' }, engine.label),
+            el('td', {}, el('code', {}, [...new Set(list.map((r) => r.backend))].join(', '))),
+            el('td', {}, String(list.length - failed)),
+            el('td', {}, String(failed)),
+            el('td', {}, format(worst.errorVsRef64)),
+            el('td', {}, worst.id));
+          tr.dataset.engine = engine.id;
+          tr.dataset.passed = String(list.length - failed);
+          tr.dataset.failed = String(failed);
+          return tr;
+        }),
+      );
+      summary.hidden = false;
+      summary.dataset.done = 'true';
+      const allPassed = [...results.values()].every((list) => list.every((r) => r.passed));
+      $('conformance-progress').textContent = `${entries.length} cases on ${engines.length} engine(s): ${allPassed ? 'all passed' : 'some failed (see the table)'}.`;
+    }).finally(() => (button.disabled = false));
+  });
+}

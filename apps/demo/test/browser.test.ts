@@ -65,6 +65,7 @@ beforeAll(async () => {
     ],
   });
   page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(120_000); // software WebGPU on a busy 2-core machine is slow, never wrong
   page.on('console', (message) => {
     if (message.type() === 'error') consoleErrors.push(message.text());
   });
@@ -145,6 +146,19 @@ describe('demo in headless Chromium', () => {
     await screenshot('04-agreement');
   });
 
+  it('conformance tab: the whole suite passes on every engine', async () => {
+    await tab('conformance');
+    await page.click('#conformance-run');
+    await page.waitForSelector('#conformance-summary[data-done="true"]', { timeout: 900_000 });
+    const rows = await page.$$eval('#conformance-summary tbody tr', (trs) => trs.map((tr) => ({ ...(tr as HTMLElement).dataset })));
+    await screenshot('05-conformance');
+    expect(rows.map((r) => r.engine)).toEqual(EXPECTED_ENGINES);
+    for (const row of rows) {
+      expect(Number(row.passed), row.engine).toBeGreaterThan(100);
+      expect(row.failed, `${row.engine}: ${await page.textContent('#conformance-cases')}`).toBe('0');
+    }
+  });
+
   it('speed tab: times the small size on every engine and draws the chart', async () => {
     await tab('speed');
     await page.uncheck('#speed-size-M');
@@ -152,7 +166,7 @@ describe('demo in headless Chromium', () => {
     await page.click('#speed-run');
     await page.waitForSelector(`#speed-chart[data-results="${EXPECTED_ENGINES.length}"]`);
     expect(await page.$$eval('#speed-chart svg rect', (rects) => rects.length)).toBeGreaterThanOrEqual(EXPECTED_ENGINES.length);
-    await screenshot('05-speed');
+    await screenshot('06-speed');
   });
 
   it('your model: runs the example, and bad weights, configs and inputs give readable messages', async () => {
@@ -161,7 +175,7 @@ describe('demo in headless Chromium', () => {
     await page.waitForFunction(() => document.getElementById('own-output')!.textContent!.includes('Loaded'));
     await page.click('#own-run');
     await page.waitForFunction(() => document.getElementById('own-output')!.textContent!.includes('output  [10, 2, 128]'));
-    await screenshot('06-own-model');
+    await screenshot('07-own-model');
 
     const expectError = async (pattern: RegExp) => {
       await page.click('#own-run');
@@ -177,7 +191,7 @@ describe('demo in headless Chromium', () => {
     await page.fill('#own-config', '{"inputSize": 4, "hiddenSize": 3}');
     await page.setInputFiles('#own-weights', { name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from([200, 0, 0, 0, 0, 0, 0, 0, 123]) });
     await expectError(/Invalid \.safetensors file/);
-    await screenshot('07-own-model-error');
+    await screenshot('08-own-model-error');
   });
 
   it('an empty word or an unknown character gives a readable message', async () => {
@@ -187,7 +201,7 @@ describe('demo in headless Chromium', () => {
     expect(await page.textContent('#word-error')).toContain('Type a word first');
     await page.fill('#word', 'abc1');
     await page.waitForFunction(() => document.getElementById('word-error')!.textContent!.includes('“1”'));
-    await screenshot('08-bad-word');
+    await screenshot('09-bad-word');
     await page.fill('#word', 'casa');
     await page.waitForSelector('#language-bars[data-word="casa"]');
     expect(await page.isHidden('#word-error')).toBe(true);

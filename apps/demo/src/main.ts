@@ -64,7 +64,7 @@ function renderEngines(): void {
       input.addEventListener('change', () => void selectEngine(engine.id));
       const label = el('label', { htmlFor: input.id, className: backend ? 'engine' : 'engine disabled' }, input, ` ${engine.label}`);
       if (error) {
-        const reason = el('span', { className: 'reason', id: `engine-${engine.id}-reason` }, `unavailable: ${error}`);
+        const reason = el('span', { className: 'reason', id: `engine-${engine.id}-reason` }, error === 'detecting…' ? error : `unavailable: ${error}`);
         input.setAttribute('aria-describedby', reason.id);
         label.append(' ', reason);
       }
@@ -258,8 +258,14 @@ async function main(): Promise<void> {
   $('generator-facts').textContent = `Held-out loss ${generatorModel.info.validationLoss?.toFixed(2)} nats per character.`;
   ($('gen-language') as HTMLSelectElement).replaceChildren(...generatorModel.info.labels.map((label, i) => el('option', { value: String(i) }, label)));
 
-  engines = await Promise.all(ENGINES.map(startEngine));
+  // Each engine appears as soon as its createBackend() settles: a slow GPU adapter never holds up the page.
+  engines = ENGINES.map((engine) => ({ engine, error: 'detecting…' }));
   renderEngines();
+  const started = ENGINES.map(async (engine, i) => {
+    engines[i] = await startEngine(engine);
+    renderEngines();
+  });
+  await started[0];
 
   $('word').addEventListener('input', () => void classifyWord());
   $('classify-many').addEventListener('click', () => void classifyMany());
@@ -269,6 +275,7 @@ async function main(): Promise<void> {
   setupOwnModel({ currentEngine, showRun });
   await setupConformance({ availableEngines });
   await selectEngine('cpu');
+  await Promise.all(started);
   document.body.dataset.ready = 'true';
 }
 

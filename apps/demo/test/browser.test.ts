@@ -179,11 +179,25 @@ describe('demo in headless Chromium', () => {
 
     const expectError = async (pattern: RegExp) => {
       await page.click('#own-run');
-      await page.waitForSelector('#own-error:not([hidden])');
-      expect(await page.textContent('#own-error')).toMatch(pattern);
+      await page.waitForFunction(
+        ([source, flags]) => {
+          const error = document.getElementById('own-error')!;
+          return !error.hidden && new RegExp(source!, flags).test(error.textContent ?? '');
+        },
+        [pattern.source, pattern.flags],
+      );
     };
+
+    // Pasted input: two steps of the classifier's 51 one-hot inputs, as one unbatched sequence.
+    await page.fill('#own-input', Array.from({ length: 102 }, (_, i) => (i % 17 === 0 ? 1 : 0)).join(' '));
+    await page.click('#own-run');
+    await page.waitForFunction(() => document.getElementById('own-output')!.textContent!.includes('output  [2, 128]'));
+    await page.fill('#own-input', '1 2 x');
+    await expectError(/Input value 3 \(“x”\) is not a number/);
+    await page.fill('#own-input', '');
+
     await page.fill('#own-config', '{"rnn": {"inputSize": 51, "hiddenSize": 32, "numLayers": 2, "bidirectional": true}}');
-    await expectError(/weight_ih_l0.*\[32, 51\]|\[64, 51\].*32/s);
+    await expectError(/size mismatch for weight_ih_l0: .*the shape in current model is \[32, 51\]/);
     await page.fill('#own-config', '{"inputSize": 51, "hiddenSize": 0}');
     await expectError(/hiddenSize must be a positive integer/);
     await page.fill('#own-config', '{"inputSize": 51,');
@@ -218,6 +232,12 @@ describe('demo in headless Chromium', () => {
         .map((c) => c.outerHTML.slice(0, 80)),
     );
     expect(unlabelled).toEqual([]);
+    // The engine radios: arrow keys move between the available engines and rerun the word.
+    await page.click('#tab-language');
+    await page.focus('#engine-cpu');
+    await page.keyboard.press('ArrowRight');
+    expect(await page.isChecked(`#engine-${EXPECTED_ENGINES[1] ?? 'cpu'}`)).toBe(true);
+    await page.waitForSelector(`#language-bars[data-engine="${EXPECTED_ENGINES[1] ?? 'cpu'}"][data-word="casa"]`);
     await page.focus('#tab-language');
     await page.keyboard.press('ArrowRight');
     expect(await page.getAttribute('#tab-invent', 'aria-selected')).toBe('true');

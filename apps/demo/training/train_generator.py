@@ -56,7 +56,7 @@ def encode(items):
 
 def main():
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
     train, valid = split(read_words(), per_language=30000, held_out=500, seed=1)
     model = Generator()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
@@ -71,6 +71,8 @@ def main():
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            for group in optimizer.param_groups:  # linear decay over the time budget
+                group["lr"] = 3e-3 * max(0.05, 1 - (time.time() - start) / SECONDS)
             optimizer.step()
             step += 1
             if step % 200 == 0:

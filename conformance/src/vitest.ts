@@ -114,12 +114,17 @@ export function fuzzSuite(options: FuzzSuiteOptions): void {
         const reproduce = `(seed ${seed}: RECURRENT_FUZZ_SEED=${seed} makes it case #0; fuzzCase(${seed}) from @recurrent/conformance rebuilds it)`;
         if (engine === null || reference === null) throw new Error(`engine ${options.name} is not available: ${unavailable}`);
         const options_ = c.lengths === undefined ? undefined : { lengths: c.lengths };
-        const want = await (await createRnn(c.config, c.weights, reference)).forward(c.input, c.h0, options_);
+        const referenceRnn = await createRnn(c.config, c.weights, reference);
+        const want = await referenceRnn.forward(c.input, c.h0, options_);
+        referenceRnn.dispose();
         let got;
         try {
           const rnn = await createRnn(c.config, c.weights, engine);
-          got = await rnn.forward(c.input, c.h0, options_);
-          rnn.dispose();
+          try {
+            got = await rnn.forward(c.input, c.h0, options_);
+          } finally {
+            rnn.dispose();
+          }
         } catch (error) {
           throw new Error(`${options.name} threw ${describeError(error)} on ${c.summary} ${reproduce}`);
         }

@@ -105,6 +105,7 @@ function clearLanguageResult(): void {
   const bars = $('language-bars');
   bars.replaceChildren();
   delete bars.dataset.word;
+  $('language-verdict').textContent = '';
   const canvas = $('language-heatmap') as HTMLCanvasElement;
   canvas.getContext('2d')?.clearRect(0, 0, canvas.width, canvas.height);
 }
@@ -112,6 +113,9 @@ function clearLanguageResult(): void {
 function renderClassification(result: Classification, engine: EngineId): void {
   const bars = $('language-bars');
   drawBars(bars, classifierModel.info.labels, result.probabilities);
+  const labels = classifierModel.info.labels;
+  const best = result.probabilities.indexOf(Math.max(...result.probabilities));
+  $('language-verdict').textContent = `“${result.word}” looks ${labels[best]} (${(result.probabilities[best]! * 100).toFixed(1)}%).`;
   bars.dataset.word = result.word;
   bars.dataset.engine = engine;
   bars.dataset.backend = result.backend;

@@ -157,11 +157,22 @@ export function browserConformanceSuite(options: BrowserConformanceSuiteOptions)
   const results: CaseResult[] = [];
   describe(`conformance in Chromium: ${options.name}`, () => {
     let session: import('./browser-host.js').BrowserSession | null = null;
-    let unavailable = '';
+    let startFailure = '';
+    const started = () => {
+      if (session === null || startFailure !== '') throw new Error(`engine ${options.name} is not available in Chromium: ${startFailure}`);
+      return session;
+    };
+    // A page that cannot start fails every case with the reason (rather than vitest skipping them).
     beforeAll(async () => {
-      const { startBrowserSession } = await import('./browser-host.js');
-      session = await startBrowserSession({ entry: options.entry });
-      unavailable = (await session.init()) ?? '';
+      try {
+        const { startBrowserSession } = await import('./browser-host.js');
+        session = await startBrowserSession({ entry: options.entry });
+      } catch (error) {
+        startFailure = describeError(error);
+        return;
+      }
+      const reason = await session.init();
+      if (reason !== null) startFailure = `createBackend() failed in the page with ${reason}`;
     }, 180_000);
     afterAll(async () => {
       await session?.close();
@@ -169,12 +180,11 @@ export function browserConformanceSuite(options: BrowserConformanceSuiteOptions)
     }, 60_000);
 
     it('the page is cross-origin isolated (SharedArrayBuffer for WASM threads)', async () => {
-      expect(await session!.page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+      expect(await started().page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
     });
     for (const entry of manifest.cases) {
       it(entry.id, { timeout: options.timeoutMs ?? 120_000 }, async () => {
-        const s = session!;
-        if (unavailable !== '') throw new Error(`engine ${options.name} is not available in Chromium: createBackend() failed with ${unavailable}`);
+        const s = started();
         const result = await s.runCase(entry.id);
         results.push(result);
         const pageErrors = s.takeConsoleErrors();
@@ -183,7 +193,7 @@ export function browserConformanceSuite(options: BrowserConformanceSuiteOptions)
       });
     }
     it('the page logged no console errors after the last case', () => {
-      expect(session!.takeConsoleErrors()).toEqual([]);
+      expect(started().takeConsoleErrors()).toEqual([]);
     });
   });
 }

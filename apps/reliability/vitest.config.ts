@@ -5,5 +5,6 @@ export default defineConfig({
     pool: 'forks',
     // The leak test needs global.gc to measure the heap after a real collection.
     execArgv: ['--expose-gc'],
+    setupFiles: ['./src/software-gpu.ts'],
   },
 });

@@ -1,6 +1,7 @@
 // The long reliability run: 10,000 bad-input cases and 10,000 create → forward → dispose cycles per
 // engine, printing the tally per error code and the Node heap before and after.
 // Usage: pnpm --filter @recurrent/reliability soak [--cases N] [--cycles N]
+import './software-gpu.js';
 import { engines } from './engines.js';
 import { runBadInput } from './run-bad-input.js';
 import { runLifecycles } from './lifecycle.js';

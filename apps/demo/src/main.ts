@@ -87,18 +87,22 @@ let classifyRequest = 0;
 async function classifyWord(): Promise<void> {
   const request = ++classifyRequest;
   const engine = selected;
-  await guarded('word-error', async () => {
-    const { classifier } = await modelsOn(engine);
-    let result: Classification;
-    try {
-      result = await classifier.classify(($('word') as HTMLInputElement).value);
-    } catch (error) {
-      if (request === classifyRequest) clearLanguageResult();
-      throw error;
-    }
-    if (request !== classifyRequest) return; // a newer keystroke already asked
-    renderClassification(result, engine);
-  });
+  const word = ($('word') as HTMLInputElement).value;
+  let result: Classification | null = null;
+  let failure: unknown = null;
+  try {
+    result = await (await modelsOn(engine)).classifier.classify(word);
+  } catch (error) {
+    failure = error;
+  }
+  if (request !== classifyRequest) return; // a newer keystroke or engine switch already asked
+  if (result === null) {
+    clearLanguageResult();
+    showError('word-error', failure);
+    return;
+  }
+  showError('word-error', null);
+  renderClassification(result, engine);
 }
 
 function clearLanguageResult(): void {
@@ -121,7 +125,7 @@ function renderClassification(result: Classification, engine: EngineId): void {
   bars.dataset.backend = result.backend;
   const [L, width] = result.hidden.shape as [number, number];
   const H = width / 2;
-  // Transpose (L, 2H) into per-step columns of H forward units then H reverse units (same layout).
+  // (L, 2H) is one row per character: H forward units, then H reverse units.
   drawHeatmap($('language-heatmap') as HTMLCanvasElement, result.hidden.data, L, width, [...result.word], H);
   ($('language-heatmap') as HTMLCanvasElement).setAttribute(
     'aria-label',

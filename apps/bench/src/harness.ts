@@ -79,6 +79,15 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 const now = (): number => performance.now();
+
+/** A hung engine must not hang the whole benchmark: give up on it (its promise is left behind). */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${Math.round(ms / 1000)} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 const message = (error: unknown): string => String((error as Error)?.message ?? error).split('\n')[0]!;
 
 /** The expected output: @recurrent/cpu, itself checked against PyTorch by the conformance suite. */
@@ -121,10 +130,11 @@ export async function benchConfig(config: BenchConfig, runners: Runner[], option
     const doneBefore = done;
     let prepared: Prepared | undefined;
     try {
-      prepared = await runner.prepare(workload);
+      const patience = options.maxRunMs + 60_000;
+      prepared = await withTimeout(runner.prepare(workload), patience, 'building the model');
       result.detail = prepared.detail;
       const start = now();
-      let output = await prepared.run();
+      let output = await withTimeout(prepared.run(), patience, 'the check run');
       const checkMs = now() - start;
       tick(runner, 'check');
       if (prepared.batchFirstOutput && !config.rnn.batchFirst) {

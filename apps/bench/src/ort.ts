@@ -30,9 +30,15 @@ export async function ortJob(loadModel: ModelLoader, { config, weights, input }:
   return { model, feeds: { ...onnxWeightFeeds(model, config, weights), input: { data: input.data, dims: input.shape } } };
 }
 
+/**
+ * ORT's thread pool spins while idle, waiting for work; in a round-robin benchmark on a small machine
+ * that spinning would steal the cores the other engines are being timed on, so it is turned off.
+ */
+const NO_SPINNING = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
+
 /** An ONNX Runtime session that runs the job's feeds and returns `output`. */
 export async function ortSession(ort: OrtLike, job: OrtJob, options: object): Promise<{ run(): Promise<Float32Array>; release(): Promise<void> }> {
-  const session = await ort.InferenceSession.create(job.model, options);
+  const session = await ort.InferenceSession.create(job.model, { ...options, extra: NO_SPINNING });
   const feeds: Record<string, unknown> = {};
   for (const [name, { data, dims }] of Object.entries(job.feeds)) feeds[name] = new ort.Tensor('float32', data, dims);
   return {

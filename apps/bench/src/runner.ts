@@ -63,6 +63,10 @@ export function oursRunner(id: string, label: string, load: () => Promise<Engine
       return {
         detail: rnn.backend,
         run: async () => (await rnn.forward(input)).output.data,
+        engineBytes() {
+          const stats = backend.stats?.();
+          return stats?.wasmMemoryBytes ?? stats?.liveBufferBytes;
+        },
         dispose() {
           rnn.dispose();
           backend.dispose();

@@ -1,0 +1,28 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { BenchRun } from '../src/environment.js';
+
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const run = promisify(execFile);
+
+// The browser half of the bench at a tiny size: the built page in headless Chromium (Debian's),
+// served cross-origin isolated. Checks that every engine ran and matched @recurrent/cpu; no timings.
+describe('pnpm bench --browser --config tiny', () => {
+  it('runs our engines and the browser peers in a cross-origin isolated page, each matching our output', async () => {
+    const { stdout } = await run(process.execPath, [cli, '--browser', '--config', 'tiny', '--reps', '2', '--warmup', '1', '--json'], { maxBuffer: 1 << 24 });
+    const [browserRun] = JSON.parse(stdout) as BenchRun[];
+    expect(browserRun!.environment.runtime).toMatch(/^Chromium [\d.]+ \(headless, cross-origin isolated/);
+    const byId = Object.fromEntries(browserRun!.results[0]!.results.map((r) => [r.id, r]));
+    expect(Object.keys(byId).sort()).toEqual(['cpu', 'naive', 'ort-web-1t', 'ort-web-mt', 'tfjs-cpu', 'tfjs-wasm', 'wasm', 'webgpu']);
+    for (const id of ['cpu', 'wasm', 'ort-web-1t', 'ort-web-mt', 'tfjs-wasm', 'tfjs-cpu', 'naive']) {
+      const r = byId[id]!;
+      expect({ id, status: r.status, reason: r.reason }).toEqual({ id, status: 'ok', reason: undefined });
+      expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+    }
+    // WebGPU runs on Chromium's software adapter; where there is none it must say so, never mismatch.
+    expect(['ok', 'unavailable']).toContain(byId.webgpu!.status);
+    if (byId.webgpu!.status === 'ok') expect(byId.webgpu!.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+  }, 180_000);
+});

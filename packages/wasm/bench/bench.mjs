@@ -18,10 +18,13 @@ const sizes = wanted.length > 0 ? wanted : Object.keys(SIZES);
 
 ort.env.wasm.numThreads = 1;
 const features = detectFeatures();
-const engines = [
-  { name: 'wasm-simd 1 thread', backend: await createBackend({ relaxedSimd: false }) },
-  ...(features.relaxedSimd ? [{ name: 'wasm-relaxed-simd 1 thread', backend: await createBackend({ relaxedSimd: true }) }] : []),
-];
+const engines = [];
+for (const relaxedSimd of features.relaxedSimd ? [false, true] : [false]) {
+  for (const threads of features.threads ? [1, 2] : [1]) {
+    const backend = await createBackend({ relaxedSimd, threads });
+    engines.push({ name: `${relaxedSimd ? 'wasm-relaxed-simd' : 'wasm-simd'} ${threads} thread${threads > 1 ? 's' : ''}`, backend, threads });
+  }
+}
 const cpu = await createCpuBackend();
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -80,7 +83,11 @@ for (const size of sizes) {
   console.log(`\n${size}: B${N} T${L} I${config.inputSize} H${config.hiddenSize}, ${config.numLayers ?? 1} layer(s)${config.bidirectional ? ', bidirectional' : ''}${config.batchFirst ? ', batch_first' : ''} — ${(flops / 1e9).toFixed(3)} GFLOP per forward, outputs equal (max |Δ| < 1e-4)`);
   for (const runner of runners) {
     const ms = median(samples.get(runner.name));
-    const ratio = runner.ort ? '' : `  ${(ortMs / ms).toFixed(2)}× ORT-web throughput, ${(ms / ortMs).toFixed(2)}× its latency`;
+    let ratio = runner.ort ? '' : `  ${(ortMs / ms).toFixed(2)}× ORT-web throughput, ${(ms / ortMs).toFixed(2)}× its latency`;
+    if (runner.name.endsWith('2 threads')) {
+      const single = median(samples.get(runner.name.replace('2 threads', '1 thread')));
+      ratio += `, ${(single / ms).toFixed(2)}× our 1 thread`;
+    }
     console.log(`  ${runner.name.padEnd(32)} ${ms.toFixed(3).padStart(10)} ms  ${(flops / ms / 1e6).toFixed(2).padStart(7)} GFLOP/s${ratio}`);
   }
   for (const runner of runners) runner.rnn?.dispose();

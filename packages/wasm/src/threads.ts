@@ -61,12 +61,24 @@ export async function threadSupport(): Promise<{ available: boolean; cores: numb
   return { available: true, cores: scope.navigator?.hardwareConcurrency ?? 1, reason: '' };
 }
 
-async function spawn(): Promise<{ worker: AnyWorker; onMessage: (handler: (data: unknown) => void) => void; onError: (handler: (error: unknown) => void) => void }> {
+interface Spawned {
+  worker: AnyWorker;
+  onMessage(handler: (data: unknown) => void): void;
+  onError(handler: (error: unknown) => void): void;
+  unref?(): void;
+}
+
+async function spawn(): Promise<Spawned> {
   if (isNode) {
     const { Worker } = (await importNode('worker_threads')) as NodeWorkerThreads;
     const worker = new Worker(WORKER_SOURCE, { eval: true });
-    worker.unref(); // an idle pool must not keep Node running
-    return { worker, onMessage: (h) => worker.on('message', h), onError: (h) => worker.on('error', h) };
+    return {
+      worker,
+      onMessage: (h) => worker.on('message', h),
+      onError: (h) => worker.on('error', h),
+      // Once started, an idle pool must not keep Node running (adding a listener refs the worker again).
+      unref: () => worker.unref(),
+    };
   }
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }));
   const worker = new Worker(url);
@@ -95,6 +107,7 @@ export class WorkerPool {
       for (const worker of workers) void worker.terminate();
       throw new RnnError('unavailable', `WASM worker threads could not start: ${(cause as Error)?.message ?? String(cause)}`, {}, { cause });
     }
+    for (const s of spawned) s.unref?.();
     return new WorkerPool(workers);
   }
 

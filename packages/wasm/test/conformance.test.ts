@@ -1,0 +1,4 @@
+import { conformanceSuite } from '@recurrent/conformance/vitest';
+import { createBackend } from '../src/index.js';
+
+conformanceSuite({ name: 'wasm', createBackend });

@@ -83,6 +83,26 @@ function checkOptions(options: unknown): Required<WasmBackendOptions> {
   return { relaxedSimd, threads, maximumMemoryBytes };
 }
 
+/** One module instance on a new memory (shared, with a worker pool, when threadCount > 1). */
+async function startRuntime(relaxed: boolean, threadCount: number, pages: number): Promise<Runtime> {
+  const shared = threadCount > 1;
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: pages, ...(shared ? { shared: true } : {}) });
+  const module = await compile(relaxed ? (shared ? 'relaxedSimdThreads' : 'relaxedSimd') : shared ? 'simdThreads' : 'simd');
+  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  const kernels = instance.exports as unknown as Kernels;
+  const heap = new Heap(memory, kernels.heapBase(), pages * 65536);
+  return {
+    kernels,
+    heap,
+    variant: `${relaxed ? 'wasm-relaxed-simd' : 'wasm-simd'}${shared ? `-threads-${threadCount}` : ''}`,
+    pool: shared ? await WorkerPool.start(threadCount - 1, module, memory) : null,
+    // Two barrier words shared by the threads of a job.
+    sync: heap.alloc(8, 'the thread barrier'),
+    // A browser's main thread must never block; Node's and any worker's may.
+    canWait: typeof (globalThis as { document?: unknown }).document === 'undefined',
+  };
+}
+
 /**
  * The WebAssembly engine: AssemblyScript SIMD kernels, one module instance and one linear memory per
  * backend, shared by its models. Throws RnnError('unavailable') where WebAssembly SIMD is missing.
@@ -108,23 +128,17 @@ export async function createBackend(options: WasmBackendOptions = {}): Promise<W
   const threadCount = threads === 'auto' ? (threadsAvailable ? Math.min(support.cores, 8) : 1) : threads;
 
   const pages = Math.floor(maximumMemoryBytes / 65536);
-  const shared = threadCount > 1;
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: pages, ...(shared ? { shared: true } : {}) });
-  const module = await compile(useRelaxed ? (shared ? 'relaxedSimdThreads' : 'relaxedSimd') : shared ? 'simdThreads' : 'simd');
-  const instance = await WebAssembly.instantiate(module, { env: { memory } });
-  const kernels = instance.exports as unknown as Kernels;
-  const heap = new Heap(memory, kernels.heapBase(), pages * 65536);
-  const variant = `${useRelaxed ? 'wasm-relaxed-simd' : 'wasm-simd'}${shared ? `-threads-${threadCount}` : ''}`;
-  const runtime: Runtime = {
-    kernels,
-    heap,
-    variant,
-    pool: shared ? await WorkerPool.start(threadCount - 1, module, memory) : null,
-    // Two barrier words shared by the threads of a job.
-    sync: heap.alloc(8, 'the thread barrier'),
-    // A browser's main thread must never block; Node's and any worker's may.
-    canWait: typeof (globalThis as { document?: unknown }).document === 'undefined',
-  };
+  let runtime: Runtime | null = null;
+  if (threadCount > 1) {
+    try {
+      runtime = await startRuntime(useRelaxed, threadCount, pages);
+    } catch (error) {
+      // 'auto' falls back to one thread (the variant says so); an explicit thread count does not.
+      if (threads !== 'auto') throw error;
+    }
+  }
+  runtime ??= await startRuntime(useRelaxed, 1, pages);
+  const { heap, variant } = runtime;
   const models = new Set<WasmModel>();
   let disposed = false;
 
@@ -133,18 +147,18 @@ export async function createBackend(options: WasmBackendOptions = {}): Promise<W
     variant,
     async createModel(plan: ModelPlan): Promise<EngineModel> {
       if (disposed) throw new RnnError('disposed', 'This WASM backend was disposed: create a new one with createBackend()');
-      const model = new WasmModel(runtime, plan, () => models.delete(model));
+      const model = new WasmModel(runtime!, plan, () => models.delete(model));
       models.add(model);
       return model;
     },
     stats() {
-      return { wasmMemoryBytes: memory.buffer.byteLength, wasmAllocatedBytes: heap.allocatedBytes };
+      return { wasmMemoryBytes: heap.memory.buffer.byteLength, wasmAllocatedBytes: heap.allocatedBytes };
     },
     dispose(): void {
       if (disposed) return;
       disposed = true;
       for (const model of models) model.dispose();
-      runtime.pool?.terminate();
+      runtime!.pool?.terminate();
     },
   };
 }

@@ -90,6 +90,8 @@ async function spawn(): Promise<Spawned> {
   };
 }
 
+const START_TIMEOUT_MS = 20_000;
+
 /** Workers 1…n−1 of a job; the calling thread is thread 0. */
 export class WorkerPool {
   private constructor(private readonly workers: AnyWorker[]) {}
@@ -99,8 +101,17 @@ export class WorkerPool {
     const workers = spawned.map((s) => s.worker);
     try {
       await Promise.all(spawned.map(({ worker, onMessage, onError }) => new Promise<void>((resolve, reject) => {
-        onMessage((data) => (data === 'ready' ? resolve() : undefined));
-        onError((error) => reject(error));
+        // A worker that never answers (blocked by a content security policy, say) must not hang us.
+        const timer = setTimeout(() => reject(new Error(`no answer within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+        onMessage((data) => {
+          if (data !== 'ready') return;
+          clearTimeout(timer);
+          resolve();
+        });
+        onError((error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
         worker.postMessage({ type: 'init', module, memory });
       })));
     } catch (cause) {

@@ -1,7 +1,8 @@
 // Forward throughput of @recurrent/wasm beside @recurrent/cpu and onnxruntime-web's wasm backend (Node,
 // numThreads = 1), interleaved in one run so that machine noise hits every engine alike. Outputs are
 // checked equal before anything is timed. Run: pnpm --filter @recurrent/wasm bench [S|M|L ...]
-// (`node --experimental-wasm-relaxed-simd bench/bench.mjs` adds the relaxed-SIMD variant on Node 20.)
+// (the script runs Node with --experimental-wasm-relaxed-simd, so that Node 20 has the relaxed-SIMD rows too).
+import { loadavg } from 'node:os';
 import * as ort from 'onnxruntime-web';
 import { createRnn, forwardFlops, initStateDict, randomTensorData } from '@recurrent/core';
 import { createBackend as createCpuBackend } from '@recurrent/cpu';
@@ -40,6 +41,7 @@ async function time(run, reps) {
   return median(samples);
 }
 
+console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (2 cores: above ~1 the thread figures mean little)`);
 console.log(`node ${process.version}, ${features.relaxedSimd ? 'relaxed SIMD available' : 'no relaxed SIMD (Node 20: --experimental-wasm-relaxed-simd)'}; median of interleaved runs; GFLOP/s = 2·B·T·D·Σ(I·H + H·H) / time`);
 for (const size of sizes) {
   const { config, N, L, reps } = SIZES[size];

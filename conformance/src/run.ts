@@ -23,14 +23,27 @@ export interface CaseResult {
   ms: number;
 }
 
+/**
+ * max |a − b| over the places where the expected `b` is finite. NaN when `a` is not finite at such a
+ * place: NaN compares false with everything, so it would slip through a max.
+ */
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(b[i]!)) continue;
     const d = Math.abs(a[i]! - b[i]!);
-    if (Number.isNaN(d)) return NaN; // NaN compares false with everything: it would slip through a max
+    if (Number.isNaN(d)) return NaN;
     if (d > max) max = d;
   }
   return max;
+}
+
+/** Where PyTorch's result is NaN or ±Inf, the engine's must be the same value. Returns the first place that is not. */
+function nonFiniteProblem(name: string, got: ArrayLike<number>, want: ArrayLike<number>): string | null {
+  for (let i = 0; i < want.length; i++) {
+    if (!Number.isFinite(want[i]!) && !Object.is(got[i], want[i])) return `${name}[${i}] (flat) is ${got[i]}, PyTorch's is ${want[i]}`;
+  }
+  return null;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -112,8 +125,13 @@ export async function runCase(backend: Backend, c: ConformanceCase, now: () => n
   }
   result.errorVsRef64 = Math.max(maxAbsDiff(output.data, c.ref64.output.data), maxAbsDiff(hN.data, c.ref64.hN.data));
   result.errorVsTorch32 = Math.max(maxAbsDiff(output.data, c.torch32.output.data), maxAbsDiff(hN.data, c.torch32.hN.data));
+  const nonFinite = nonFiniteProblem('output', output.data, c.ref64.output.data) ?? nonFiniteProblem('h_n', hN.data, c.ref64.hN.data);
+  if (nonFinite !== null) {
+    result.reason = nonFinite;
+    return result;
+  }
   if (Number.isNaN(result.errorVsRef64)) {
-    result.reason = 'the result contains NaN';
+    result.reason = 'the result is NaN or ±Inf where PyTorch\'s is finite';
     return result;
   }
   const padding = paddingProblem(c, output);

@@ -23,7 +23,8 @@ export const EPSILON_F32 = 2 ** -23;
 
 function maxAbs(values: ArrayLike<number>): number {
   let max = 0;
-  for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i]!));
+  // NaN and ±Inf that PyTorch itself produces (the non-finite cases) say nothing about magnitude.
+  for (let i = 0; i < values.length; i++) if (Number.isFinite(values[i]!)) max = Math.max(max, Math.abs(values[i]!));
   return max;
 }
 

@@ -1,3 +1,4 @@
+import type { Backend } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { loadCase, loadManifest } from '../src/node.js';
 import { runCase } from '../src/run.js';
@@ -31,7 +32,28 @@ describe('the runner fails broken engines with the reason', () => {
   it('NaN fails even though NaN compares false with everything', async () => {
     const result = await runCase(createTextbookBackend('nan'), load('edge-t1'));
     expect(result.passed).toBe(false);
-    expect(result.reason).toBe('the result contains NaN');
+    expect(result.reason).toBe("the result is NaN or ±Inf where PyTorch's is finite");
+  });
+
+  it('an engine that hides NaN (relu as max(x, 0) on a GPU, a clamped tanh) fails where PyTorch gives NaN', async () => {
+    const textbook = createTextbookBackend();
+    const hidesNaN: Backend = {
+      ...textbook,
+      async createModel(plan) {
+        const model = await textbook.createModel(plan);
+        return {
+          ...model,
+          async forward(forwardPlan) {
+            const { output, hN } = await model.forward(forwardPlan);
+            return { output: output.map((v) => (Number.isNaN(v) ? 0 : v)), hN: hN.map((v) => (Number.isNaN(v) ? 0 : v)) };
+          },
+        };
+      },
+    };
+    const result = await runCase(hidesNaN, load('non-finite-nan-input'));
+    expect(result.passed).toBe(false);
+    expect(result.reason).toMatch(/^output\[\d+\] \(flat\) is 0, PyTorch's is NaN$/);
+    expect((await runCase(textbook, load('non-finite-nan-input'))).passed).toBe(true);
   });
 
   it('output past an element’s length must be exactly zero', async () => {

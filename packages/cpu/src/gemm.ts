@@ -3,7 +3,8 @@ export const Activation = { None: 0, Tanh: 1, Relu: 2 } as const;
 export type Activation = (typeof Activation)[keyof typeof Activation];
 
 function activate(value: number, activation: Activation): number {
-  return activation === Activation.Tanh ? Math.tanh(value) : activation === Activation.Relu ? (value > 0 ? value : 0) : value;
+  // relu keeps NaN (`value < 0` is false for it), as PyTorch's relu does.
+  return activation === Activation.Tanh ? Math.tanh(value) : activation === Activation.Relu ? (value < 0 ? 0 : value) : value;
 }
 
 /**

@@ -3,6 +3,8 @@ import { RnnError } from '@recurrent/core';
 import * as binaries from './generated/binaries.js';
 import { Heap, WASM32_MAX_BYTES } from './heap.js';
 import { WasmModel, type Kernels, type Runtime } from './model.js';
+
+export { THREADED_WORK } from './model.js';
 import { WorkerPool, threadSupport } from './threads.js';
 
 export interface WasmBackendOptions {
@@ -14,7 +16,7 @@ export interface WasmBackendOptions {
   /**
    * Threads per forward, the caller's included: 'auto' (default) takes the machine's cores (at most 8)
    * where WASM threads work (Node; browsers on a crossOriginIsolated page), else 1. A number above 1
-   * requires thread support. Small steps (N·H·H under 65,536) always run on one thread.
+   * requires thread support. Small steps (N·H·H under THREADED_WORK = 131,072) always run on one thread.
    */
   threads?: number | 'auto';
   /** The most bytes the WebAssembly memory may grow to (default and at most 4 GiB). */

@@ -30,8 +30,11 @@ export interface Runtime {
   canWait: boolean;
 }
 
-/** Steps smaller than this many multiply-adds (N·H·H) run on one thread: a barrier per step would cost more. */
-const THREADED_WORK = 1 << 16;
+/**
+ * Steps smaller than this many multiply-adds (N·H·H, a few microseconds) run on one thread: a barrier
+ * per step, and a worker that the OS may have parked, would cost more than they save.
+ */
+export const THREADED_WORK = 1 << 17;
 
 function packedFloats(cols: number, K: number): number {
   return Math.ceil(cols / NR) * NR * K;

@@ -1,7 +1,7 @@
 import { createRnn, initStateDict, isRnnError, randomTensorData, type RnnConfig } from '@recurrent/core';
 import { createBackend as createCpuBackend } from '@recurrent/cpu';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createBackend, detectFeatures, type WasmBackend } from '../src/index.js';
+import { THREADED_WORK, createBackend, detectFeatures, type WasmBackend } from '../src/index.js';
 
 // Node always has SharedArrayBuffer and worker_threads: the threaded variant must be there.
 describe('worker threads', () => {
@@ -17,12 +17,15 @@ describe('worker threads', () => {
     expect(rnn.backend).toBe('wasm-simd-threads-2');
   });
 
-  // N·H·H ≥ 65,536 so that every step really is split between threads.
+  // N·H·H ≥ THREADED_WORK so that every step really is split between threads.
   const cases: { config: RnnConfig; L: number; N: number; lengths?: number[]; h0?: boolean }[] = [
-    { config: { inputSize: 50, hiddenSize: 128 }, L: 9, N: 4 },
-    { config: { inputSize: 33, hiddenSize: 130, numLayers: 2, bidirectional: true, batchFirst: true }, L: 7, N: 5, lengths: [7, 2, 5, 1, 7], h0: true },
-    { config: { inputSize: 17, hiddenSize: 90, numLayers: 3, nonlinearity: 'relu', bias: false }, L: 6, N: 9, h0: true },
+    { config: { inputSize: 50, hiddenSize: 128 }, L: 9, N: 8 },
+    { config: { inputSize: 33, hiddenSize: 130, numLayers: 2, bidirectional: true, batchFirst: true }, L: 7, N: 9, lengths: [7, 2, 5, 1, 7, 7, 3, 3, 6], h0: true },
+    { config: { inputSize: 17, hiddenSize: 90, numLayers: 3, nonlinearity: 'relu', bias: false }, L: 6, N: 17, h0: true },
   ];
+  it('cases are large enough to be threaded', () => {
+    for (const { config, N } of cases) expect(N * config.hiddenSize * config.hiddenSize).toBeGreaterThanOrEqual(THREADED_WORK);
+  });
   it.each(cases.flatMap((c) => [2, 3].map((threads) => ({ ...c, threads, name: `${threads} threads, ${JSON.stringify(c.config)} N=${c.N} lengths=${c.lengths}` }))))(
     'give the single-thread results and match @recurrent/cpu: $name',
     async ({ config, L, N, lengths, h0: withH0, threads }) => {
@@ -54,7 +57,7 @@ describe('worker threads', () => {
     backends.push(wasm);
     const config: RnnConfig = { inputSize: 16, hiddenSize: 128, bidirectional: true };
     const rnn = await createRnn(config, initStateDict(config, 1), wasm);
-    const input = { data: randomTensorData(5 * 4 * 16, 1), shape: [5, 4, 16] };
+    const input = { data: randomTensorData(5 * 8 * 16, 1), shape: [5, 8, 16] };
     const first = await rnn.forward(input);
     const stats = wasm.stats();
     for (let i = 0; i < 300; i++) expect((await rnn.forward(input)).output.data).toEqual(first.output.data);

@@ -7,8 +7,6 @@ export interface AcquiredDevice {
   description: string;
   /** Whether this library created the device (and so must destroy it). */
   owned: boolean;
-  /** Keeps Dawn's instance alive while the device is in use (Node only); dropped on dispose. */
-  instance: GPU | null;
 }
 
 function isNode(): boolean {
@@ -26,6 +24,20 @@ async function findGpu(): Promise<{ gpu: GPU; fromDawn: boolean }> {
   if (!isNode()) {
     throw new RnnError('unavailable', 'WebGPU is not available here: navigator.gpu is undefined (this browser has no WebGPU, or it is disabled)');
   }
+  dawnGpu ??= loadDawn().catch((error: unknown) => {
+    dawnGpu = null;
+    throw error;
+  });
+  return { gpu: await dawnGpu, fromDawn: true };
+}
+
+/**
+ * One Dawn instance per process, shared by every backend: an instance collected while devices from
+ * it live can crash or hang Node, and a live instance does not keep Node from exiting.
+ */
+let dawnGpu: Promise<GPU> | null = null;
+
+async function loadDawn(): Promise<GPU> {
   const specifier = 'webgpu';
   let dawn: { create: (options: string[]) => GPU; globals: object };
   try {
@@ -37,7 +49,7 @@ async function findGpu(): Promise<{ gpu: GPU; fromDawn: boolean }> {
   for (const [name, value] of Object.entries(dawn.globals)) {
     if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
   }
-  return { gpu: dawn.create([]), fromDawn: true };
+  return dawn.create([]);
 }
 
 export function describeAdapter(info: GPUAdapterInfo | undefined): string {
@@ -54,7 +66,7 @@ export async function acquireDevice(given?: GPUDevice): Promise<AcquiredDevice> 
       throw new RnnError('type', 'createBackend({ device }): device must be a GPUDevice');
     }
     const info = (given as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-    return { device: given, description: info ? describeAdapter(info) : 'caller device', owned: false, instance: null };
+    return { device: given, description: info ? describeAdapter(info) : 'caller device', owned: false };
   }
   const { gpu, fromDawn } = await findGpu();
   let adapter: GPUAdapter | null;
@@ -85,5 +97,5 @@ export async function acquireDevice(given?: GPUDevice): Promise<AcquiredDevice> 
   } catch (cause) {
     throw new RnnError('unavailable', `WebGPU is not available: requestDevice() failed: ${String(cause)}`, {}, { cause });
   }
-  return { device, description: describeAdapter(adapter.info), owned: true, instance: fromDawn ? gpu : null };
+  return { device, description: describeAdapter(adapter.info), owned: true };
 }

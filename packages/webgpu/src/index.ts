@@ -1,14 +1,19 @@
 import type { Backend, EngineModel, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
 import { acquireDevice } from './gpu.js';
-import { WebGpuModel, type DeviceState } from './model.js';
+import { WebGpuModel, type DeviceState, type RecurrenceKernel } from './model.js';
 
-export { WebGpuModel, type Timings } from './model.js';
+export { WebGpuModel, type RecurrenceKernel, type Timings } from './model.js';
 export { checkForwardLimits, checkModelLimits, type DeviceLimits } from './limits.js';
 
 export interface WebGpuBackendOptions {
   /** A device of your own (e.g. shared with your renderer). The backend never destroys it. */
   device?: GPUDevice;
+  /**
+   * Which recurrence kernel models use. Default: 'persistent' (one dispatch per layer, each workgroup
+   * looping over all steps of one sequence) when 2·H floats fit in workgroup memory, else 'per-step'.
+   */
+  recurrence?: RecurrenceKernel;
 }
 
 export interface WebGpuBackend extends Backend {
@@ -26,6 +31,10 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
   if (options === null || typeof options !== 'object') {
     throw new RnnError('type', 'createBackend(options): options must be an object like { device }');
   }
+  const { recurrence } = options;
+  if (recurrence !== undefined && recurrence !== 'persistent' && recurrence !== 'per-step') {
+    throw new RnnError('type', `createBackend({ recurrence }): expected 'persistent' or 'per-step', got ${JSON.stringify(recurrence)}`);
+  }
   const acquired = await acquireDevice(options.device);
   const state: DeviceState = {
     device: acquired.device,
@@ -33,7 +42,6 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
     disposed: false,
     liveBuffers: 0,
     liveBufferBytes: 0,
-    instance: acquired.instance,
   };
   acquired.device.lost.then((info) => {
     state.lost = info;
@@ -45,7 +53,7 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
     async createModel(plan: ModelPlan): Promise<EngineModel> {
       if (state.disposed) throw new RnnError('disposed', 'This WebGPU backend was disposed: create a new one with createBackend()');
       if (state.lost) throw new RnnError('device-lost', `The GPU device was lost (${state.lost.reason}): create a new backend with createBackend()`, { reason: state.lost.reason });
-      return new WebGpuModel(state, plan, acquired.description);
+      return new WebGpuModel(state, plan, acquired.description, recurrence);
     },
     stats(): Record<string, number> {
       return { liveBuffers: state.liveBuffers, liveBufferBytes: state.liveBufferBytes };
@@ -54,7 +62,6 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
       if (state.disposed) return;
       state.disposed = true;
       if (acquired.owned) acquired.device.destroy();
-      state.instance = null;
     },
   };
 }

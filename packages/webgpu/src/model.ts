@@ -1,7 +1,7 @@
 import type { EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
 import { checkForwardLimits, checkModelLimits } from './limits.js';
-import { GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT, gemmShader, recurrenceShader } from './shaders.js';
+import { GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT, gemmShader, persistentRecurrenceShader, recurrenceShader } from './shaders.js';
 
 /** What a backend shares with its models: the device and whether it is still usable. */
 export interface DeviceState {
@@ -12,12 +12,14 @@ export interface DeviceState {
   /** GPU buffers alive across all models of the backend, for Backend.stats() (leak checks). */
   liveBuffers: number;
   liveBufferBytes: number;
-  /**
-   * Dawn's instance in Node: it must outlive every model (collecting it under a live device crashes
-   * Node), and is dropped on dispose (while referenced, Node does not exit).
-   */
-  instance: GPU | null;
 }
+
+/**
+ * How the recurrence runs. 'persistent': one dispatch per layer, workgroup (b, d) loops over all L steps
+ * with its state in workgroup memory. 'per-step': one dispatch per step (both directions in it), states
+ * ping-ponging between two storage buffers; used when 2·H floats do not fit in workgroup memory.
+ */
+export type RecurrenceKernel = 'persistent' | 'per-step';
 
 /** Seconds spent in each phase of one profiled forward (see WebGpuModel.profile). */
 export interface Timings {
@@ -30,7 +32,6 @@ const Usage = {
   storageIn: 0x0080 | 0x0008, // STORAGE | COPY_DST
   storageOut: 0x0080 | 0x0004, // STORAGE | COPY_SRC
   state: 0x0080 | 0x0004 | 0x0008, // STORAGE | COPY_SRC | COPY_DST
-  copy: 0x0004 | 0x0008, // COPY_SRC | COPY_DST
   uniform: 0x0040 | 0x0008, // UNIFORM | COPY_DST
   readBack: 0x0001 | 0x0008, // MAP_READ | COPY_DST
 } as const;
@@ -87,16 +88,18 @@ interface Work {
   x: GPUBuffer;
   h0: GPUBuffer;
   lengths: GPUBuffer;
-  /** Ping-pong states (D, N, H); `states[L % 2]` holds h_n after a layer. */
-  states: [GPUBuffer, GPUBuffer];
+  /** Per-step kernel only: ping-pong states (D, N, H); `states[L % 2]` holds h_n after a layer. */
+  states: GPUBuffer[];
+  /** (layers·D, N, H): h_n, written by the persistent kernel. */
+  hN: GPUBuffer;
   /** Layer outputs alternate between these (L, N, D·H). */
   outputs: [GPUBuffer, GPUBuffer];
   readBack: GPUBuffer;
   /** Bytes read back: the output (L, N, D·H), then h_n (layers·D, N, H). */
   readBytes: number;
   gemmGroups: GPUBindGroup[];
-  /** Per layer, [reads states[0], reads states[1]]. */
-  recurGroups: [GPUBindGroup, GPUBindGroup][];
+  /** Per layer: per-step kernel [reads states[0], reads states[1]]; persistent kernel [its one group]. */
+  recurGroups: GPUBindGroup[][];
 }
 
 function transposedRecurrentWeights(plan: ModelPlan, layer: number): Float32Array {
@@ -117,6 +120,7 @@ export class WebGpuModel implements EngineModel {
   private readonly layers: Layer[];
   private readonly gemmPipeline: GPUComputePipeline;
   private readonly recurPipeline: GPUComputePipeline;
+  readonly kernel: RecurrenceKernel;
   private readonly gemmLayout: GPUBindGroupLayout;
   private readonly recurLayout: GPUBindGroupLayout;
   private work: Work | null = null;
@@ -124,10 +128,9 @@ export class WebGpuModel implements EngineModel {
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
-  constructor(private readonly state: DeviceState, plan: ModelPlan, description: string) {
+  constructor(private readonly state: DeviceState, plan: ModelPlan, description: string, kernel?: RecurrenceKernel) {
     const { device } = state;
     this.device = device;
-    this.backend = `webgpu (${description})`;
     this.H = plan.hiddenSize;
     this.D = plan.numDirections;
     const { H, D } = this;
@@ -170,8 +173,19 @@ export class WebGpuModel implements EngineModel {
         layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
         compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
       });
+    const fitsWorkgroup = 2 * H * 4 <= device.limits.maxComputeWorkgroupStorageSize;
+    if (kernel === 'persistent' && !fitsWorkgroup) {
+      throw new RnnError('limit', `the persistent recurrence kernel keeps 2·H = ${2 * H} floats in workgroup memory, more than this GPU's maxComputeWorkgroupStorageSize of ${device.limits.maxComputeWorkgroupStorageSize} bytes`, {
+        limitName: 'maxComputeWorkgroupStorageSize',
+      });
+    }
+    this.kernel = kernel ?? (fitsWorkgroup ? 'persistent' : 'per-step');
+    this.backend = `webgpu${this.kernel === 'per-step' ? '-per-step' : ''} (${description})`;
     this.gemmPipeline = pipeline(gemmShader(), this.gemmLayout);
-    this.recurPipeline = pipeline(recurrenceShader(H, D, plan.nonlinearity), this.recurLayout);
+    this.recurPipeline = pipeline(
+      this.kernel === 'persistent' ? persistentRecurrenceShader(H, D, plan.nonlinearity) : recurrenceShader(H, D, plan.nonlinearity),
+      this.recurLayout,
+    );
   }
 
   forward(plan: ForwardPlan): Promise<EngineResult> {
@@ -289,11 +303,9 @@ export class WebGpuModel implements EngineModel {
       encoder = device.createCommandEncoder();
     };
 
+    const persistent = this.kernel === 'persistent';
+    if (persistent && h0 === null) encoder.clearBuffer(work.h0, 0, this.layers.length * stateBytes);
     for (let index = 0; index < this.layers.length; index++) {
-      const [stateA] = work.states;
-      if (h0 === null) encoder.clearBuffer(stateA, 0, stateBytes);
-      else encoder.copyBufferToBuffer(work.h0, index * stateBytes, stateA, 0, stateBytes);
-
       // x · W_ihᵀ + b_ih + b_hh for every step and both directions: one GEMM.
       const gemm = encoder.beginComputePass();
       gemm.setPipeline(this.gemmPipeline);
@@ -302,18 +314,32 @@ export class WebGpuModel implements EngineModel {
       gemm.end();
       endPhase('projection');
 
-      // The recurrence: one dispatch per step with both directions in it, states ping-ponging.
       const recur = encoder.beginComputePass();
       recur.setPipeline(this.recurPipeline);
-      for (let step = 0; step < L; step++) {
-        recur.setBindGroup(0, work.recurGroups[index]![step % 2]!, [step * UNIFORM_SLOT]);
-        recur.dispatchWorkgroups(Math.ceil(H / RECUR_WORKGROUP), N, D);
+      if (persistent) {
+        // All L steps in one dispatch: a workgroup per (sequence, direction).
+        recur.setBindGroup(0, work.recurGroups[index]![0]!, [index * UNIFORM_SLOT]);
+        recur.dispatchWorkgroups(N, D);
+        recur.end();
+      } else {
+        const [stateA] = work.states;
+        recur.end();
+        if (h0 === null) encoder.clearBuffer(stateA, 0, stateBytes);
+        else encoder.copyBufferToBuffer(work.h0, index * stateBytes, stateA, 0, stateBytes);
+        // One dispatch per step with both directions in it, states ping-ponging.
+        const steps = encoder.beginComputePass();
+        steps.setPipeline(this.recurPipeline);
+        for (let step = 0; step < L; step++) {
+          steps.setBindGroup(0, work.recurGroups[index]![step % 2]!, [step * UNIFORM_SLOT]);
+          steps.dispatchWorkgroups(Math.ceil(H / RECUR_WORKGROUP), N, D);
+        }
+        steps.end();
+        // h_n is the last state: the forward direction froze at each length, the reverse one ran to t = 0.
+        encoder.copyBufferToBuffer(work.states[L % 2]!, 0, work.hN, index * stateBytes, stateBytes);
       }
-      recur.end();
-      // h_n is the last state: the forward direction froze at each length, the reverse one ran to t = 0.
-      encoder.copyBufferToBuffer(work.states[L % 2]!, 0, work.readBack, L * N * DH * 4 + index * stateBytes, stateBytes);
       endPhase('recurrence');
     }
+    encoder.copyBufferToBuffer(work.hN, 0, work.readBack, L * N * DH * 4, this.layers.length * stateBytes);
     encoder.copyBufferToBuffer(work.outputs[(this.layers.length - 1) % 2]!, 0, work.readBack, 0, L * N * DH * 4);
     endPhase('readBack');
     return phases;
@@ -327,44 +353,51 @@ export class WebGpuModel implements EngineModel {
     const DH = D * H;
     const layers = this.layers;
     const stateBytes = D * N * H * 4;
+    const persistent = this.kernel === 'persistent';
     const x = pool.acquire(L * N * layers[0]!.inputSize * 4, Usage.storageIn);
-    const h0 = pool.acquire(layers.length * stateBytes, Usage.copy);
+    const h0 = pool.acquire(layers.length * stateBytes, Usage.state);
+    const hN = pool.acquire(layers.length * stateBytes, Usage.state);
     const lengths = pool.acquire(N * 4, Usage.storageIn);
     const projected = pool.acquire(L * N * DH * 4, Usage.state);
-    const states: [GPUBuffer, GPUBuffer] = [pool.acquire(stateBytes, Usage.state), pool.acquire(stateBytes, Usage.state)];
     const outputs: [GPUBuffer, GPUBuffer] = [pool.acquire(L * N * DH * 4, Usage.storageOut), pool.acquire(L * N * DH * 4, Usage.storageOut)];
     const readBack = pool.acquire((L * N * DH + layers.length * D * N * H) * 4, Usage.readBack);
+    const buffers = [x, h0, hN, lengths, projected, ...outputs, readBack];
 
-    // Uniform slots: one per layer for the GEMM's (M, N, K), one per step for the recurrence.
-    const gemmDims = pool.acquire(layers.length * UNIFORM_SLOT, Usage.uniform);
-    const gemmData = new Uint32Array((layers.length * UNIFORM_SLOT) / 4);
-    layers.forEach((layer, index) => gemmData.set([L * N, DH, layer.inputSize, 0], (index * UNIFORM_SLOT) / 4));
-    device.queue.writeBuffer(gemmDims, 0, gemmData);
-    const steps = pool.acquire(L * UNIFORM_SLOT, Usage.uniform);
-    const stepData = new Uint32Array((L * UNIFORM_SLOT) / 4);
-    for (let step = 0; step < L; step++) stepData.set([step, L, N, 0], (step * UNIFORM_SLOT) / 4);
-    device.queue.writeBuffer(steps, 0, stepData);
-
-    const entries = (buffers: GPUBuffer[]): GPUBindGroupEntry[] =>
-      buffers.map((buffer, binding) => ({ binding, resource: binding === 0 ? { buffer, size: 16 } : { buffer } }));
+    // Uniform slots (dynamic offsets): per layer (M, N, K) of its GEMM and (L, N, state offset) of
+    // the persistent kernel; per step (step, L, N) for the per-step kernel.
+    const uniforms = (slots: number[][]): GPUBuffer => {
+      const buffer = pool.acquire(slots.length * UNIFORM_SLOT, Usage.uniform);
+      const data = new Uint32Array((slots.length * UNIFORM_SLOT) / 4);
+      slots.forEach((slot, i) => data.set(slot, (i * UNIFORM_SLOT) / 4));
+      device.queue.writeBuffer(buffer, 0, data);
+      buffers.push(buffer);
+      return buffer;
+    };
+    const gemmDims = uniforms(layers.map((layer) => [L * N, DH, layer.inputSize, 0]));
+    const entries = (resources: GPUBuffer[]): GPUBindGroupEntry[] =>
+      resources.map((buffer, binding) => ({ binding, resource: binding === 0 ? { buffer, size: 16 } : { buffer } }));
     const gemmGroups = layers.map((layer, index) =>
       device.createBindGroup({
         layout: this.gemmLayout,
         entries: entries([gemmDims, index === 0 ? x : outputs[(index - 1) % 2]!, layer.W_ih, layer.bias, projected]),
       }),
     );
-    const recurGroups = layers.map((layer, index) => {
-      const out = outputs[index % 2]!;
-      const group = (from: GPUBuffer, to: GPUBuffer): GPUBindGroup =>
-        device.createBindGroup({ layout: this.recurLayout, entries: entries([steps, layer.W_hhT, projected, lengths, from, to, out]) });
-      return [group(states[0], states[1]), group(states[1], states[0])] as [GPUBindGroup, GPUBindGroup];
-    });
-
-    this.work = {
-      L, N, x, h0, lengths, states, outputs, readBack, gemmGroups, recurGroups,
-      readBytes: (L * N * DH + layers.length * D * N * H) * 4,
-      buffers: [x, h0, lengths, projected, ...states, ...outputs, readBack, gemmDims, steps],
-    };
+    const group = (resources: GPUBuffer[]): GPUBindGroup => device.createBindGroup({ layout: this.recurLayout, entries: entries(resources) });
+    let recurGroups: GPUBindGroup[][];
+    let states: GPUBuffer[] = [];
+    if (persistent) {
+      const layerDims = uniforms(layers.map((_, index) => [L, N, (index * stateBytes) / 4, 0]));
+      recurGroups = layers.map((layer, index) => [group([layerDims, layer.W_hhT, projected, lengths, h0, hN, outputs[index % 2]!])]);
+    } else {
+      states = [pool.acquire(stateBytes, Usage.state), pool.acquire(stateBytes, Usage.state)];
+      buffers.push(...states);
+      const steps = uniforms(Array.from({ length: L }, (_, step) => [step, L, N, 0]));
+      recurGroups = layers.map((layer, index) => {
+        const out = outputs[index % 2]!;
+        return [group([steps, layer.W_hhT, projected, lengths, states[0]!, states[1]!, out]), group([steps, layer.W_hhT, projected, lengths, states[1]!, states[0]!, out])];
+      });
+    }
+    this.work = { L, N, x, h0, hN, lengths, states, outputs, readBack, gemmGroups, recurGroups, buffers, readBytes: (L * N * DH + layers.length * D * N * H) * 4 };
     return this.work;
   }
 }

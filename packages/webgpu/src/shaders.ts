@@ -15,7 +15,11 @@ export const UNIFORM_SLOT = 256;
  * within a few float32 ulps: a Taylor series near zero (no cancellation), 1 − 2/(e^{2|x|}+1) elsewhere.
  */
 const TANH = /* wgsl */ `
+// NaN must propagate as in PyTorch; tested on the bits, which no compiler's finite-math assumption removes.
+fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+
 fn tanh_exact(x: f32) -> f32 {
+  if (is_nan(x)) { return x; }
   let a = abs(x);
   if (a < 0.5) {
     let x2 = x * x;
@@ -104,7 +108,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
  * element starts from h0 at its own last step (PackedSequence semantics).
  */
 export function recurrenceShader(H: number, D: number, nonlinearity: 'tanh' | 'relu'): string {
-  const act = nonlinearity === 'tanh' ? 'tanh_exact(v)' : 'max(v, 0.0)';
+  const act = nonlinearity === 'tanh' ? 'tanh_exact(v)' : 'select(max(v, 0.0), v, is_nan(v))';
   return /* wgsl */ `
 struct Step { step: u32, L: u32, N: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> s: Step;
@@ -142,6 +146,74 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   let h = act(projected[o] + sum);
   h_next[state + j] = h;
   output[o] = h;
+}
+`;
+}
+
+/** Invocations of the persistent kernel's workgroup: enough for H up to 256, never more than 256. */
+export function persistentWorkgroupSize(H: number): number {
+  return H <= 32 ? 32 : H <= 64 ? 64 : H <= 128 ? 128 : 256;
+}
+
+/**
+ * The whole recurrence of one layer in one dispatch: workgroup (b, d) owns one sequence in one
+ * direction and loops over all L steps, its state h in workgroup memory (ping-pong halves). Sequences
+ * and directions never read each other's state, so no step needs a device-wide barrier: one
+ * workgroupBarrier per step is all. Each invocation computes hidden units j, j+WG, j+2·WG, …
+ */
+export function persistentRecurrenceShader(H: number, D: number, nonlinearity: 'tanh' | 'relu'): string {
+  const act = nonlinearity === 'tanh' ? 'tanh_exact(v)' : 'select(max(v, 0.0), v, is_nan(v))';
+  const WG = persistentWorkgroupSize(H);
+  return /* wgsl */ `
+struct Layer { L: u32, N: u32, stateOffset: u32, pad: u32 }
+@group(0) @binding(0) var<uniform> layer: Layer;
+@group(0) @binding(1) var<storage, read> W_hhT: array<f32>;     // (D, H, H): W_hhT[d][k][j] = W_hh[d][j][k]
+@group(0) @binding(2) var<storage, read> projected: array<f32>; // (L, N, D·H)
+@group(0) @binding(3) var<storage, read> lengths: array<u32>;   // (N)
+@group(0) @binding(4) var<storage, read> h0: array<f32>;        // (layers·D, N, H)
+@group(0) @binding(5) var<storage, read_write> hN: array<f32>;  // (layers·D, N, H)
+@group(0) @binding(6) var<storage, read_write> output: array<f32>; // (L, N, D·H)
+
+const H = ${H}u;
+const D = ${D}u;
+const WG = ${WG}u;
+var<workgroup> h: array<f32, ${2 * H}>;
+${TANH}
+fn act(v: f32) -> f32 { return ${act}; }
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let b = wg.x;
+  let d = wg.y;
+  let L = layer.L;
+  let N = layer.N;
+  let len = lengths[b];
+  let state = layer.stateOffset + (d * N + b) * H;
+  for (var j = li; j < H; j += WG) { h[j] = h0[state + j]; }
+  workgroupBarrier();
+  var cur = 0u;
+  for (var s = 0u; s < L; s++) {
+    var t = s;
+    if (d == 1u) { t = L - 1u - s; }
+    let o = (t * N + b) * D * H + d * H;
+    if (t < len) {
+      let next = (1u - cur) * H;
+      for (var j = li; j < H; j += WG) {
+        var sum = 0.0;
+        let w = d * H * H + j;
+        for (var k = 0u; k < H; k++) { sum = fma(h[cur * H + k], W_hhT[w + k * H], sum); }
+        let v = act(projected[o + j] + sum);
+        h[next + j] = v;
+        output[o + j] = v;
+      }
+      cur = 1u - cur;
+    } else {
+      // Past this sequence's length: zero output, state kept (the reverse direction starts later).
+      for (var j = li; j < H; j += WG) { output[o + j] = 0.0; }
+    }
+    workgroupBarrier();
+  }
+  for (var j = li; j < H; j += WG) { hN[state + j] = h[cur * H + j]; }
 }
 `;
 }

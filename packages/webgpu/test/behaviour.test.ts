@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createRnn, initStateDict, isRnnError, randomTensorData, type RnnConfig } from '@recurrent/core';
+import { createBackend as createCpuBackend } from '@recurrent/cpu';
 import { describe, expect, it } from 'vitest';
 import { checkForwardLimits, checkModelLimits, createBackend, type DeviceLimits } from '../src/index.js';
 import { backendOrReason, reportNotRun } from './gpu.js';
@@ -78,7 +79,14 @@ describe('no adapter', () => {
 });
 
 const backend = await backendOrReason();
-let dawnInstance: GPU | null = null;
+
+/** A device with WebGPU's default limits (128 MiB bindings, 16 KiB workgroup memory), as a caller might pass. */
+let dawnInstance: GPU | null = null; // kept for the whole file: Dawn must not collect it under live devices
+async function defaultLimitsDevice(): Promise<GPUDevice> {
+  const { create } = await import('webgpu');
+  dawnInstance ??= create([]);
+  return (await dawnInstance.requestAdapter())!.requestDevice();
+}
 
 if (typeof backend === 'string') {
   describe('WebGPU engine behaviour', () => reportNotRun(backend));
@@ -190,12 +198,7 @@ if (typeof backend === 'string') {
     });
 
     it('an input larger than the device allows is RnnError("limit") with the sizes, never a GPU validation error', async () => {
-      // A device with WebGPU's default limits (maxStorageBufferBindingSize = 128 MiB), as a caller might pass.
-      const { create } = await import('webgpu');
-      // Kept referenced until the device is destroyed: Dawn crashes if its instance is collected first.
-      dawnInstance = create([]);
-      const adapter = await dawnInstance.requestAdapter();
-      const device = await adapter!.requestDevice();
+      const device = await defaultLimitsDevice();
       const limit = device.limits.maxStorageBufferBindingSize;
       const gpu = await createBackend({ device });
       const cfg = { inputSize: 1, hiddenSize: 1024, bidirectional: true };
@@ -217,7 +220,27 @@ if (typeof backend === 'string') {
       rnn.dispose();
       gpu.dispose();
       device.destroy();
-      dawnInstance = null;
+    });
+
+    it('a hidden size whose state does not fit in workgroup memory runs the per-step kernel (same numbers)', async () => {
+      const device = await defaultLimitsDevice();
+      const H = device.limits.maxComputeWorkgroupStorageSize / 8 + 1;
+      const cfg = { inputSize: 2, hiddenSize: H };
+      const weights = initStateDict(cfg, 4);
+      const input = { data: randomTensorData(2 * 2, 5), shape: [2, 2] };
+      const gpu = await createBackend({ device });
+      const rnn = await createRnn(cfg, weights, gpu);
+      expect(rnn.backend).toMatch(/^webgpu-per-step \(/);
+      const got = await rnn.forward(input);
+      const want = await (await createRnn(cfg, weights, await createCpuBackend())).forward(input);
+      let worst = 0;
+      want.output.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - got.output.data[i]!))));
+      expect(worst).toBeLessThan(2e-5);
+      const forced = await rejection(createRnn(cfg, weights, await createBackend({ device, recurrence: 'persistent' })));
+      expect(isRnnError(forced, 'limit')).toBe(true);
+      expect((forced as Error).message).toMatch(/maxComputeWorkgroupStorageSize of 16384 bytes/);
+      rnn.dispose();
+      device.destroy();
     });
   });
 }

@@ -74,12 +74,14 @@ function expectClose(actual: Tensor, expected: Tensor): void {
   expect(worst).toBeLessThan(2e-5);
 }
 
-const backend = await backendOrReason();
 
-if (typeof backend === 'string') {
-  describe('WebGPU engine against the CPU engine', () => reportNotRun(backend));
-} else {
-  describe(`WebGPU engine against the CPU engine (${backend.adapter})`, async () => {
+for (const kernel of ['persistent', 'per-step'] as const) {
+  const backend = await backendOrReason({ recurrence: kernel });
+  if (typeof backend === 'string') {
+    describe(`WebGPU engine (${kernel} recurrence) against the CPU engine`, () => reportNotRun(backend));
+    continue;
+  }
+  describe(`WebGPU engine (${kernel} recurrence, ${backend.adapter}) against the CPU engine`, async () => {
     const gpu: WebGpuBackend = backend;
     const cpu = await createCpuBackend();
     afterAll(() => gpu.dispose());
@@ -89,7 +91,7 @@ if (typeof backend === 'string') {
         const weights = initStateDict(c.config, 100 + index);
         const onGpu: Rnn = await createRnn(c.config, weights, gpu);
         const onCpu = await createRnn(c.config, weights, cpu);
-        expect(onGpu.backend).toMatch(/^webgpu \(.+\)$/);
+        expect(onGpu.backend).toMatch(kernel === 'persistent' ? /^webgpu \(.+\)$/ : /^webgpu-per-step \(.+\)$/);
         // Two different inputs through the same model: the second reuses the pooled buffers.
         for (const seed of [1, 2]) {
           const { input, h0 } = inputsOf(c, 10 * index + seed);

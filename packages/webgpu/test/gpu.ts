@@ -1,14 +1,14 @@
 import { isRnnError } from '@recurrent/core';
 import { it } from 'vitest';
-import { createBackend, type WebGpuBackend } from '../src/index.js';
+import { createBackend, type WebGpuBackend, type WebGpuBackendOptions } from '../src/index.js';
 
 /**
  * A WebGPU backend, or the reason there is none. In CI (CI=true) no adapter is a failure; elsewhere
  * the suite says plainly that it did not run and why, instead of skipping silently.
  */
-export async function backendOrReason(): Promise<WebGpuBackend | string> {
+export async function backendOrReason(options: WebGpuBackendOptions = {}): Promise<WebGpuBackend | string> {
   try {
-    return await createBackend();
+    return await createBackend(options);
   } catch (error) {
     if (process.env.CI === 'true' || !isRnnError(error, 'unavailable')) throw error;
     return error.message;

@@ -58,7 +58,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let K = dims.K;
   let row0 = wg.y * TILE;
   let col0 = wg.x * TILE;
-  var acc: array<array<f32, 4>, 4>;
+  // Row lid.y + 16·i, columns lid.x + 16·(0, 1, 2, 3): spread out so that stores are contiguous.
+  var acc0 = vec4f(0.0);
+  var acc1 = vec4f(0.0);
+  var acc2 = vec4f(0.0);
+  var acc3 = vec4f(0.0);
   for (var k0 = 0u; k0 < K; k0 += TK) {
     // 256 invocations load 64×16 values of each tile, 4 each, consecutive invocations along k.
     for (var i = 0u; i < 4u; i++) {
@@ -75,24 +79,28 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     }
     workgroupBarrier();
     for (var k = 0u; k < TK; k++) {
-      var a: array<f32, 4>;
-      var b: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) {
-        a[i] = As[k * TILE + lid.y + 16u * i];
-        b[i] = Bs[k * TILE + lid.x + 16u * i];
-      }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
-      }
+      let ak = k * TILE + lid.y;
+      let bk = k * TILE + lid.x;
+      let a = vec4f(As[ak], As[ak + 16u], As[ak + 32u], As[ak + 48u]);
+      let b = vec4f(Bs[bk], Bs[bk + 16u], Bs[bk + 32u], Bs[bk + 48u]);
+      acc0 = fma(vec4f(a.x), b, acc0);
+      acc1 = fma(vec4f(a.y), b, acc1);
+      acc2 = fma(vec4f(a.z), b, acc2);
+      acc3 = fma(vec4f(a.w), b, acc3);
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let m = row0 + lid.y + 16u * i;
-    for (var j = 0u; j < 4u; j++) {
-      let n = col0 + lid.x + 16u * j;
-      if (m < M && n < N) { C[m * N + n] = acc[i][j] + bias[n]; }
-    }
+  store(row0 + lid.y, col0 + lid.x, acc0);
+  store(row0 + lid.y + 16u, col0 + lid.x, acc1);
+  store(row0 + lid.y + 32u, col0 + lid.x, acc2);
+  store(row0 + lid.y + 48u, col0 + lid.x, acc3);
+}
+
+fn store(m: u32, n0: u32, values: vec4f) {
+  if (m >= dims.M) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    let n = n0 + 16u * j;
+    if (n < dims.N) { C[m * dims.N + n] = values[j] + bias[n]; }
   }
 }
 `;
@@ -199,9 +207,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     if (t < len) {
       let next = (1u - cur) * H;
       for (var j = li; j < H; j += WG) {
-        var sum = 0.0;
+        // Four partial sums: independent loads and multiply-adds in flight (h_prev · W_hhᵀ, column j).
+        var s4 = vec4f(0.0);
         let w = d * H * H + j;
-        for (var k = 0u; k < H; k++) { sum = fma(h[cur * H + k], W_hhT[w + k * H], sum); }
+        let hp = cur * H;
+        var k = 0u;
+        for (; k + 4u <= H; k += 4u) {
+          let hk = vec4f(h[hp + k], h[hp + k + 1u], h[hp + k + 2u], h[hp + k + 3u]);
+          let wk = vec4f(W_hhT[w + k * H], W_hhT[w + (k + 1u) * H], W_hhT[w + (k + 2u) * H], W_hhT[w + (k + 3u) * H]);
+          s4 = fma(hk, wk, s4);
+        }
+        var sum = (s4.x + s4.y) + (s4.z + s4.w);
+        for (; k < H; k++) { sum = fma(h[hp + k], W_hhT[w + k * H], sum); }
         let v = act(projected[o + j] + sum);
         h[next + j] = v;
         output[o + j] = v;

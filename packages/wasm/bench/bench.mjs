@@ -82,15 +82,18 @@ for (const size of sizes) {
     }
   }
   const ortMs = median(samples.get('onnxruntime-web wasm 1 thread'));
+  const best = (name) => Math.min(...samples.get(name));
   console.log(`\n${size}: B${N} T${L} I${config.inputSize} H${config.hiddenSize}, ${config.numLayers ?? 1} layer(s)${config.bidirectional ? ', bidirectional' : ''}${config.batchFirst ? ', batch_first' : ''} — ${(flops / 1e9).toFixed(3)} GFLOP per forward, outputs equal (max |Δ| < 1e-4)`);
+  console.log(`  ${'engine'.padEnd(32)} ${'median ms'.padStart(10)}  GFLOP/s (median, best)  ratios on medians`);
   for (const runner of runners) {
     const ms = median(samples.get(runner.name));
-    let ratio = runner.ort ? '' : `  ${(ortMs / ms).toFixed(2)}× ORT-web throughput, ${(ms / ortMs).toFixed(2)}× its latency`;
+    let ratio = runner.ort ? '' : `${(ortMs / ms).toFixed(2)}× ORT-web throughput, ${(ms / ortMs).toFixed(2)}× its latency`;
     if (runner.name.endsWith('2 threads')) {
-      const single = median(samples.get(runner.name.replace('2 threads', '1 thread')));
-      ratio += `, ${(single / ms).toFixed(2)}× our 1 thread`;
+      const single = runner.name.replace('2 threads', '1 thread');
+      ratio += `; ${(median(samples.get(single)) / ms).toFixed(2)}× our 1 thread (best: ${(best(single) / best(runner.name)).toFixed(2)}×)`;
     }
-    console.log(`  ${runner.name.padEnd(32)} ${ms.toFixed(3).padStart(10)} ms  ${(flops / ms / 1e6).toFixed(2).padStart(7)} GFLOP/s${ratio}`);
+    const gflops = (t) => (flops / t / 1e6).toFixed(2).padStart(7);
+    console.log(`  ${runner.name.padEnd(32)} ${ms.toFixed(3).padStart(10)}  ${gflops(ms)} ${gflops(best(runner.name))}        ${ratio}`);
   }
   for (const runner of runners) runner.rnn?.dispose();
   await session.release();

@@ -174,7 +174,8 @@ describe('demo in headless Chromium', () => {
     await page.click('#own-example');
     await page.waitForFunction(() => document.getElementById('own-output')!.textContent!.includes('Loaded'));
     await page.click('#own-run');
-    await page.waitForFunction(() => document.getElementById('own-output')!.textContent!.includes('output  [10, 2, 128]'));
+    const width = 2 * classifierInfo.rnn.hiddenSize;
+    await page.waitForFunction((w) => document.getElementById('own-output')!.textContent!.includes(`output  [10, 2, ${w}]`), width);
     await screenshot('07-own-model');
 
     const expectError = async (pattern: RegExp) => {
@@ -191,7 +192,7 @@ describe('demo in headless Chromium', () => {
     // Pasted input: two steps of the classifier's 51 one-hot inputs, as one unbatched sequence.
     await page.fill('#own-input', Array.from({ length: 102 }, (_, i) => (i % 17 === 0 ? 1 : 0)).join(' '));
     await page.click('#own-run');
-    await page.waitForFunction(() => document.getElementById('own-output')!.textContent!.includes('output  [2, 128]'));
+    await page.waitForFunction((w) => document.getElementById('own-output')!.textContent!.includes(`output  [2, ${w}]`), width);
     await page.fill('#own-input', '1 2 x');
     await expectError(/Input value 3 \(“x”\) is not a number/);
     await page.fill('#own-input', '');

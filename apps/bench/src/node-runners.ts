@@ -27,6 +27,9 @@ async function loadModel(file: string): Promise<Uint8Array | undefined> {
 let tfPromise: Promise<Tf> | undefined;
 const loadTf = (): Promise<Tf> =>
   (tfPromise ??= (async () => {
+    // tfjs's cpu backend greets Node users with an advert for tfjs-node on first use; keep the output clean.
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => void (String(args[0]).includes('tfjs-node') || warn(...args));
     const tf = interop<Tf>(await import('@tensorflow/tfjs'));
     const wasm = interop<typeof import('@tensorflow/tfjs-backend-wasm')>(await import('@tensorflow/tfjs-backend-wasm'));
     wasm.setWasmPaths(dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + '/');

@@ -39,7 +39,8 @@ export function tfjsRunner(backendName: 'cpu' | 'wasm', load: TfjsLoader): Runne
       for (let layer = 0; layer < r.numLayers; layer++) {
         const I = layer === 0 ? r.inputSize : D * H;
         const inputShape = layer === 0 ? [null, I] : undefined;
-        const cell = tf.layers.simpleRNN({ units: H, activation: r.nonlinearity, useBias: r.bias, returnSequences: true, ...(D === 1 && inputShape ? { inputShape } : {}) });
+        // Zero initializers: our weights replace them, and the default orthogonal one is slow to compute.
+        const cell = tf.layers.simpleRNN({ units: H, activation: r.nonlinearity, useBias: r.bias, returnSequences: true, kernelInitializer: 'zeros', recurrentInitializer: 'zeros', ...(D === 1 && inputShape ? { inputShape } : {}) });
         model.add(D === 2 ? tf.layers.bidirectional({ layer: cell, mergeMode: 'concat', ...(inputShape ? { inputShape } : {}) }) : cell);
         for (const suffix of D === 2 ? [`_l${layer}`, `_l${layer}_reverse`] : [`_l${layer}`]) {
           values.push(tf.tensor2d(transpose(weights[`weight_ih${suffix}`]!.data, H, I), [I, H]));

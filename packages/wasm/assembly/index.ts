@@ -6,7 +6,7 @@
 //
 // Weights are packed once per model into panels of NR = 8 output columns: panel p holds K rows of 8
 // floats, panel[k][c] = W[8p + c][k] (zero past the last column). A GEMM micro-kernel then reads one
-// panel row as two v128 and multiplies it by a broadcast value of each of MR rows of A.
+// panel row as two v128 and multiplies it by a broadcast value of each of four rows of A (or one).
 
 // @ts-ignore: decorator
 @inline const NR: i32 = 8;
@@ -44,7 +44,7 @@ function storePartial(acc0: v128, acc1: v128, base: usize, c: usize, width: i32)
  * Strides are in floats; baseStride 0 broadcasts one row (a bias). Rows are taken in blocks of 48 so
  * that a block of A stays in cache while every panel passes over it.
  */
-export function gemm(
+function gemm(
   rows: i32, cols: i32, K: i32,
   A: usize, lda: i32,
   packed: usize,
@@ -154,7 +154,7 @@ export const TANH = 1;
 export const RELU = 2;
 
 /** Applies the nonlinearity in place to `count` floats at `ptr`. */
-export function activate(ptr: usize, count: i32, act: i32): void {
+function activate(ptr: usize, count: i32, act: i32): void {
   const end = ptr + (<usize>count << 2);
   let p = ptr;
   if (act == TANH) {

@@ -58,6 +58,16 @@ class BufferPool {
     this.free.push(...buffers);
   }
 
+  /** Destroys the free buffers nobody took, so a model holds at most one shape's buffers. */
+  trim(): void {
+    for (const buffer of this.free.splice(0)) {
+      buffer.destroy();
+      this.all.delete(buffer);
+      this.state.liveBuffers--;
+      this.state.liveBufferBytes -= buffer.size;
+    }
+  }
+
   destroyAll(): void {
     for (const buffer of this.all) {
       buffer.destroy();
@@ -397,6 +407,7 @@ export class WebGpuModel implements EngineModel {
         return [group([steps, layer.W_hhT, projected, lengths, states[0]!, states[1]!, out]), group([steps, layer.W_hhT, projected, lengths, states[1]!, states[0]!, out])];
       });
     }
+    pool.trim();
     this.work = { L, N, x, h0, hN, lengths, states, outputs, readBack, gemmGroups, recurGroups, buffers, readBytes: (L * N * DH + layers.length * D * N * H) * 4 };
     return this.work;
   }

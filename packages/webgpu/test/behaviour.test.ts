@@ -141,31 +141,43 @@ if (typeof backend === 'string') {
     it('dispose() destroys every GPU buffer the model owns, and later calls are disposed errors', async () => {
       const gpu = await createBackend();
       const created: GPUBuffer[] = [];
+      const destroyed = new Set<GPUBuffer>();
       const { createBuffer } = gpu.device;
       gpu.device.createBuffer = function (descriptor: GPUBufferDescriptor) {
         const buffer = createBuffer.call(this, descriptor);
         created.push(buffer);
-        return buffer;
-      };
-      const destroyed = new Set<GPUBuffer>();
-      const baseline = gpu.stats!();
-      const rnn = await createRnn(config, weights, gpu);
-      await rnn.forward(call(4, 2, 7).input);
-      await rnn.forward(call(6, 3, 8).input); // a second shape: more pooled buffers
-      expect(created.length).toBeGreaterThan(0);
-      for (const buffer of created) {
         const destroy = buffer.destroy.bind(buffer);
         buffer.destroy = () => {
           destroyed.add(buffer);
           destroy();
         };
-      }
-      expect(gpu.stats!().liveBuffers).toBe(baseline.liveBuffers + created.length);
+        return buffer;
+      };
+      const baseline = gpu.stats!();
+      const rnn = await createRnn(config, weights, gpu);
+      await rnn.forward(call(4, 2, 7).input);
+      await rnn.forward(call(6, 3, 8).input); // a second shape: more pooled buffers
+      expect(created.length).toBeGreaterThan(0);
+      expect(gpu.stats!().liveBuffers).toBe(baseline.liveBuffers + created.length - destroyed.size);
       rnn.dispose();
       expect(created.filter((b) => !destroyed.has(b))).toEqual([]);
       expect(gpu.stats!()).toEqual(baseline);
       const error = await rejection(rnn.forward(call(4, 2, 7).input));
       expect(isRnnError(error, 'disposed')).toBe(true);
+      gpu.dispose();
+    });
+
+    it('buffers are pooled: changing input shapes never grows the buffers a model holds', async () => {
+      const gpu = await createBackend();
+      const rnn = await createRnn(config, weights, gpu);
+      await rnn.forward(call(1, 1, 11).input);
+      const held = gpu.stats!().liveBuffers;
+      for (const [L, N] of [[2, 1], [3, 2], [5, 3], [8, 5], [3, 2], [13, 8]] as const) {
+        await rnn.forward(call(L, N, 12).input);
+        expect(gpu.stats!().liveBuffers).toBe(held);
+      }
+      rnn.dispose();
+      expect(gpu.stats!().liveBuffers).toBe(0);
       gpu.dispose();
     });
 

@@ -27,9 +27,10 @@ for (const name of names) if (!(name in SIZES)) throw new Error(`unknown size ${
 
 const backend = await createBackend();
 console.log(`WebGPU adapter: ${backend.adapter}${process.env.VK_ICD_FILENAMES ? ` (VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES})` : ''}`);
-console.log(`forward, float32, median of ${repeats} after one warm-up; split from one forward submitted phase by phase\n`);
+console.log(`forward, float32, median of ${repeats} after one warm-up; the split from one more forward (see below)\n`);
 console.log('size  shape                                        ms/forward  GFLOP/s  projection  recurrence  read-back');
 
+let splitMethod = '';
 for (const name of names) {
   const { batch, seqLen, config } = SIZES[name];
   const weights = initStateDict(config, 1);
@@ -52,6 +53,7 @@ for (const name of names) {
   const resolved = resolveConfig(config);
   const model = await backend.createModel(planModel(resolved, weights));
   const { timings } = await model.profile(planForward(resolved, input).plan);
+  splitMethod = timings.method;
   model.dispose();
   const total = timings.projection + timings.recurrence + timings.readBack;
   const pct = (s) => `${((100 * s) / total).toFixed(1).padStart(5)}%`;
@@ -60,4 +62,5 @@ for (const name of names) {
     `${name.padEnd(5)} ${describe.padEnd(44)} ${ms.toFixed(1).padStart(10)}  ${gflops.toFixed(2).padStart(7)}  ${pct(timings.projection).padStart(10)}  ${pct(timings.recurrence).padStart(10)}  ${pct(timings.readBack).padStart(9)}`,
   );
 }
+console.log(`\nsplit measured by ${splitMethod}${splitMethod === 'timestamp-query' ? ' (GPU timestamps around each compute pass; read-back = the rest of the wall time: copy, submit and map latency)' : ' (each phase submitted alone, onSubmittedWorkDone after it)'}`);
 backend.dispose();

@@ -93,7 +93,9 @@ export async function acquireDevice(given?: GPUDevice): Promise<AcquiredDevice> 
   for (const name of wanted) requiredLimits[name] = adapter.limits[name] as number;
   let device: GPUDevice;
   try {
-    device = await adapter.requestDevice({ requiredLimits });
+    // Timestamps let benchmarks split a forward's time without splitting its submission.
+    const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   } catch (cause) {
     throw new RnnError('unavailable', `WebGPU is not available: requestDevice() failed: ${String(cause)}`, {}, { cause });
   }

@@ -26,7 +26,11 @@ export interface Timings {
   projection: number;
   recurrence: number;
   readBack: number;
+  /** GPU timestamps around each pass (read-back = the rest of the wall time), or phases submitted one by one. */
+  method: 'timestamp-query' | 'separate submissions';
 }
+
+type Phase = 'projection' | 'recurrence' | 'readBack';
 
 const Usage = {
   storageIn: 0x0080 | 0x0008, // STORAGE | COPY_DST
@@ -205,11 +209,13 @@ export class WebGpuModel implements EngineModel {
   }
 
   /**
-   * A forward submitted in separate phases (each layer's projection, its recurrence, the read-back),
-   * waiting for the GPU after each, to see where time goes. For benchmarks; slower than forward().
+   * A forward that also says where the time went, for benchmarks. With 'timestamp-query' on the device
+   * it runs as forward() does, timestamps around every pass; otherwise each phase (each layer's
+   * projection, its recurrence, the read-back) is submitted and waited for on its own.
    */
   profile(plan: ForwardPlan): Promise<{ result: EngineResult; timings: Timings }> {
-    const timings: Timings = { projection: 0, recurrence: 0, readBack: 0 };
+    const timestamps = this.device.features.has('timestamp-query');
+    const timings: Timings = { projection: 0, recurrence: 0, readBack: 0, method: timestamps ? 'timestamp-query' : 'separate submissions' };
     const run = this.queue.then(() => this.run(plan, timings));
     this.queue = run.catch(() => undefined);
     return run.then((result) => ({ result, timings }));
@@ -255,13 +261,22 @@ export class WebGpuModel implements EngineModel {
     queue.writeBuffer(work.x, 0, input.buffer, input.byteOffset, input.byteLength);
     if (h0 !== null) queue.writeBuffer(work.h0, 0, h0.buffer, h0.byteOffset, h0.byteLength);
     queue.writeBuffer(work.lengths, 0, lengths === null ? new Uint32Array(N).fill(L) : Uint32Array.from(lengths));
-    const phases = this.encode(plan, work);
-    if (timings === null) queue.submit(phases.map((p) => p.commands));
+    const timestamps = timings?.method === 'timestamp-query' ? new PassTimestamps(device, 2 * this.layers.length) : null;
+    const { phases, passes } = this.encode(plan, work, timestamps?.querySet ?? null);
+    const submitted = performance.now();
+    if (timings === null || timestamps !== null) queue.submit(phases.map((p) => p.commands));
+    if (timestamps !== null) queue.submit([timestamps.resolve()]);
     const scopes = Promise.all([device.popErrorScope(), device.popErrorScope()]);
 
     const readBytes = work.readBytes;
     try {
-      if (timings !== null) {
+      if (timestamps !== null) {
+        await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
+        const wall = (performance.now() - submitted) / 1000;
+        const spans = await timestamps.read();
+        passes.forEach((phase, i) => (timings![phase] += spans[i]!));
+        timings!.readBack = Math.max(0, wall - timestamps.gpuSpan);
+      } else if (timings !== null) {
         // Each phase submitted and waited for on its own, to see where the time goes.
         for (const { phase, commands } of phases) {
           const start = performance.now();
@@ -301,43 +316,48 @@ export class WebGpuModel implements EngineModel {
    * Every layer: h0 into the state, the projection GEMM, L recurrence dispatches, h_n out; then the
    * last layer's output into the read-back buffer. Returned as phases so profile() can time them.
    */
-  private encode(plan: ForwardPlan, work: Work): { phase: keyof Timings; commands: GPUCommandBuffer }[] {
+  private encode(plan: ForwardPlan, work: Work, querySet: GPUQuerySet | null): { phases: { phase: Phase; commands: GPUCommandBuffer }[]; passes: Phase[] } {
     const { seqLen: L, batch: N, h0 } = plan;
     const { H, D, device } = this;
     const DH = D * H;
     const stateBytes = D * N * H * 4;
-    const phases: { phase: keyof Timings; commands: GPUCommandBuffer }[] = [];
+    const phases: { phase: Phase; commands: GPUCommandBuffer }[] = [];
     let encoder = device.createCommandEncoder();
-    const endPhase = (phase: keyof Timings): void => {
+    const endPhase = (phase: Phase): void => {
       phases.push({ phase, commands: encoder.finish() });
       encoder = device.createCommandEncoder();
+    };
+    // Which phase each compute pass belongs to; with a query set, timestamps around each pass.
+    const passes: Phase[] = [];
+    const beginPass = (phase: Phase): GPUComputePassEncoder => {
+      const i = passes.push(phase) - 1;
+      return encoder.beginComputePass(querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } } : {});
     };
 
     const persistent = this.kernel === 'persistent';
     if (persistent && h0 === null) encoder.clearBuffer(work.h0, 0, this.layers.length * stateBytes);
     for (let index = 0; index < this.layers.length; index++) {
       // x · W_ihᵀ + b_ih + b_hh for every step and both directions: one GEMM.
-      const gemm = encoder.beginComputePass();
+      const gemm = beginPass('projection');
       gemm.setPipeline(this.gemmPipeline);
       gemm.setBindGroup(0, work.gemmGroups[index]!, [index * UNIFORM_SLOT]);
       gemm.dispatchWorkgroups(Math.ceil(DH / GEMM_TILE), Math.ceil((L * N) / GEMM_TILE));
       gemm.end();
       endPhase('projection');
 
-      const recur = encoder.beginComputePass();
-      recur.setPipeline(this.recurPipeline);
       if (persistent) {
         // All L steps in one dispatch: a workgroup per (sequence, direction).
+        const recur = beginPass('recurrence');
+        recur.setPipeline(this.recurPipeline);
         recur.setBindGroup(0, work.recurGroups[index]![0]!, [index * UNIFORM_SLOT]);
         recur.dispatchWorkgroups(N, D);
         recur.end();
       } else {
-        const [stateA] = work.states;
-        recur.end();
+        const stateA = work.states[0]!;
         if (h0 === null) encoder.clearBuffer(stateA, 0, stateBytes);
         else encoder.copyBufferToBuffer(work.h0, index * stateBytes, stateA, 0, stateBytes);
         // One dispatch per step with both directions in it, states ping-ponging.
-        const steps = encoder.beginComputePass();
+        const steps = beginPass('recurrence');
         steps.setPipeline(this.recurPipeline);
         for (let step = 0; step < L; step++) {
           steps.setBindGroup(0, work.recurGroups[index]![step % 2]!, [step * UNIFORM_SLOT]);
@@ -352,7 +372,7 @@ export class WebGpuModel implements EngineModel {
     encoder.copyBufferToBuffer(work.hN, 0, work.readBack, L * N * DH * 4, this.layers.length * stateBytes);
     encoder.copyBufferToBuffer(work.outputs[(this.layers.length - 1) % 2]!, 0, work.readBack, 0, L * N * DH * 4);
     endPhase('readBack');
-    return phases;
+    return { phases, passes };
   }
 
   /** The buffers and bind groups for this shape, reusing the last ones when the shape is the same. */
@@ -410,5 +430,42 @@ export class WebGpuModel implements EngineModel {
     pool.trim();
     this.work = { L, N, x, h0, hN, lengths, states, outputs, readBack, gemmGroups, recurGroups, buffers, readBytes: (L * N * DH + layers.length * D * N * H) * 4 };
     return this.work;
+  }
+}
+
+/** Timestamps written at the beginning and end of each compute pass, for profile(). */
+class PassTimestamps {
+  readonly querySet: GPUQuerySet;
+  private readonly resolved: GPUBuffer;
+  private readonly readable: GPUBuffer;
+  /** Seconds from the first pass's beginning to the last one's end, once read. */
+  gpuSpan = 0;
+
+  constructor(private readonly device: GPUDevice, private readonly count: number) {
+    this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * count });
+    this.resolved = device.createBuffer({ size: 16 * count, usage: 0x0200 | 0x0004 }); // QUERY_RESOLVE | COPY_SRC
+    this.readable = device.createBuffer({ size: 16 * count, usage: Usage.readBack });
+  }
+
+  resolve(): GPUCommandBuffer {
+    const encoder = this.device.createCommandEncoder();
+    encoder.resolveQuerySet(this.querySet, 0, 2 * this.count, this.resolved, 0);
+    encoder.copyBufferToBuffer(this.resolved, 0, this.readable, 0, 16 * this.count);
+    return encoder.finish();
+  }
+
+  /** Seconds of each pass, in order; then frees the GPU objects. */
+  async read(): Promise<number[]> {
+    try {
+      await this.readable.mapAsync(1 /* GPUMapMode.READ */);
+      const ns = new BigInt64Array(this.readable.getMappedRange().slice(0));
+      const spans = Array.from({ length: this.count }, (_, i) => Number(ns[2 * i + 1]! - ns[2 * i]!) / 1e9);
+      this.gpuSpan = Number(ns[2 * this.count - 1]! - ns[0]!) / 1e9;
+      return spans;
+    } finally {
+      this.querySet.destroy();
+      this.resolved.destroy();
+      this.readable.destroy();
+    }
   }
 }

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createRnn, initStateDict, isRnnError, randomTensorData, type RnnConfig } from '@recurrent/core';
+import { createRnn, initStateDict, isRnnError, planForward, planModel, randomTensorData, resolveConfig, type RnnConfig } from '@recurrent/core';
 import { createBackend as createCpuBackend } from '@recurrent/cpu';
 import { describe, expect, it } from 'vitest';
-import { checkForwardLimits, checkModelLimits, createBackend, type DeviceLimits } from '../src/index.js';
+import { checkForwardLimits, checkModelLimits, createBackend, type DeviceLimits, type WebGpuModel } from '../src/index.js';
 import { backendOrReason, reportNotRun } from './gpu.js';
 
 const config: RnnConfig = { inputSize: 6, hiddenSize: 10, numLayers: 2, bidirectional: true };
@@ -179,6 +179,25 @@ if (typeof backend === 'string') {
       rnn.dispose();
       expect(gpu.stats!().liveBuffers).toBe(0);
       gpu.dispose();
+    });
+
+    it('profile() gives the same result as forward() and splits the time by phase (both kernels)', async () => {
+      for (const recurrence of ['persistent', 'per-step'] as const) {
+        const gpu = await createBackend({ recurrence });
+        const resolved = resolveConfig(config);
+        const model = (await gpu.createModel(planModel(resolved, weights))) as WebGpuModel;
+        const { input, h0 } = call(7, 3, 13);
+        const { plan } = planForward(resolved, input, h0);
+        const expected = await model.forward(plan);
+        const { result, timings } = await model.profile(plan);
+        expect(result.output).toEqual(expected.output);
+        expect(result.hN).toEqual(expected.hN);
+        expect(timings.method).toBe(gpu.device.features.has('timestamp-query') ? 'timestamp-query' : 'separate submissions');
+        for (const phase of ['projection', 'recurrence', 'readBack'] as const) expect(timings[phase]).toBeGreaterThanOrEqual(0);
+        expect(timings.projection + timings.recurrence).toBeGreaterThan(0);
+        model.dispose();
+        gpu.dispose();
+      }
     });
 
     it('a forward pending when its model is disposed rejects with disposed, not a GPU error', async () => {

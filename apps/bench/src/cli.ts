@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { CONFIGS, parseConfig, type BenchConfig } from './configs.js';
 import { formatTable, progressBar } from './format.js';
@@ -24,6 +24,7 @@ const HELP = `recurrent bench: every engine beside ONNX Runtime, TensorFlow.js a
   --json            print the results as JSON on stdout instead of the table
   --out FILE        also write the JSON to FILE
   --report          run in Node and in Chromium, then write docs/benchmarks.md and docs/benchmarks.svg
+  --from FILE       with --report: rewrite the report from a JSON file of --out instead of running
 `;
 
 function fail(text: string): never {
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
       json: { type: 'boolean' },
       out: { type: 'string' },
       report: { type: 'boolean' },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -85,9 +87,9 @@ async function main(): Promise<void> {
   for (const id of engines ?? []) if (!known.includes(id)) fail(`unknown engine ${JSON.stringify(id)}; known: ${known.join(', ')}`);
   const cli: CliOptions = { configs, engines, options };
 
-  const runs: BenchRun[] = [];
-  if (values.report || !values.browser) runs.push(await runNode(cli));
-  if (values.report || values.browser) {
+  const runs: BenchRun[] = values.from ? (JSON.parse(await readFile(values.from, 'utf8')) as BenchRun[]) : [];
+  if (!values.from && (values.report || !values.browser)) runs.push(await runNode(cli));
+  if (!values.from && (values.report || values.browser)) {
     const { runInChromium } = await import('./browser-run.js');
     runs.push(await runInChromium(cli));
   }

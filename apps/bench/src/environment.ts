@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BenchOptions, ConfigResult } from './harness.js';
 
 export interface Environment {
@@ -13,6 +15,18 @@ export interface Environment {
   os: string;
   /** Versions of every package that was measured. */
   versions: Record<string, string>;
+  /** The commit measured (`abc1234`, `+ changes` when the tree was dirty). */
+  commit?: string;
+}
+
+function gitCommit(): string | undefined {
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: BENCH_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', '../../packages', '.'], { cwd: BENCH_DIR, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return dirty ? `${sha} + uncommitted changes` : sha;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface BenchRun {
@@ -27,8 +41,15 @@ export interface BenchRun {
 const require = createRequire(import.meta.url);
 const PACKAGES = ['@recurrent/core', '@recurrent/cpu', '@recurrent/wasm', '@recurrent/webgpu', 'onnxruntime-node', 'onnxruntime-web', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', 'playwright-core', 'vite'];
 
-/** The version in a package's package.json, found from its resolved entry (exports may hide ./package.json). */
+const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The version in a package's package.json: our own node_modules link first, else up from its resolved entry. */
 async function packageVersion(name: string): Promise<string | undefined> {
+  try {
+    return (JSON.parse(await readFile(join(BENCH_DIR, 'node_modules', name, 'package.json'), 'utf8')) as { version?: string }).version;
+  } catch {
+    // not a direct dependency: find it from its entry point
+  }
   let dir: string;
   try {
     dir = dirname(require.resolve(name));
@@ -63,5 +84,6 @@ export async function environmentInfo(runtime: 'node' | string): Promise<Environ
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     versions,
+    commit: gitCommit(),
   };
 }

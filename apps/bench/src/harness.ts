@@ -111,7 +111,17 @@ interface Live {
  * turn; then the timed runs go round-robin (one run of each engine per round, the starting engine
  * rotating) so that the machine's noise falls on all of them alike and ratios are fair.
  */
-export async function benchConfig(config: BenchConfig, runners: Runner[], options: BenchOptions, memory: MemoryProbe, onProgress: (p: Progress) => void): Promise<ConfigResult> {
+/** What one engine's check run on an earlier config said about its speed: flops per ms, and where. */
+export type Rates = Map<string, { flopsPerMs: number; flops: number; config: string }>;
+
+export async function benchConfig(
+  config: BenchConfig,
+  runners: Runner[],
+  options: BenchOptions,
+  memory: MemoryProbe,
+  onProgress: (p: Progress) => void,
+  rates: Rates = new Map(),
+): Promise<ConfigResult> {
   const workload = makeWorkload(config);
   const reference = await referenceOutput(workload);
   const results: RunnerResult[] = [];
@@ -129,6 +139,16 @@ export async function benchConfig(config: BenchConfig, runners: Runner[], option
     const before = memory.sample();
     const doneBefore = done;
     let prepared: Prepared | undefined;
+    // An engine far too slow for this size on a comparable earlier one (≥ 1% of these FLOPs, so that
+    // fixed overheads do not distort the rate) is not run: a run we cannot stop would skew the others.
+    const rate = rates.get(runner.id);
+    const predictedMs = rate && rate.flops >= workload.flops / 100 ? workload.flops / rate.flopsPerMs : 0;
+    if (predictedMs > 2 * options.maxRunMs) {
+      result.status = 'too-slow';
+      result.reason = `not run: at the speed of its check run on ${rate!.config} (${(rate!.flopsPerMs / 1e6).toFixed(2)} GFLOP/s) one run would take ~${Math.round(predictedMs / 1000)} s (> ${options.maxRunMs / 1000} s)`;
+      total -= planned;
+      continue;
+    }
     try {
       const patience = options.maxRunMs + 60_000;
       prepared = await withTimeout(runner.prepare(workload), patience, 'building the model');
@@ -136,6 +156,7 @@ export async function benchConfig(config: BenchConfig, runners: Runner[], option
       const start = now();
       let output = await withTimeout(prepared.run(), patience, 'the check run');
       const checkMs = now() - start;
+      rates.set(runner.id, { flopsPerMs: workload.flops / checkMs, flops: workload.flops, config: config.name });
       tick(runner, 'check');
       if (prepared.batchFirstOutput && !config.rnn.batchFirst) {
         const DH = (config.rnn.bidirectional ? 2 : 1) * config.rnn.hiddenSize;
@@ -201,6 +222,7 @@ export async function benchConfig(config: BenchConfig, runners: Runner[], option
 
 export async function runBench(configs: BenchConfig[], runners: Runner[], options: BenchOptions, memory: MemoryProbe, onProgress: (p: Progress) => void = () => {}): Promise<ConfigResult[]> {
   const out: ConfigResult[] = [];
-  for (const config of configs) out.push(await benchConfig(config, runners, options, memory, onProgress));
+  const rates: Rates = new Map();
+  for (const config of configs) out.push(await benchConfig(config, runners, options, memory, onProgress, rates));
   return out;
 }

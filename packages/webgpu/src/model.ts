@@ -251,22 +251,31 @@ export class WebGpuModel implements EngineModel {
     const { seqLen: L, batch: N, input, h0, lengths } = plan;
     const { H, D, device } = this;
     checkForwardLimits(L, N, this.layers[0]!.inputSize, H, D, this.layers.length, device.limits);
-    const work = this.workFor(L, N);
     const queue = device.queue;
 
     // Scopes are pushed and popped with no await in between, so models sharing a device never pop
     // each other's scopes.
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
-    queue.writeBuffer(work.x, 0, input.buffer, input.byteOffset, input.byteLength);
-    if (h0 !== null) queue.writeBuffer(work.h0, 0, h0.buffer, h0.byteOffset, h0.byteLength);
-    queue.writeBuffer(work.lengths, 0, lengths === null ? new Uint32Array(N).fill(L) : Uint32Array.from(lengths));
-    const timestamps = timings?.method === 'timestamp-query' ? new PassTimestamps(device, 2 * this.layers.length) : null;
-    const { phases, passes } = this.encode(plan, work, timestamps?.querySet ?? null);
-    const submitted = performance.now();
-    if (timings === null || timestamps !== null) queue.submit(phases.map((p) => p.commands));
-    if (timestamps !== null) queue.submit([timestamps.resolve()]);
-    const scopes = Promise.all([device.popErrorScope(), device.popErrorScope()]);
+    let scopes: Promise<[GPUError | null, GPUError | null]>;
+    let work: Work;
+    let encoded: ReturnType<WebGpuModel['encode']>;
+    let timestamps: PassTimestamps | null = null;
+    let submitted: number;
+    try {
+      work = this.workFor(L, N);
+      queue.writeBuffer(work.x, 0, input.buffer, input.byteOffset, input.byteLength);
+      if (h0 !== null) queue.writeBuffer(work.h0, 0, h0.buffer, h0.byteOffset, h0.byteLength);
+      queue.writeBuffer(work.lengths, 0, lengths === null ? new Uint32Array(N).fill(L) : Uint32Array.from(lengths));
+      if (timings?.method === 'timestamp-query') timestamps = new PassTimestamps(device, 2 * this.layers.length);
+      encoded = this.encode(plan, work, timestamps?.querySet ?? null);
+      submitted = performance.now();
+      if (timings === null || timestamps !== null) queue.submit(encoded.phases.map((p) => p.commands));
+      if (timestamps !== null) queue.submit([timestamps.resolve()]);
+    } finally {
+      scopes = Promise.all([device.popErrorScope(), device.popErrorScope()]);
+    }
+    const { phases, passes } = encoded;
 
     const readBytes = work.readBytes;
     try {
@@ -292,12 +301,12 @@ export class WebGpuModel implements EngineModel {
       if (this.disposed || this.state.disposed) this.checkUsable();
       if (this.state.lost || (error instanceof Error && error.name === 'AbortError')) throw this.deviceLost(error);
       const [validation, memory] = await scopes.catch(() => [null, null]);
-      throw this.gpuError(validation ?? memory ?? error);
+      throw this.gpuError(memory ?? validation ?? error);
     }
     const [validation, memory] = await scopes.catch(() => [null, null]);
-    if (validation ?? memory) {
+    if (memory ?? validation) {
       work.readBack.unmap();
-      throw this.gpuError(validation ?? memory);
+      throw this.gpuError(memory ?? validation);
     }
     const mapped = new Float32Array(work.readBack.getMappedRange(0, readBytes));
     const output = mapped.slice(0, L * N * D * H);
@@ -309,6 +318,9 @@ export class WebGpuModel implements EngineModel {
   private gpuError(error: unknown): RnnError {
     if (this.state.lost) return this.deviceLost(error);
     const message = error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error) ? (error as { message: string }).message : String(error);
+    if ((error as object | null)?.constructor?.name === 'GPUOutOfMemoryError') {
+      return new RnnError('limit', `The GPU ran out of memory for this forward (${message}): try a smaller batch or shorter sequences`, {}, { cause: error });
+    }
     return new RnnError('internal', `WebGPU reported an error running the RNN (a bug in @recurrent/webgpu, please report it): ${message}`, {}, { cause: error });
   }
 

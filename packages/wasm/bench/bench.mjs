@@ -41,7 +41,7 @@ async function time(run, reps) {
   return median(samples);
 }
 
-console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (2 cores: above ~1 the thread figures mean little)`);
+console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; "cores got" = this process's CPU time / wall time during the runs (2 threads can only be 2× faster when it nears 2)`);
 console.log(`node ${process.version}, ${features.relaxedSimd ? 'relaxed SIMD available' : 'no relaxed SIMD (Node 20: --experimental-wasm-relaxed-simd)'}; median of interleaved runs; GFLOP/s = 2·B·T·D·Σ(I·H + H·H) / time`);
 for (const size of sizes) {
   const { config, N, L, reps } = SIZES[size];
@@ -72,19 +72,25 @@ for (const size of sizes) {
   }
 
   const samples = new Map(runners.map((r) => [r.name, []]));
+  // CPU time / wall time of this process during a run: the cores it really got (the machine is shared).
+  const cores = new Map(runners.map((r) => [r.name, []]));
   for (let round = 0; round < reps; round++) {
     for (const runner of runners) {
       if (round >= (runner.reps ?? reps)) continue;
       if (round === 0) await runner.run(); // warm-up
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       await runner.run();
-      samples.get(runner.name).push(performance.now() - t0);
+      const ms = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      samples.get(runner.name).push(ms);
+      cores.get(runner.name).push((cpu.user + cpu.system) / 1000 / ms);
     }
   }
   const ortMs = median(samples.get('onnxruntime-web wasm 1 thread'));
   const best = (name) => Math.min(...samples.get(name));
   console.log(`\n${size}: B${N} T${L} I${config.inputSize} H${config.hiddenSize}, ${config.numLayers ?? 1} layer(s)${config.bidirectional ? ', bidirectional' : ''}${config.batchFirst ? ', batch_first' : ''} — ${(flops / 1e9).toFixed(3)} GFLOP per forward, outputs equal (max |Δ| < 1e-4)`);
-  console.log(`  ${'engine'.padEnd(32)} ${'median ms'.padStart(10)}  GFLOP/s (median, best)  ratios on medians`);
+  console.log(`  ${'engine'.padEnd(32)} ${'median ms'.padStart(10)}  GFLOP/s (median, best)  cores got  ratios on medians`);
   for (const runner of runners) {
     const ms = median(samples.get(runner.name));
     let ratio = runner.ort ? '' : `${(ortMs / ms).toFixed(2)}× ORT-web throughput, ${(ms / ortMs).toFixed(2)}× its latency`;
@@ -93,7 +99,7 @@ for (const size of sizes) {
       ratio += `; ${(median(samples.get(single)) / ms).toFixed(2)}× our 1 thread (best: ${(best(single) / best(runner.name)).toFixed(2)}×)`;
     }
     const gflops = (t) => (flops / t / 1e6).toFixed(2).padStart(7);
-    console.log(`  ${runner.name.padEnd(32)} ${ms.toFixed(3).padStart(10)}  ${gflops(ms)} ${gflops(best(runner.name))}        ${ratio}`);
+    console.log(`  ${runner.name.padEnd(32)} ${ms.toFixed(3).padStart(10)}  ${gflops(ms)} ${gflops(best(runner.name))}        ${median(cores.get(runner.name)).toFixed(2).padStart(5)}     ${ratio}`);
   }
   for (const runner of runners) runner.rnn?.dispose();
   await session.release();

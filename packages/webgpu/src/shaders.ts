@@ -158,29 +158,67 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
 `;
 }
 
-/** Invocations of the persistent kernel's workgroup: enough for H up to 256, never more than 256. */
-export function persistentWorkgroupSize(H: number): number {
-  return H <= 32 ? 32 : H <= 64 ? 64 : H <= 128 ? 128 : 256;
+/** Invocations of the persistent kernel's workgroup: one per unit of work up to 256, at least 32. */
+export function persistentWorkgroupSize(units: number): number {
+  return units <= 32 ? 32 : units <= 64 ? 64 : units <= 128 ? 128 : 256;
 }
 
 /**
  * The whole recurrence of one layer in one dispatch: workgroup (b, d) owns one sequence in one
  * direction and loops over all L steps, its state h in workgroup memory (ping-pong halves). Sequences
  * and directions never read each other's state, so no step needs a device-wide barrier: one
- * workgroupBarrier per step is all. Each invocation computes hidden units j, j+WG, j+2·WG, …
+ * workgroupBarrier per step is all.
+ *
+ * When H is a multiple of 4, each invocation computes four consecutive hidden units with vec4 loads of
+ * W_hhT, projected and output (four multiply-adds per load); otherwise one unit, k unrolled by 4.
  */
 export function persistentRecurrenceShader(H: number, D: number, nonlinearity: 'tanh' | 'relu'): string {
   const act = nonlinearity === 'tanh' ? 'tanh_exact(v)' : 'select(max(v, 0.0), v, is_nan(v))';
-  const WG = persistentWorkgroupSize(H);
+  const vec4 = H % 4 === 0;
+  const WG = persistentWorkgroupSize(vec4 ? H / 4 : H);
+  const F = vec4 ? 'vec4f' : 'f32';
+  const units = vec4 ? 'H / 4u' : 'H';
+  const step = vec4
+    ? /* wgsl */ `
+      for (var g = li; g < ${units}; g += WG) {
+        // h_prev · W_hhᵀ for units 4g … 4g+3: W_hhT[d][k] holds row k of W_hhᵀ as H/4 vec4s.
+        var acc = vec4f(0.0);
+        let w = d * H * (H / 4u) + g;
+        for (var k = 0u; k < H; k++) { acc = fma(vec4f(h[hp + k]), W_hhT[w + k * (H / 4u)], acc); }
+        let p = projected[o + g] + acc;
+        let v = vec4f(act(p.x), act(p.y), act(p.z), act(p.w));
+        h[next + 4u * g] = v.x;
+        h[next + 4u * g + 1u] = v.y;
+        h[next + 4u * g + 2u] = v.z;
+        h[next + 4u * g + 3u] = v.w;
+        output[o + g] = v;
+      }`
+    : /* wgsl */ `
+      for (var j = li; j < H; j += WG) {
+        // Four partial sums: independent loads and multiply-adds in flight (h_prev · W_hhᵀ, column j).
+        var s4 = vec4f(0.0);
+        let w = d * H * H + j;
+        var k = 0u;
+        for (; k + 4u <= H; k += 4u) {
+          let hk = vec4f(h[hp + k], h[hp + k + 1u], h[hp + k + 2u], h[hp + k + 3u]);
+          let wk = vec4f(W_hhT[w + k * H], W_hhT[w + (k + 1u) * H], W_hhT[w + (k + 2u) * H], W_hhT[w + (k + 3u) * H]);
+          s4 = fma(hk, wk, s4);
+        }
+        var sum = (s4.x + s4.y) + (s4.z + s4.w);
+        for (; k < H; k++) { sum = fma(h[hp + k], W_hhT[w + k * H], sum); }
+        let v = act(projected[o + j] + sum);
+        h[next + j] = v;
+        output[o + j] = v;
+      }`;
   return /* wgsl */ `
 struct Layer { L: u32, N: u32, stateOffset: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> layer: Layer;
-@group(0) @binding(1) var<storage, read> W_hhT: array<f32>;     // (D, H, H): W_hhT[d][k][j] = W_hh[d][j][k]
-@group(0) @binding(2) var<storage, read> projected: array<f32>; // (L, N, D·H)
+@group(0) @binding(1) var<storage, read> W_hhT: array<${F}>;     // (D, H, H): W_hhT[d][k][j] = W_hh[d][j][k]
+@group(0) @binding(2) var<storage, read> projected: array<${F}>; // (L, N, D·H)
 @group(0) @binding(3) var<storage, read> lengths: array<u32>;   // (N)
 @group(0) @binding(4) var<storage, read> h0: array<f32>;        // (layers·D, N, H)
 @group(0) @binding(5) var<storage, read_write> hN: array<f32>;  // (layers·D, N, H)
-@group(0) @binding(6) var<storage, read_write> output: array<f32>; // (L, N, D·H)
+@group(0) @binding(6) var<storage, read_write> output: array<${F}>; // (L, N, D·H)
 
 const H = ${H}u;
 const D = ${D}u;
@@ -203,30 +241,15 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   for (var s = 0u; s < L; s++) {
     var t = s;
     if (d == 1u) { t = L - 1u - s; }
-    let o = (t * N + b) * D * H + d * H;
+    // Offset of (t, b, direction d) in output and projected, in elements of their arrays.
+    let o = ((t * N + b) * D * H + d * H)${vec4 ? ' / 4u' : ''};
     if (t < len) {
       let next = (1u - cur) * H;
-      for (var j = li; j < H; j += WG) {
-        // Four partial sums: independent loads and multiply-adds in flight (h_prev · W_hhᵀ, column j).
-        var s4 = vec4f(0.0);
-        let w = d * H * H + j;
-        let hp = cur * H;
-        var k = 0u;
-        for (; k + 4u <= H; k += 4u) {
-          let hk = vec4f(h[hp + k], h[hp + k + 1u], h[hp + k + 2u], h[hp + k + 3u]);
-          let wk = vec4f(W_hhT[w + k * H], W_hhT[w + (k + 1u) * H], W_hhT[w + (k + 2u) * H], W_hhT[w + (k + 3u) * H]);
-          s4 = fma(hk, wk, s4);
-        }
-        var sum = (s4.x + s4.y) + (s4.z + s4.w);
-        for (; k < H; k++) { sum = fma(h[hp + k], W_hhT[w + k * H], sum); }
-        let v = act(projected[o + j] + sum);
-        h[next + j] = v;
-        output[o + j] = v;
-      }
+      let hp = cur * H;${step}
       cur = 1u - cur;
     } else {
       // Past this sequence's length: zero output, state kept (the reverse direction starts later).
-      for (var j = li; j < H; j += WG) { output[o + j] = 0.0; }
+      for (var i = li; i < ${units}; i += WG) { output[o + i] = ${F}(0.0); }
     }
     workgroupBarrier();
   }

@@ -149,6 +149,14 @@ export class WebGpuModel implements EngineModel {
     this.D = plan.numDirections;
     const { H, D } = this;
     checkModelLimits(H, D, plan.layers.map((l) => l.inputSize), device.limits);
+    const fitsWorkgroup = 2 * H * 4 <= device.limits.maxComputeWorkgroupStorageSize;
+    if (kernel === 'persistent' && !fitsWorkgroup) {
+      throw new RnnError('limit', `the persistent recurrence kernel keeps 2·H = ${2 * H} floats in workgroup memory, more than this GPU's maxComputeWorkgroupStorageSize of ${device.limits.maxComputeWorkgroupStorageSize} bytes`, {
+        limitName: 'maxComputeWorkgroupStorageSize',
+      });
+    }
+    this.kernel = kernel ?? (fitsWorkgroup ? 'persistent' : 'per-step');
+    this.backend = `webgpu${this.kernel === 'per-step' ? '-per-step' : ''} (${description})`;
 
     this.pool = new BufferPool(state);
     this.layers = plan.layers.map(({ inputSize, directions }, index) => {
@@ -187,14 +195,6 @@ export class WebGpuModel implements EngineModel {
         layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
         compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
       });
-    const fitsWorkgroup = 2 * H * 4 <= device.limits.maxComputeWorkgroupStorageSize;
-    if (kernel === 'persistent' && !fitsWorkgroup) {
-      throw new RnnError('limit', `the persistent recurrence kernel keeps 2·H = ${2 * H} floats in workgroup memory, more than this GPU's maxComputeWorkgroupStorageSize of ${device.limits.maxComputeWorkgroupStorageSize} bytes`, {
-        limitName: 'maxComputeWorkgroupStorageSize',
-      });
-    }
-    this.kernel = kernel ?? (fitsWorkgroup ? 'persistent' : 'per-step');
-    this.backend = `webgpu${this.kernel === 'per-step' ? '-per-step' : ''} (${description})`;
     this.gemmPipeline = pipeline(gemmShader(), this.gemmLayout);
     this.recurPipeline = pipeline(
       this.kernel === 'persistent' ? persistentRecurrenceShader(H, D, plan.nonlinearity) : recurrenceShader(H, D, plan.nonlinearity),

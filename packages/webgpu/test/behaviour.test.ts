@@ -267,9 +267,11 @@ if (typeof backend === 'string') {
       let worst = 0;
       want.output.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - got.output.data[i]!))));
       expect(worst).toBeLessThan(2e-5);
-      const forced = await rejection(createRnn(cfg, weights, await createBackend({ device, recurrence: 'persistent' })));
+      const forcedBackend = await createBackend({ device, recurrence: 'persistent' });
+      const forced = await rejection(createRnn(cfg, weights, forcedBackend));
       expect(isRnnError(forced, 'limit')).toBe(true);
       expect((forced as Error).message).toMatch(/maxComputeWorkgroupStorageSize of 16384 bytes/);
+      expect(forcedBackend.stats!().liveBuffers).toBe(0); // rejected before any upload
       rnn.dispose();
       device.destroy();
     });

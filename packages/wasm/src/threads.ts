@@ -94,11 +94,16 @@ const START_TIMEOUT_MS = 20_000;
 
 /** Workers 1…n−1 of a job; the calling thread is thread 0. */
 export class WorkerPool {
-  private constructor(private readonly workers: AnyWorker[]) {}
+  private constructor(
+    private readonly workers: AnyWorker[],
+    /** Set when a worker fails after starting: no job may then wait for it at a barrier. */
+    private readonly health: { failure: unknown },
+  ) {}
 
   static async start(count: number, module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<WorkerPool> {
     const spawned = await Promise.all(Array.from({ length: count }, () => spawn()));
     const workers = spawned.map((s) => s.worker);
+    const health: { failure: unknown } = { failure: null };
     try {
       await Promise.all(spawned.map(({ worker, onMessage, onError }) => new Promise<void>((resolve, reject) => {
         // A worker that never answers (blocked by a content security policy, say) must not hang us.
@@ -110,6 +115,7 @@ export class WorkerPool {
         });
         onError((error) => {
           clearTimeout(timer);
+          health.failure = error;
           reject(error);
         });
         worker.postMessage({ type: 'init', module, memory });
@@ -119,7 +125,7 @@ export class WorkerPool {
       throw new RnnError('unavailable', `WASM worker threads could not start: ${(cause as Error)?.message ?? String(cause)}`, {}, { cause });
     }
     for (const s of spawned) s.unref?.();
-    return new WorkerPool(workers);
+    return new WorkerPool(workers, health);
   }
 
   /** Threads of a job: the workers and the caller. */
@@ -129,6 +135,10 @@ export class WorkerPool {
 
   /** Starts threads 1…n−1 on the job's layers; the caller then runs thread 0 with the same arguments. */
   post(sync: number, layers: number[][]): void {
+    if (this.health.failure !== null) {
+      const reason = (this.health.failure as Error)?.message ?? String(this.health.failure);
+      throw new RnnError('internal', `A WASM worker thread has failed (${reason}): create a new backend, or use threads: 1`, {}, { cause: this.health.failure });
+    }
     this.workers.forEach((worker, i) => worker.postMessage({ type: 'job', thread: i + 1, threads: this.threads, sync, layers }));
   }
 

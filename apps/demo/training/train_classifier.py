@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import LANGUAGES, VOCAB, one_hot, read_words, split, write_json, write_safetensors  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "public", "models")
-HIDDEN = 96
+HIDDEN = 128
 SECONDS = float(os.environ.get("TRAIN_SECONDS", "240"))
 # Words the app's test checks against PyTorch's own probabilities (the oracle), one per language and more.
 CHECK_WORDS = ["house", "haus", "maison", "casa", "huis", "schmetterling", "papillon", "mariposa", "farfalla",
@@ -53,7 +53,7 @@ def accuracy(model, data):
 def main():
     torch.manual_seed(0)
     torch.set_num_threads(int(os.environ.get("TRAIN_THREADS", "2")))
-    train, valid = split(read_words(), per_language=30000, held_out=1000, seed=0)
+    train, valid = split(read_words(), per_language=60000, held_out=1000, seed=0)
     model = Classifier()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     loss_fn = nn.CrossEntropyLoss()

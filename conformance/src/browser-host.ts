@@ -8,23 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { RnnError } from '@recurrent/core';
 import type { Browser, Page } from 'playwright-core';
 import type { BrowserRunner } from './browser.js';
-import { VECTORS_DIR } from './node.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, VECTORS_DIR } from './node.js';
 import type { CaseResult } from './run.js';
-
-/** Debian's chromium (see shared/TOOLCHAIN.md); $CHROMIUM_PATH overrides it. */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-
-/** The flags headless WebGPU needs on a machine without a GPU (SwiftShader), and no traffic leaving the machine. */
-export const CHROMIUM_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -6,6 +6,21 @@ import { RnnError } from '@recurrent/core';
 import { decodeCase, decodeManifest, type ConformanceCase, type Manifest, type ManifestEntry } from './format.js';
 
 /** conformance/vectors and conformance/spec, found next to this file (src/ or dist/). */
+/** Debian's chromium (see shared/TOOLCHAIN.md); $CHROMIUM_PATH overrides it. */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/** The flags headless WebGPU needs (used by every browser run: conformance, demo, bench) on a machine without a GPU (SwiftShader), and no traffic leaving the machine. */
+export const CHROMIUM_ARGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--enable-unsafe-webgpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
 export const VECTORS_DIR = fileURLToPath(new URL('../vectors/', import.meta.url));
 export const SPEC_DIR = fileURLToPath(new URL('../spec/', import.meta.url));
 

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '@recurrent/conformance/node';
 import { chromium } from 'playwright-core';
 import type { CliOptions } from './cli.js';
 import { environmentInfo, type BenchRun } from './environment.js';
@@ -13,7 +14,6 @@ import { MODELS_DIR } from './node-runners.js';
 
 const require = createRequire(import.meta.url);
 const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'browser');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -70,19 +70,9 @@ export async function runInChromium(cli: CliOptions): Promise<BenchRun> {
   const { server, origin } = await serve();
   const userDataDir = await mkdtemp(join(tmpdir(), 'recurrent-bench-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM_PATH,
     headless: true,
-    args: [
-      '--headless=new',
-      '--no-sandbox',
-      '--enable-unsafe-webgpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-      '--js-flags=--expose-gc',
-    ],
+    args: [...CHROMIUM_ARGS, '--js-flags=--expose-gc'],
   });
   const bar = progressBar(process.stderr);
   const debug = (text: string): void => void (process.env.RECURRENT_BENCH_DEBUG && process.stderr.write(`[bench] ${text}\n`));

@@ -1,4 +1,4 @@
-import { numDirections, type ResolvedConfig } from './config.js';
+import { MODULE_NAMES, numDirections, outputSize, type ResolvedConfig } from './config.js';
 import { RnnError, describeValue, formatShape } from './errors.js';
 import { swapLeadingAxes } from './layout.js';
 import type { ForwardOptions, ForwardPlan, Tensor } from './types.js';
@@ -39,20 +39,50 @@ export interface CallLayout {
   batchFirst: boolean;
 }
 
+/** The initial states a forward takes: h0 alone (RNN, GRU), or [h0, c0] (LSTM). */
+export type InitialState = Tensor | readonly [Tensor, Tensor];
+
 /**
- * Validates input, h0 and lengths with PyTorch's rules and returns the time-major plan engines run.
- * batch_first only changes input/output; h0 is (D·layers, N, H) batched, (D·layers, H) unbatched.
+ * Checks one initial state against its expected (D·layers, N, width) or, unbatched, (D·layers, width).
+ * `name` is h0 or c0; `pytorchName` how PyTorch's message calls it (`hidden`, `hidden[0]`, `hidden[1]`).
+ */
+function checkState(value: unknown, name: string, pytorchName: string, batched: boolean, expected: number[]): Float32Array {
+  const state = checkTensor(value, name);
+  if (state.shape.length !== expected.length) {
+    throw new RnnError('shape', batched
+      ? `For batched 3-D input, ${name} should also be 3-D ${formatShape(expected)} but got ${state.shape.length}-D tensor of shape ${formatShape(state.shape)}`
+      : `For unbatched 2-D input, ${name} should also be 2-D ${formatShape(expected)} but got ${state.shape.length}-D tensor of shape ${formatShape(state.shape)}`, {
+      field: `${name}.shape`,
+      expected,
+      actual: state.shape,
+    });
+  }
+  if (!state.shape.every((d, i) => d === expected[i])) {
+    throw new RnnError('shape', `Expected ${pytorchName} size ${formatShape(expected)}, got ${formatShape(state.shape)} (${name})`, {
+      field: `${name}.shape`,
+      expected,
+      actual: state.shape,
+    });
+  }
+  return state.data;
+}
+
+/**
+ * Validates input, initial states and lengths with PyTorch's rules and returns the time-major plan
+ * engines run. batch_first only changes input/output; h0 is (D·layers, N, H_out) batched,
+ * (D·layers, H_out) unbatched; an LSTM's c0 is the same with H.
  */
 export function planForward(
   config: ResolvedConfig,
   input: Tensor,
-  h0?: Tensor,
+  hx?: InitialState | null,
   options?: ForwardOptions,
 ): { plan: ForwardPlan; layout: CallLayout } {
+  const module = MODULE_NAMES[config.mode];
   checkTensor(input, 'input');
   const { shape } = input;
   if (shape.length !== 2 && shape.length !== 3) {
-    throw new RnnError('shape', `RNN: Expected input to be 2D (unbatched) or 3D (batched), got ${shape.length}D tensor of shape ${formatShape(shape)} instead`, {
+    throw new RnnError('shape', `${module}: Expected input to be 2D (unbatched) or 3D (batched), got ${shape.length}D tensor of shape ${formatShape(shape)} instead`, {
       field: 'input.shape',
       expected: '2 or 3 dimensions',
       actual: shape,
@@ -78,35 +108,35 @@ export function planForward(
     });
   }
 
-  const D = numDirections(config);
-  const stateRows = D * config.numLayers;
-  let h0Data: Float32Array | null = null;
-  if (h0 !== undefined && h0 !== null) {
-    checkTensor(h0, 'h0');
-    const expected = batched ? [stateRows, batch, config.hiddenSize] : [stateRows, config.hiddenSize];
-    if (h0.shape.length !== expected.length) {
-      throw new RnnError('shape', batched
-        ? `For batched 3-D input, h0 should also be 3-D ${formatShape(expected)} but got ${h0.shape.length}-D tensor of shape ${formatShape(h0.shape)}`
-        : `For unbatched 2-D input, h0 should also be 2-D ${formatShape(expected)} but got ${h0.shape.length}-D tensor of shape ${formatShape(h0.shape)}`, {
-        field: 'h0.shape',
-        expected,
-        actual: h0.shape,
-      });
+  const stateRows = numDirections(config) * config.numLayers;
+  const stateShape = (width: number): number[] => (batched ? [stateRows, batch, width] : [stateRows, width]);
+  let h0: Float32Array | null = null;
+  let c0: Float32Array | null = null;
+  if (hx !== undefined && hx !== null) {
+    if (config.mode === 'lstm') {
+      if (!Array.isArray(hx) || hx.length !== 2) {
+        throw new RnnError('type', `LSTM: hx must be a pair [h0, c0] (both initial states, as PyTorch's (h_0, c_0) tuple), got ${describeValue(hx)}`, {
+          field: 'hx',
+          expected: '[h0, c0]',
+          actual: describeValue(hx),
+        });
+      }
+      h0 = checkState(hx[0], 'h0', 'hidden[0]', batched, stateShape(outputSize(config)));
+      c0 = checkState(hx[1], 'c0', 'hidden[1]', batched, stateShape(config.hiddenSize));
+    } else {
+      if (Array.isArray(hx)) {
+        throw new RnnError('type', `${module}: h0 must be one tensor ${formatShape(stateShape(config.hiddenSize))}, got an array (only an LSTM takes a pair [h0, c0])`, {
+          field: 'h0',
+        });
+      }
+      h0 = checkState(hx, 'h0', 'hidden', batched, stateShape(config.hiddenSize));
     }
-    if (!h0.shape.every((d, i) => d === expected[i])) {
-      throw new RnnError('shape', `Expected hidden size ${formatShape(expected)}, got ${formatShape(h0.shape)}`, {
-        field: 'h0.shape',
-        expected,
-        actual: h0.shape,
-      });
-    }
-    h0Data = h0.data;
   }
 
   const lengths = planLengths(options, batched, batch, seqLen);
   const timeMajor = batchFirst ? swapLeadingAxes(input.data, batch, seqLen, features) : input.data;
   return {
-    plan: { seqLen, batch, input: timeMajor, h0: h0Data, lengths },
+    plan: { seqLen, batch, input: timeMajor, h0, c0, lengths },
     layout: { batched, batchFirst },
   };
 }

@@ -6,7 +6,13 @@ export type {
   ForwardOptions,
   ForwardPlan,
   ForwardResult,
+  Gru,
+  GruConfig,
   LayerPlan,
+  Lstm,
+  LstmConfig,
+  LstmResult,
+  Mode,
   ModelPlan,
   Nonlinearity,
   Rnn,
@@ -15,10 +21,10 @@ export type {
   Tensor,
 } from './types.js';
 export { RnnError, isRnnError, type RnnErrorCode } from './errors.js';
-export { createRnn } from './rnn.js';
-export { resolveConfig, forwardFlops, type ResolvedConfig } from './config.js';
-export { parameterShapes, planModel } from './weights.js';
-export { planForward, checkTensor } from './forward.js';
+export { createRnn, createLstm, createGru } from './modules.js';
+export { resolveConfig, forwardFlops, numDirections, outputSize, GATES, MODULE_NAMES, type ResolvedConfig } from './config.js';
+export { parameterShapes, parameterSuffix, planModel } from './weights.js';
+export { planForward, checkTensor, type InitialState } from './forward.js';
 export { readSafetensors, writeSafetensors } from './safetensors.js';
 export { initStateDict, randomTensorData, seededRandom } from './init.js';
 export { swapLeadingAxes } from './layout.js';

@@ -1,5 +1,5 @@
 import { resolveConfig } from './config.js';
-import type { RnnConfig, StateDict } from './types.js';
+import type { GruConfig, LstmConfig, Mode, RnnConfig, StateDict } from './types.js';
 import { parameterShapes } from './weights.js';
 
 /** mulberry32: a small, fast, well-mixed 32-bit generator. Same seed, same numbers, everywhere. */
@@ -15,11 +15,12 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * A state dict initialised the way nn.RNN initialises itself, U(−1/√H, 1/√H) for every parameter,
- * from a seed (the numbers are not torch.manual_seed's: this is for demos and benchmarks).
+ * A state dict initialised the way nn.RNN, nn.LSTM and nn.GRU initialise themselves, U(−1/√H, 1/√H)
+ * for every parameter, from a seed (the numbers are not torch.manual_seed's: this is for demos and
+ * benchmarks).
  */
-export function initStateDict(config: RnnConfig, seed = 0): StateDict {
-  const resolved = resolveConfig(config);
+export function initStateDict(config: RnnConfig | LstmConfig | GruConfig, seed = 0, mode: Mode = 'rnn'): StateDict {
+  const resolved = resolveConfig(config, mode);
   const bound = 1 / Math.sqrt(resolved.hiddenSize);
   const random = seededRandom(seed);
   const weights: StateDict = {};

@@ -6,6 +6,9 @@ export interface Tensor {
 
 export type Nonlinearity = 'tanh' | 'relu';
 
+/** Which recurrent module: `nn.RNN`, `nn.LSTM` or `nn.GRU`. */
+export type Mode = 'rnn' | 'lstm' | 'gru';
+
 /** The constructor arguments of `torch.nn.RNN`, camelCased. */
 export interface RnnConfig {
   inputSize: number;
@@ -16,7 +19,7 @@ export interface RnnConfig {
   nonlinearity?: Nonlinearity;
   /** Default true. */
   bias?: boolean;
-  /** Default false. Changes input/output layout to (N, L, ·); never h0/hN. */
+  /** Default false. Changes input/output layout to (N, L, ·); never the states. */
   batchFirst?: boolean;
   /** Default 0. Applies only in training, so inference ignores it (as PyTorch's eval mode does). */
   dropout?: number;
@@ -24,7 +27,19 @@ export interface RnnConfig {
   bidirectional?: boolean;
 }
 
-/** PyTorch `state_dict()` names: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, each with `_reverse`. */
+/** The constructor arguments of `torch.nn.LSTM`, camelCased. */
+export interface LstmConfig extends Omit<RnnConfig, 'nonlinearity'> {
+  /** Default 0 (no projection). When > 0, h_t = (o ⊙ tanh(c_t)) · W_hrᵀ and H_out = projSize < hiddenSize. */
+  projSize?: number;
+}
+
+/** The constructor arguments of `torch.nn.GRU`, camelCased. */
+export type GruConfig = Omit<RnnConfig, 'nonlinearity'>;
+
+/**
+ * PyTorch `state_dict()` names: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k} (and
+ * weight_hr_l{k} for a projected LSTM), each with `_reverse` for the backward direction.
+ */
 export type StateDict = Record<string, Tensor>;
 
 export interface ForwardOptions {
@@ -36,33 +51,56 @@ export interface ForwardOptions {
 }
 
 export interface ForwardResult {
-  /** (L, N, D·H), or (N, L, D·H) with batchFirst, or (L, D·H) for unbatched input. */
+  /** (L, N, D·H_out), or (N, L, D·H_out) with batchFirst, or (L, D·H_out) for unbatched input. */
   output: Tensor;
-  /** (D·numLayers, N, H), or (D·numLayers, H) for unbatched input. */
+  /** (D·numLayers, N, H_out), or (D·numLayers, H_out) for unbatched input. */
   hN: Tensor;
 }
 
-export interface Rnn {
-  readonly config: Required<RnnConfig>;
+export interface LstmResult extends ForwardResult {
+  /** The cell states: (D·numLayers, N, H), or (D·numLayers, H) for unbatched input. */
+  cN: Tensor;
+}
+
+/** What every module has, whatever its cell. */
+interface Module<Config> {
+  readonly config: Readonly<Required<Config>>;
   /** Which engine (and which variant of it) really runs this model, e.g. `cpu`, `wasm-simd`. */
   readonly backend: string;
-  forward(input: Tensor, h0?: Tensor, options?: ForwardOptions): Promise<ForwardResult>;
   dispose(): void;
 }
 
-/** One direction of one layer, weights copied out of the state dict (the model owns them). */
+export interface Rnn extends Module<RnnConfig> {
+  forward(input: Tensor, h0?: Tensor, options?: ForwardOptions): Promise<ForwardResult>;
+}
+
+export interface Gru extends Module<GruConfig> {
+  forward(input: Tensor, h0?: Tensor, options?: ForwardOptions): Promise<ForwardResult>;
+}
+
+export interface Lstm extends Module<LstmConfig> {
+  /** `hx` is `[h0, c0]`, both or neither, as in PyTorch. */
+  forward(input: Tensor, hx?: [h0: Tensor, c0: Tensor], options?: ForwardOptions): Promise<LstmResult>;
+}
+
+/**
+ * One direction of one layer, weights copied out of the state dict (the model owns them). G is the
+ * number of gates stacked in the rows: 1 (RNN), 4 (LSTM: i, f, g, o), 3 (GRU: r, z, n).
+ */
 export interface DirectionWeights {
-  /** (H, inputSize of this layer), row-major. */
+  /** (G·H, inputSize of this layer), row-major. */
   W_ih: Float32Array;
-  /** (H, H), row-major. */
+  /** (G·H, H_out), row-major. */
   W_hh: Float32Array;
-  /** (H), or null when the model has no bias. */
+  /** (G·H), or null when the model has no bias. */
   b_ih: Float32Array | null;
   b_hh: Float32Array | null;
+  /** (projSize, H) for a projected LSTM, else null. */
+  W_hr: Float32Array | null;
 }
 
 export interface LayerPlan {
-  /** Width of this layer's input: inputSize for layer 0, D·H above it. */
+  /** Width of this layer's input: inputSize for layer 0, D·H_out above it. */
   inputSize: number;
   /** [forward] or [forward, reverse]. */
   directions: DirectionWeights[];
@@ -70,11 +108,20 @@ export interface LayerPlan {
 
 /** Everything an engine needs to build a model: validated numbers and owned Float32Arrays. */
 export interface ModelPlan {
+  mode: Mode;
+  /** G: gates per hidden unit, 1 (RNN), 4 (LSTM) or 3 (GRU). */
+  gates: 1 | 3 | 4;
   inputSize: number;
+  /** H: the width of the cell (and of c for an LSTM). */
   hiddenSize: number;
+  /** LSTM proj_size, 0 when there is no projection (always 0 for RNN and GRU). */
+  projSize: number;
+  /** H_out: the width of h and of each direction's output (projSize if > 0, else hiddenSize). */
+  outputSize: number;
   numLayers: number;
   /** D: 1, or 2 when bidirectional. */
   numDirections: 1 | 2;
+  /** The RNN's activation; 'tanh' for LSTM and GRU (their cells fix their own). */
   nonlinearity: Nonlinearity;
   hasBias: boolean;
   layers: LayerPlan[];
@@ -91,18 +138,22 @@ export interface ForwardPlan {
   batch: number;
   /** (L, N, inputSize) */
   input: Float32Array;
-  /** (D·numLayers, N, H), or null for zeros. */
+  /** (D·numLayers, N, H_out), or null for zeros. */
   h0: Float32Array | null;
+  /** LSTM only: (D·numLayers, N, H), or null for zeros (always null for RNN and GRU). */
+  c0: Float32Array | null;
   /** One per batch element, each in 1..L; null when every element runs all L steps. */
   lengths: Int32Array | null;
 }
 
 /** What an engine returns: fresh arrays the caller may keep. */
 export interface EngineResult {
-  /** (L, N, D·H), zero past each element's length. */
+  /** (L, N, D·H_out), zero past each element's length. */
   output: Float32Array;
-  /** (D·numLayers, N, H) */
+  /** (D·numLayers, N, H_out) */
   hN: Float32Array;
+  /** LSTM only: (D·numLayers, N, H). */
+  cN?: Float32Array;
 }
 
 /** A model prepared by one engine (weights uploaded, pipelines built). */
@@ -116,7 +167,7 @@ export interface EngineModel {
 /** An engine. Packages @recurrent/cpu, @recurrent/wasm and @recurrent/webgpu each export `createBackend()`. */
 export interface Backend {
   readonly name: string;
-  /** Builds a model from a validated plan. Core calls it once per `createRnn`. */
+  /** Builds a model from a validated plan. Core calls it once per `createRnn`/`createLstm`/`createGru`. */
   createModel(plan: ModelPlan): Promise<EngineModel>;
   dispose(): void;
   /**

@@ -1,22 +1,30 @@
-import { numDirections, type ResolvedConfig } from './config.js';
+import { GATES, MODULE_NAMES, numDirections, outputSize, type ResolvedConfig } from './config.js';
 import { RnnError, describeValue, formatShape } from './errors.js';
-import type { DirectionWeights, ModelPlan, StateDict, Tensor } from './types.js';
+import type { DirectionWeights, Mode, ModelPlan, StateDict, Tensor } from './types.js';
 
-/** The state_dict keys nn.RNN(config) has, in PyTorch's order, with their shapes. */
+/** `_l{layer}` or `_l{layer}_reverse`: PyTorch's suffix of one direction's parameters. */
+export function parameterSuffix(layer: number, direction: number): string {
+  return `_l${layer}${direction === 1 ? '_reverse' : ''}`;
+}
+
+/** The state_dict keys nn.RNN/nn.LSTM/nn.GRU(config) has, in PyTorch's order, with their shapes. */
 export function parameterShapes(config: ResolvedConfig): Map<string, number[]> {
   const H = config.hiddenSize;
+  const Hout = outputSize(config);
+  const GH = GATES[config.mode] * H;
   const D = numDirections(config);
   const shapes = new Map<string, number[]>();
   for (let layer = 0; layer < config.numLayers; layer++) {
-    const inputWidth = layer === 0 ? config.inputSize : D * H;
+    const inputWidth = layer === 0 ? config.inputSize : D * Hout;
     for (let direction = 0; direction < D; direction++) {
-      const suffix = `_l${layer}${direction === 1 ? '_reverse' : ''}`;
-      shapes.set(`weight_ih${suffix}`, [H, inputWidth]);
-      shapes.set(`weight_hh${suffix}`, [H, H]);
+      const suffix = parameterSuffix(layer, direction);
+      shapes.set(`weight_ih${suffix}`, [GH, inputWidth]);
+      shapes.set(`weight_hh${suffix}`, [GH, Hout]);
       if (config.bias) {
-        shapes.set(`bias_ih${suffix}`, [H]);
-        shapes.set(`bias_hh${suffix}`, [H]);
+        shapes.set(`bias_ih${suffix}`, [GH]);
+        shapes.set(`bias_hh${suffix}`, [GH]);
       }
+      if (config.projSize > 0) shapes.set(`weight_hr${suffix}`, [config.projSize, H]);
     }
   }
   return shapes;
@@ -33,11 +41,45 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /**
+ * When the keys fit but every gate-stacked row count is off by the same gate multiple, the state dict
+ * most likely belongs to another module (a GRU's given to createLstm): say which.
+ */
+function otherModuleHint(config: ResolvedConfig, mismatched: { key: string; expected: number[]; actual: number[] }[]): string | null {
+  const stacked = mismatched.filter(({ key }) => !key.startsWith('weight_hr'));
+  if (stacked.length === 0) return null;
+  const H = config.hiddenSize;
+  const gateCounts = new Set(stacked.map(({ actual }) => (actual[0]! % H === 0 ? actual[0]! / H : NaN)));
+  if (gateCounts.size !== 1) return null;
+  const [gates] = [...gateCounts];
+  const other = (Object.keys(GATES) as Mode[]).find((mode) => GATES[mode] === gates && mode !== config.mode);
+  if (other === undefined) return null;
+  const gateNames = { rnn: 'one gate', lstm: 'gates i, f, g, o', gru: 'gates r, z, n' };
+  return `The weights stack ${gates}·hidden_size rows (${gateNames[other]}): this looks like the state dict of an ${MODULE_NAMES[other]}, ` +
+    `but it was given to ${MODULE_NAMES[config.mode]}, which stacks ${GATES[config.mode]}·hidden_size rows (${gateNames[config.mode]}). ` +
+    `Use create${MODULE_NAMES[other][0]}${MODULE_NAMES[other].slice(1).toLowerCase()}() for it.`;
+}
+
+/** Hints for keys that only a projected LSTM has, or lacks. */
+function projectionHint(config: ResolvedConfig, missing: string[], unexpected: string[]): string | null {
+  if (unexpected.some((key) => key.startsWith('weight_hr_l'))) {
+    return config.mode === 'lstm'
+      ? `weight_hr_l* are the projection of an LSTM with proj_size > 0: pass projSize (the rows of weight_hr_l0) in the config`
+      : `weight_hr_l* belong to an LSTM with proj_size > 0, not to ${MODULE_NAMES[config.mode]}`;
+  }
+  if (config.projSize > 0 && missing.some((key) => key.startsWith('weight_hr_l'))) {
+    return `projSize is ${config.projSize}, so every layer and direction needs weight_hr_l* of shape [${config.projSize}, ${config.hiddenSize}]; ` +
+      `a state dict without them comes from an LSTM with proj_size=0`;
+  }
+  return null;
+}
+
+/**
  * Checks a state dict like `load_state_dict(strict=True)`: every missing, unexpected and mis-shaped key
  * is named in one error. Returns the plan engines build from, with the weights copied (the model owns
  * them; later changes to the caller's arrays do not reach it).
  */
 export function planModel(config: ResolvedConfig, weights: StateDict): ModelPlan {
+  const module = MODULE_NAMES[config.mode];
   if (weights === null || typeof weights !== 'object' || Array.isArray(weights)) {
     throw new RnnError('weights', `weights must be a state dict object (name → { data, shape }), got ${describeValue(weights)}`);
   }
@@ -45,7 +87,7 @@ export function planModel(config: ResolvedConfig, weights: StateDict): ModelPlan
   const missing = [...expected.keys()].filter((key) => !(key in weights));
   const unexpected = Object.keys(weights).filter((key) => !expected.has(key));
   const problems: string[] = [];
-  const mismatched: { key: string; expected: number[]; actual: unknown }[] = [];
+  const mismatched: { key: string; expected: number[]; actual: number[] }[] = [];
   for (const [key, shape] of expected) {
     if (!(key in weights)) continue;
     const tensor = weights[key] as unknown;
@@ -72,32 +114,40 @@ export function planModel(config: ResolvedConfig, weights: StateDict): ModelPlan
     }
   }
   if (missing.length > 0 || unexpected.length > 0 || problems.length > 0) {
-    const lines = ['Error(s) in loading state_dict for RNN:'];
+    const lines = [`Error(s) in loading state_dict for ${module}:`];
     if (missing.length > 0) lines.push(`Missing key(s) in state_dict: ${missing.map((k) => `"${k}"`).join(', ')}.`);
     if (unexpected.length > 0) lines.push(`Unexpected key(s) in state_dict: ${unexpected.map((k) => `"${k}"`).join(', ')}.`);
     lines.push(...problems);
-    throw new RnnError('weights', lines.join('\n\t'), { missing, unexpected, mismatched, problems });
+    const hint = otherModuleHint(config, mismatched) ?? projectionHint(config, missing, unexpected);
+    if (hint !== null) lines.push(hint);
+    throw new RnnError('weights', lines.join('\n\t'), { missing, unexpected, mismatched, problems, ...(hint === null ? {} : { hint }) });
   }
 
   const copy = (key: string): Float32Array => new Float32Array(weights[key]!.data);
   const D = numDirections(config);
+  const Hout = outputSize(config);
   const layers = [];
   for (let layer = 0; layer < config.numLayers; layer++) {
     const directions: DirectionWeights[] = [];
     for (let direction = 0; direction < D; direction++) {
-      const suffix = `_l${layer}${direction === 1 ? '_reverse' : ''}`;
+      const suffix = parameterSuffix(layer, direction);
       directions.push({
         W_ih: copy(`weight_ih${suffix}`),
         W_hh: copy(`weight_hh${suffix}`),
         b_ih: config.bias ? copy(`bias_ih${suffix}`) : null,
         b_hh: config.bias ? copy(`bias_hh${suffix}`) : null,
+        W_hr: config.projSize > 0 ? copy(`weight_hr${suffix}`) : null,
       });
     }
-    layers.push({ inputSize: layer === 0 ? config.inputSize : D * config.hiddenSize, directions });
+    layers.push({ inputSize: layer === 0 ? config.inputSize : D * Hout, directions });
   }
   return {
+    mode: config.mode,
+    gates: GATES[config.mode],
     inputSize: config.inputSize,
     hiddenSize: config.hiddenSize,
+    projSize: config.projSize,
+    outputSize: Hout,
     numLayers: config.numLayers,
     numDirections: D,
     nonlinearity: config.nonlinearity,

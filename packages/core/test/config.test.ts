@@ -5,7 +5,7 @@ import { expectRnnError } from './helpers.js';
 describe('resolveConfig', () => {
   it("fills in nn.RNN's defaults", () => {
     expect(resolveConfig({ inputSize: 3, hiddenSize: 4 })).toEqual({
-      inputSize: 3, hiddenSize: 4, numLayers: 1, nonlinearity: 'tanh', bias: true, batchFirst: false, dropout: 0, bidirectional: false,
+      mode: 'rnn', inputSize: 3, hiddenSize: 4, numLayers: 1, nonlinearity: 'tanh', bias: true, batchFirst: false, dropout: 0, bidirectional: false, projSize: 0,
     });
   });
 

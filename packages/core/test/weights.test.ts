@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { initStateDict, parameterShapes, planModel, resolveConfig, type StateDict } from '../src/index.js';
 import { expectRnnError } from './helpers.js';
 
-const config = resolveConfig({ inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true });
+const rawConfig = { inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true };
+const config = resolveConfig(rawConfig);
 
 describe('state dict validation (like load_state_dict(strict=True))', () => {
   it("expects PyTorch's parameter names and shapes, in PyTorch's order", () => {
@@ -16,7 +17,7 @@ describe('state dict validation (like load_state_dict(strict=True))', () => {
   });
 
   it('names every missing, unexpected and mis-shaped key in one error', async () => {
-    const weights = initStateDict(config, 1);
+    const weights = initStateDict(rawConfig, 1);
     delete weights.bias_hh_l1;
     delete weights.weight_hh_l0_reverse;
     weights.weight_ih_l2 = { data: new Float32Array(4), shape: [4] };
@@ -36,7 +37,7 @@ describe('state dict validation (like load_state_dict(strict=True))', () => {
   });
 
   it('rejects non-float32 data and data whose length does not match the shape', async () => {
-    const weights = initStateDict(config, 2) as Record<string, unknown>;
+    const weights = initStateDict(rawConfig, 2) as Record<string, unknown>;
     weights.weight_hh_l0 = { data: new Float64Array(16), shape: [4, 4] };
     weights.bias_ih_l0 = { data: new Float32Array(3), shape: [4] };
     weights.bias_hh_l0 = 'not a tensor';
@@ -52,7 +53,7 @@ describe('state dict validation (like load_state_dict(strict=True))', () => {
   });
 
   it("copies the weights: the model never shares or changes the caller's arrays", () => {
-    const weights = initStateDict(config, 3);
+    const weights = initStateDict(rawConfig, 3);
     const before = weights.weight_ih_l0!.data.slice();
     const plan = planModel(config, weights);
     expect(plan.layers[0]!.directions[0]!.W_ih).toEqual(before);

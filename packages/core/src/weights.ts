@@ -54,7 +54,8 @@ function otherModuleHint(config: ResolvedConfig, mismatched: { key: string; expe
   const other = (Object.keys(GATES) as Mode[]).find((mode) => GATES[mode] === gates && mode !== config.mode);
   if (other === undefined) return null;
   const gateNames = { rnn: 'one gate', lstm: 'gates i, f, g, o', gru: 'gates r, z, n' };
-  return `The weights stack ${gates}·hidden_size rows (${gateNames[other]}): this looks like the state dict of an ${MODULE_NAMES[other]}, ` +
+  const article = other === 'gru' ? 'a' : 'an';
+  return `The weights stack ${gates}·hidden_size rows (${gateNames[other]}): this looks like ${article} ${MODULE_NAMES[other]}'s state dict, ` +
     `but it was given to ${MODULE_NAMES[config.mode]}, which stacks ${GATES[config.mode]}·hidden_size rows (${gateNames[config.mode]}). ` +
     `Use create${MODULE_NAMES[other][0]}${MODULE_NAMES[other].slice(1).toLowerCase()}() for it.`;
 }

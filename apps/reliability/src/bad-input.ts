@@ -1,5 +1,5 @@
-import { createRnn, readSafetensors, seededRandom, writeSafetensors, type Backend, type RnnErrorCode, type StateDict, type Tensor } from '@recurrent/core';
-import { int, pick, randomValidCall, type Random, type ValidCall } from './cases.js';
+import { initStateDict, readSafetensors, seededRandom, writeSafetensors, type Backend, type RnnErrorCode, type StateDict, type Tensor } from '@recurrent/core';
+import { createModel, int, pick, randomValidCall, type InitialState, type Random, type ValidCall } from './cases.js';
 
 /** One wrong call and the error code it must end in. */
 export interface BadInputCase {
@@ -14,17 +14,19 @@ const BAD_SIZES = [0, -1, 1.5, NaN, Infinity, -Infinity, '4', null, 2 ** 53, tru
 const BAD_FLAGS = [1, 0, 'true', null, 'false', {}];
 
 const build = (call: ValidCall, overrides: Partial<Record<string, unknown>> = {}, weights: StateDict = call.weights) =>
-  (backend: Backend) => createRnn({ ...call.config, ...overrides } as ValidCall['config'], weights, backend);
+  (backend: Backend) => createModel(call.mode, { ...call.config, ...overrides } as ValidCall['config'], weights, backend);
 
-const forward = (call: ValidCall, input: unknown, h0: unknown = call.h0, options: unknown = call.lengths ? { lengths: call.lengths } : undefined) =>
+const forward = (call: ValidCall, input: unknown, hx: unknown = call.hx, options: unknown = call.lengths ? { lengths: call.lengths } : undefined) =>
   async (backend: Backend) => {
-    const rnn = await createRnn(call.config, call.weights, backend);
+    const model = await createModel(call.mode, call.config, call.weights, backend);
     try {
-      return await rnn.forward(input as Tensor, h0 as Tensor, options as never);
+      return await model.forward(input as Tensor, hx as InitialState, options as never);
     } finally {
-      rnn.dispose();
+      model.dispose();
     }
   };
+
+const zeros = (shape: number[]): Tensor => ({ data: new Float32Array(shape.reduce((a, b) => a * b, 1)), shape });
 
 function cloneWeights(weights: StateDict): StateDict {
   return Object.fromEntries(Object.entries(weights).map(([k, t]) => [k, { data: t.data.slice(), shape: [...t.shape] }]));
@@ -63,12 +65,12 @@ const mutations: Mutation[] = [
     return { name: `config.dropout = ${String(value)}`, code: 'config', act: build(call, { dropout: value }) };
   },
   (r, call) => {
-    const key = pick(r, ['projSize', 'hidden_size', 'layers', 'device']);
+    const key = pick(r, [call.mode === 'lstm' ? 'nonlinearity' : 'projSize', 'hidden_size', 'layers', 'device']);
     return { name: `unknown config option ${key}`, code: 'config', act: build(call, { [key]: 1 }) };
   },
   (r, call) => {
     const config = pick(r, [null, undefined, 7, 'rnn', []]);
-    return { name: `config = ${JSON.stringify(config)}`, code: 'config', act: (backend) => createRnn(config as never, call.weights, backend) };
+    return { name: `config = ${JSON.stringify(config)}`, code: 'config', act: (backend) => createModel(call.mode, config as never, call.weights, backend) };
   },
   (r, call) => {
     const weights = cloneWeights(call.weights);
@@ -78,7 +80,7 @@ const mutations: Mutation[] = [
   },
   (r, call) => {
     const weights = cloneWeights(call.weights);
-    const key = pick(r, ['weight_ih_l9', 'bias_ih_l0_reverse_x', 'module.weight_ih_l0', 'weight_hr_l0']);
+    const key = pick(r, ['weight_ih_l9', 'bias_ih_l0_reverse_x', 'module.weight_ih_l0', call.config.projSize ? 'weight_hr_l9' : 'weight_hr_l0']);
     weights[key] = { data: new Float32Array(1), shape: [1] };
     return { name: `state dict with extra key ${key}`, code: 'weights', act: build(call, {}, weights) };
   },
@@ -155,10 +157,36 @@ const mutations: Mutation[] = [
   (r, call) => {
     const D = call.config.bidirectional ? 2 : 1;
     const N = call.config.batchFirst ? call.input.shape[0]! : call.input.shape[1]!;
-    const H = call.config.hiddenSize;
+    const H = call.config.projSize || call.config.hiddenSize;
     const rows = D * call.config.numLayers!;
     const shape = pick(r, [[rows, H], [rows + 1, N, H], [rows, N + 1, H], [rows, N, H + 1], [1, rows, N, H]]);
-    return { name: `h0 of shape [${shape}]`, code: 'shape', act: forward(call, call.input, { data: new Float32Array(shape.reduce((a, b) => a * b, 1)), shape }) };
+    const h0 = zeros(shape);
+    const hx = call.mode === 'lstm' ? [h0, zeros([rows, N, call.config.hiddenSize])] : h0;
+    return { name: `h0 of shape [${shape}]`, code: 'shape', act: forward(call, call.input, hx) };
+  },
+  (r, call) => {
+    // The module's other kind of initial state: a pair for RNN/GRU, one tensor or a wrong c0 for an LSTM.
+    const D = call.config.bidirectional ? 2 : 1;
+    const N = call.config.batchFirst ? call.input.shape[0]! : call.input.shape[1]!;
+    const rows = D * call.config.numLayers!;
+    const H = call.config.hiddenSize;
+    const h0 = zeros([rows, N, call.config.projSize || H]);
+    if (call.mode !== 'lstm') return { name: `${call.mode}: h0 given as a pair`, code: 'type', act: forward(call, call.input, [h0, h0]) };
+    const kind = pick(r, ['h0 alone', 'a 1-tuple', 'c0 of H+1', 'c0 of N+1', 'c0 unbatched']);
+    const hx = kind === 'h0 alone' ? h0 : kind === 'a 1-tuple' ? [h0]
+      : [h0, zeros(kind === 'c0 of H+1' ? [rows, N, H + 1] : kind === 'c0 of N+1' ? [rows, N + 1, H] : [rows, H])];
+    return { name: `lstm: hx ${kind}`, code: kind === 'h0 alone' || kind === 'a 1-tuple' ? 'type' : 'shape', act: forward(call, call.input, hx) };
+  },
+  (r, call) => {
+    // Another module's state dict: gate counts differ (RNN 1, GRU 3, LSTM 4).
+    const other = pick(r, (['rnn', 'lstm', 'gru'] as const).filter((m) => m !== call.mode));
+    const { projSize: _projSize, nonlinearity: _nonlinearity, ...common } = call.config;
+    return { name: `${other} state dict given to ${call.mode}`, code: 'weights', act: build(call, {}, initStateDict(common, 7, other)) };
+  },
+  (r, call) => {
+    if (call.mode !== 'lstm') return { name: `projSize on ${call.mode}`, code: 'config', act: build(call, { projSize: 1 }) };
+    const projSize = pick(r, [call.config.hiddenSize, call.config.hiddenSize + 3, -1, 0.5]);
+    return { name: `lstm: projSize = ${projSize} (hiddenSize ${call.config.hiddenSize})`, code: 'config', act: build(call, { projSize }) };
   },
   (r, call) => {
     const N = call.config.batchFirst ? call.input.shape[0]! : call.input.shape[1]!;
@@ -166,19 +194,19 @@ const mutations: Mutation[] = [
     const lengths: unknown = pick(r, [
       Array(N + 1).fill(1), [], Array(N).fill(0), Array(N).fill(L + 1), Array(N).fill(0.5), Array(N).fill(NaN), Array(N).fill(-1), 'abc', 5,
     ]);
-    return { name: `lengths = ${JSON.stringify(lengths)} (N=${N}, L=${L})`, code: 'lengths', act: forward(call, call.input, call.h0, { lengths }) };
+    return { name: `lengths = ${JSON.stringify(lengths)} (N=${N}, L=${L})`, code: 'lengths', act: forward(call, call.input, call.hx, { lengths }) };
   },
   (r, call) => {
     const options = pick(r, [{ length: [1] }, { lengths: [1], extra: true }, 'lengths']);
-    return { name: `options = ${JSON.stringify(options)}`, code: 'type', act: forward(call, call.input, call.h0, options) };
+    return { name: `options = ${JSON.stringify(options)}`, code: 'type', act: forward(call, call.input, call.hx, options) };
   },
   (_r, call) => ({
     name: 'forward after dispose()',
     code: 'disposed',
     act: async (backend) => {
-      const rnn = await createRnn(call.config, call.weights, backend);
-      rnn.dispose();
-      return rnn.forward(call.input, call.h0);
+      const model = await createModel(call.mode, call.config, call.weights, backend);
+      model.dispose();
+      return model.forward(call.input, call.hx);
     },
   }),
 ];

@@ -1,26 +1,53 @@
-import { initStateDict, randomTensorData, seededRandom, type RnnConfig, type StateDict, type Tensor } from '@recurrent/core';
+import {
+  createGru, createLstm, createRnn, initStateDict, randomTensorData, seededRandom,
+  type Backend, type ForwardOptions, type GruConfig, type LstmConfig, type Mode, type RnnConfig, type StateDict, type Tensor,
+} from '@recurrent/core';
 
 export type Random = ReturnType<typeof seededRandom>;
 
 export const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 export const int = (random: Random, lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
 
-/** A small valid call: config, weights, input, h0, lengths, all consistent. */
+export type AnyConfig = RnnConfig & LstmConfig & GruConfig;
+/** h0 for RNN and GRU, [h0, c0] for LSTM. */
+export type InitialState = Tensor | [Tensor, Tensor];
+
+/** A small valid call: module, config, weights, input, initial states, lengths, all consistent. */
 export interface ValidCall {
-  config: RnnConfig;
+  mode: Mode;
+  config: AnyConfig;
   weights: StateDict;
   input: Tensor;
-  h0?: Tensor;
+  hx?: InitialState;
   lengths?: number[];
 }
 
+/** Any module behind one face, so every check runs on RNN, LSTM and GRU alike. */
+export interface AnyModel {
+  forward(input: Tensor, hx?: InitialState, options?: ForwardOptions): Promise<{ output: Tensor; hN: Tensor; cN?: Tensor }>;
+  dispose(): void;
+}
+
+/** createRnn, createLstm or createGru, as the mode says. */
+export function createModel(mode: Mode, config: AnyConfig, weights: StateDict, backend: Backend): Promise<AnyModel> {
+  const create = { rnn: createRnn, lstm: createLstm, gru: createGru }[mode] as (c: AnyConfig, w: StateDict, b: Backend) => Promise<AnyModel>;
+  return create(config, weights, backend);
+}
+
+export const forwardCall = (model: AnyModel, call: ValidCall): Promise<AnyResult> =>
+  model.forward(call.input, call.hx, call.lengths ? { lengths: call.lengths } : undefined);
+
+/** Seeds cycle through the modules: seed % 3 picks RNN, LSTM or GRU. */
 export function randomValidCall(seed: number): ValidCall {
   const random = seededRandom(seed);
-  const config: RnnConfig = {
+  const mode = (['rnn', 'lstm', 'gru'] as const)[seed % 3]!;
+  const hiddenSize = int(random, 1, 8);
+  const config: AnyConfig = {
     inputSize: int(random, 1, 6),
-    hiddenSize: int(random, 1, 8),
+    hiddenSize,
     numLayers: int(random, 1, 3),
-    nonlinearity: pick(random, ['tanh', 'relu'] as const),
+    ...(mode === 'rnn' ? { nonlinearity: pick(random, ['tanh', 'relu'] as const) } : {}),
+    ...(mode === 'lstm' && hiddenSize > 1 && random() < 0.5 ? { projSize: int(random, 1, hiddenSize - 1) } : {}),
     bias: random() < 0.7,
     batchFirst: random() < 0.5,
     bidirectional: random() < 0.5,
@@ -29,13 +56,24 @@ export function randomValidCall(seed: number): ValidCall {
   const L = int(random, 1, 6);
   const N = int(random, 1, 4);
   const I = config.inputSize;
-  const H = config.hiddenSize;
+  const Hout = config.projSize || hiddenSize;
   const stateRows = D * config.numLayers!;
+  const state = (width: number, seedOffset: number): Tensor => ({ data: randomTensorData(stateRows * N * width, seed + seedOffset), shape: [stateRows, N, width] });
+  const withStates = random() < 0.5;
   return {
+    mode,
     config,
-    weights: initStateDict(config, seed),
+    weights: initStateDict(config, seed, mode),
     input: { data: randomTensorData(L * N * I, seed + 1), shape: config.batchFirst ? [N, L, I] : [L, N, I] },
-    h0: random() < 0.5 ? { data: randomTensorData(stateRows * N * H, seed + 2), shape: [stateRows, N, H] } : undefined,
+    hx: !withStates ? undefined : mode === 'lstm' ? [state(Hout, 2), state(hiddenSize, 3)] : state(hiddenSize, 2),
     lengths: random() < 0.5 ? Array.from({ length: N }, () => int(random, 1, L)) : undefined,
   };
+}
+
+type AnyResult = { output: Tensor; hN: Tensor; cN?: Tensor };
+
+/** Bit-identical results (NaN equal to NaN), c_n included. */
+export function sameResult(a: AnyResult, b: AnyResult): boolean {
+  const equal = (x?: Float32Array, y?: Float32Array) => x === y || (x !== undefined && y !== undefined && x.length === y.length && x.every((v, i) => Object.is(v, y[i])));
+  return equal(a.output.data, b.output.data) && equal(a.hN.data, b.hN.data) && equal(a.cN?.data, b.cN?.data);
 }

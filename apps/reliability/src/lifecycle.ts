@@ -1,5 +1,5 @@
-import { createRnn, type Backend } from '@recurrent/core';
-import { randomValidCall } from './cases.js';
+import type { Backend } from '@recurrent/core';
+import { createModel, forwardCall, randomValidCall } from './cases.js';
 
 const collect = () => (globalThis as { gc?: () => void }).gc?.();
 const heapUsed = () => {
@@ -26,12 +26,13 @@ const HEAP_SLACK_BYTES = 4 * 1024 * 1024;
  * one-time caches (compiled code, pipelines) count as baseline, not as a leak.
  */
 export async function runLifecycles(backend: Backend, cycles: number): Promise<LifecycleResult> {
-  const calls = [1, 2, 3, 4].map((seed) => randomValidCall(seed));
+  // Six seeds: two of each module (seed % 3 picks RNN, LSTM, GRU).
+  const calls = [1, 2, 3, 4, 5, 6].map((seed) => randomValidCall(seed));
   const cycle = async (i: number) => {
     const call = calls[i % calls.length]!;
-    const rnn = await createRnn(call.config, call.weights, backend);
-    await rnn.forward(call.input, call.h0, call.lengths ? { lengths: call.lengths } : undefined);
-    rnn.dispose();
+    const model = await createModel(call.mode, call.config, call.weights, backend);
+    await forwardCall(model, call);
+    model.dispose();
   };
   for (let i = 0; i < 20; i++) await cycle(i);
   const heapBefore = heapUsed();

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createRnn, readSafetensors, writeSafetensors } from '@recurrent/core';
+import { readSafetensors, writeSafetensors } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
-import { randomValidCall } from '../src/cases.js';
+import { createModel, forwardCall, randomValidCall } from '../src/cases.js';
 import { engines } from '../src/engines.js';
 
 /** A hash of everything a caller hands over: bytes, shapes and lengths. */
@@ -17,16 +17,16 @@ function hash(...values: unknown[]): string {
 }
 
 describe.each(engines)('input immutability: $name', ({ createBackend }) => {
-  it("no call changes the caller's input, h0, lengths, weights or safetensors bytes", async () => {
+  it("no call changes the caller's input, states, lengths, weights or safetensors bytes (RNN, LSTM, GRU)", async () => {
     const backend = await createBackend();
     for (let seed = 1; seed <= 50; seed++) {
       const call = randomValidCall(seed);
       const file = writeSafetensors(call.weights);
       const before = hash(call, file);
-      const rnn = await createRnn(call.config, readSafetensors(file), backend);
-      const again = await createRnn(call.config, call.weights, backend);
-      await rnn.forward(call.input, call.h0, call.lengths ? { lengths: call.lengths } : undefined);
-      await again.forward(call.input, call.h0);
+      const rnn = await createModel(call.mode, call.config, readSafetensors(file), backend);
+      const again = await createModel(call.mode, call.config, call.weights, backend);
+      await forwardCall(rnn, call);
+      await again.forward(call.input, call.hx);
       expect(hash(call, file), `seed ${seed}`).toBe(before);
       rnn.dispose();
       again.dispose();

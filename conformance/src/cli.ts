@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Backend } from '@recurrent/core';
-import type { Manifest } from './format.js';
+import { FAMILY_LABELS, MODULE_FAMILIES, type Manifest, type ModuleFamily } from './format.js';
 import { countFeatures, loadCase, loadManifest } from './node.js';
 import { runCase, type CaseResult } from './run.js';
 import { TOLERANCE } from './tolerance.js';
@@ -30,6 +30,8 @@ interface EngineReport {
   backend: string | null;
   passed: number;
   failed: number;
+  /** Passed and failed per module (RNN, LSTM, LSTM with proj_size, GRU). */
+  modules: Record<ModuleFamily, { passed: number; failed: number }>;
   worstErrorVsRef64: number;
   worstErrorVsTorch32: number;
   ms: number;
@@ -106,6 +108,7 @@ async function runEngine(dir: string, manifest: Manifest, quiet: boolean): Promi
     backend: null,
     passed: 0,
     failed: 0,
+    modules: Object.fromEntries(MODULE_FAMILIES.map((m) => [m, { passed: 0, failed: 0 }])) as EngineReport['modules'],
     worstErrorVsRef64: 0,
     worstErrorVsTorch32: 0,
     ms: 0,
@@ -121,6 +124,7 @@ async function runEngine(dir: string, manifest: Manifest, quiet: boolean): Promi
     report.ms += result.ms;
     if (result.passed) report.passed++;
     else report.failed++;
+    report.modules[result.module][result.passed ? 'passed' : 'failed']++;
     if (!(result.errorVsRef64 <= report.worstErrorVsRef64)) report.worstErrorVsRef64 = result.errorVsRef64;
     if (!(result.errorVsTorch32 <= report.worstErrorVsTorch32)) report.worstErrorVsTorch32 = result.errorVsTorch32;
   }
@@ -136,12 +140,23 @@ function printTable(manifest: Manifest, reports: EngineReport[]): void {
   const out: string[] = [];
   const features = countFeatures(manifest.cases);
   out.push(`recurrent conformance: ${manifest.cases.length} cases (PyTorch ${manifest.torch}, spec ${manifest.specHash.slice(0, 12)})`);
+  const perModule = MODULE_FAMILIES.map((m) => [m, manifest.cases.filter((c) => c.module === m).length] as const);
+  out.push(`cases per module: ${perModule.map(([m, n]) => `${FAMILY_LABELS[m]} ${n}`).join(', ')}`);
   out.push(`cases per feature: ${[...features].map(([f, n]) => `${f} ${n}`).join(', ')}`);
   out.push(`tolerance: max|engine − float64| ≤ max(${TOLERANCE.K} × max|torch32 − float64|, ${TOLERANCE.FLOOR_ULPS} ulp × max(1, max|float64|)) per case`);
   out.push('');
-  const header = ['engine', 'backend', 'passed', 'failed', 'worst vs f64', 'worst vs torch32', 'time'];
+  // One column per module, passed/total, so a reader sees at a glance which modules an engine runs.
+  const modules = perModule.filter(([, n]) => n > 0).map(([m]) => m);
+  const header = ['engine', 'backend', ...modules.map((m) => FAMILY_LABELS[m]), 'passed', 'failed', 'worst vs f64', 'worst vs torch32', 'time'];
   const rows = reports.filter((r) => r.available).map((r) => [
-    r.package, r.backend ?? '', String(r.passed), String(r.failed), exp(r.worstErrorVsRef64), exp(r.worstErrorVsTorch32), `${(r.ms / 1000).toFixed(2)} s`,
+    r.package,
+    r.backend ?? '',
+    ...modules.map((m) => `${r.modules[m].passed}/${r.modules[m].passed + r.modules[m].failed}`),
+    String(r.passed),
+    String(r.failed),
+    exp(r.worstErrorVsRef64),
+    exp(r.worstErrorVsTorch32),
+    `${(r.ms / 1000).toFixed(2)} s`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -172,6 +187,7 @@ async function main(argv: string[]): Promise<number> {
       torch: manifest.torch,
       specHash: manifest.specHash,
       cases: manifest.cases.length,
+      modules: Object.fromEntries(MODULE_FAMILIES.map((m) => [m, manifest.cases.filter((c) => c.module === m).length])),
       features: Object.fromEntries(countFeatures(manifest.cases)),
       tolerance: TOLERANCE,
       engines: reports,

@@ -1,15 +1,50 @@
-import { RnnError, type RnnConfig, type StateDict, type Tensor } from '@recurrent/core';
+import { RnnError, type Mode, type Nonlinearity, type StateDict, type Tensor } from '@recurrent/core';
 import { unpack } from 'msgpackr';
 
 /** What generator/generate.py writes; a reader of another format or version refuses the file. */
 export const VECTOR_FORMAT = 'recurrent-conformance-vectors';
-export const VECTOR_VERSION = 1;
+export const VECTOR_VERSION = 2;
 export const REGENERATE_COMMAND = 'pnpm --filter @recurrent/conformance generate';
 
 /** The float64 reference: the same float32 weights and inputs run by PyTorch in double. */
 export interface Tensor64 {
   data: Float64Array;
   shape: number[];
+}
+
+/**
+ * The module and its constructor options, as core resolves them: `nonlinearity` is 'tanh' (unused) for
+ * LSTM and GRU, `projSize` is 0 but for a projected LSTM.
+ */
+export interface CaseConfig {
+  mode: Mode;
+  inputSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  nonlinearity: Nonlinearity;
+  bias: boolean;
+  batchFirst: boolean;
+  bidirectional: boolean;
+  projSize: number;
+}
+
+/** What the result tables group cases by: nn.RNN, nn.LSTM, nn.LSTM with proj_size, nn.GRU. */
+export type ModuleFamily = 'rnn' | 'lstm' | 'lstm-proj' | 'gru';
+
+export const MODULE_FAMILIES: readonly ModuleFamily[] = ['rnn', 'lstm', 'lstm-proj', 'gru'];
+
+/** How tables head each family. */
+export const FAMILY_LABELS: Record<ModuleFamily, string> = { rnn: 'RNN', lstm: 'LSTM', 'lstm-proj': 'LSTM-proj', gru: 'GRU' };
+
+export function moduleFamily(config: Pick<CaseConfig, 'mode' | 'projSize'>): ModuleFamily {
+  return config.mode === 'lstm' && config.projSize > 0 ? 'lstm-proj' : config.mode;
+}
+
+/** PyTorch's results: c_n only for an LSTM. */
+export interface Results<T> {
+  output: T;
+  hN: T;
+  cN: T | null;
 }
 
 /** One golden vector: everything an engine needs to run the case, and PyTorch's answers. */
@@ -21,22 +56,26 @@ export interface ConformanceCase {
   features: string[];
   /** The file it was read from, for messages. */
   file: string;
-  config: Required<Omit<RnnConfig, 'dropout'>>;
+  config: CaseConfig;
   input: Tensor;
+  /** (D·layers, N, H_out), or without N for unbatched input; null for zeros. */
   h0: Tensor | null;
+  /** LSTM only: (D·layers, N, H), given exactly when h0 is; null otherwise. */
+  c0: Tensor | null;
   lengths: number[] | null;
   stateDict: StateDict;
-  torch32: { output: Tensor; hN: Tensor };
-  ref64: { output: Tensor64; hN: Tensor64 };
+  torch32: Results<Tensor>;
+  ref64: Results<Tensor64>;
   torchVersion: string;
 }
 
 export interface ManifestEntry {
   id: string;
   file: string;
+  module: ModuleFamily;
   features: string[];
   bytes: number;
-  /** max |PyTorch float32 − float64 reference| over output and h_n, as the generator measured it. */
+  /** max |PyTorch float32 − float64 reference| over output, h_n and c_n, as the generator measured it. */
   torch32MaxError: number;
   ref64MaxAbs: number;
 }
@@ -95,16 +134,20 @@ function readString(file: string, record: Record<string, unknown>, key: string):
   return value;
 }
 
-function readConfig(file: string, value: unknown): ConformanceCase['config'] {
+function readConfig(file: string, value: unknown): CaseConfig {
   if (!isObject(value)) throw formatError(file, 'field "config" is missing');
-  const { inputSize, hiddenSize, numLayers, nonlinearity, bias, batchFirst, bidirectional } = value;
+  const { mode, inputSize, hiddenSize, numLayers, nonlinearity, bias, batchFirst, bidirectional, projSize } = value;
   const positive = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 1;
+  if (mode !== 'rnn' && mode !== 'lstm' && mode !== 'gru') throw formatError(file, `config.mode is ${JSON.stringify(mode)}, expected "rnn", "lstm" or "gru"`);
   if (!positive(inputSize) || !positive(hiddenSize) || !positive(numLayers)) throw formatError(file, 'config sizes must be positive integers');
-  if (nonlinearity !== 'tanh' && nonlinearity !== 'relu') throw formatError(file, `config.nonlinearity is ${JSON.stringify(nonlinearity)}`);
+  if (nonlinearity !== 'tanh' && (nonlinearity !== 'relu' || mode !== 'rnn')) throw formatError(file, `config.nonlinearity is ${JSON.stringify(nonlinearity)} for mode ${mode}`);
+  if (!(projSize === 0 || (mode === 'lstm' && positive(projSize) && projSize < hiddenSize))) {
+    throw formatError(file, `config.projSize is ${JSON.stringify(projSize)}: 0, or for an LSTM an integer below hiddenSize`);
+  }
   if (typeof bias !== 'boolean' || typeof batchFirst !== 'boolean' || typeof bidirectional !== 'boolean') {
     throw formatError(file, 'config.bias, batchFirst and bidirectional must be booleans');
   }
-  return { inputSize, hiddenSize, numLayers, nonlinearity, bias, batchFirst, bidirectional };
+  return { mode, inputSize, hiddenSize, numLayers, nonlinearity, bias, batchFirst, bidirectional, projSize };
 }
 
 /** Decodes one vector file; anything malformed, truncated or of another version is an RnnError('format') naming `file`. */
@@ -120,30 +163,38 @@ export function decodeCase(bytes: Uint8Array, file: string): ConformanceCase {
   if (!isObject(stateDictRaw)) throw formatError(file, 'field "stateDict" is missing');
   const stateDict: StateDict = {};
   for (const [name, value] of Object.entries(stateDictRaw)) stateDict[name] = readTensor(file, `stateDict.${name}`, value, 'float32');
-  const pair = <T extends 'float32' | 'float64'>(key: string, dtype: T) => {
+  const config = readConfig(file, record.config);
+  const lstm = config.mode === 'lstm';
+  const results = (key: string, dtype: 'float32' | 'float64') => {
     const value = record[key];
     if (!isObject(value)) throw formatError(file, `field "${key}" is missing`);
+    if (lstm !== (value.cN !== null && value.cN !== undefined)) throw formatError(file, `${key}.cN must be present for an LSTM and null otherwise`);
     return {
       output: readTensor(file, `${key}.output`, value.output, dtype as 'float32'),
       hN: readTensor(file, `${key}.hN`, value.hN, dtype as 'float32'),
+      cN: lstm ? readTensor(file, `${key}.cN`, value.cN, dtype as 'float32') : null,
     };
   };
+  const h0 = record.h0 === null ? null : readTensor(file, 'h0', record.h0, 'float32');
+  const c0 = record.c0 === null || record.c0 === undefined ? null : readTensor(file, 'c0', record.c0, 'float32');
+  if (lstm ? (c0 === null) !== (h0 === null) : c0 !== null) throw formatError(file, 'c0 must be given exactly when h0 is, and only for an LSTM');
   const lengths = record.lengths;
   if (lengths !== null && !(Array.isArray(lengths) && lengths.every((l) => Number.isSafeInteger(l)))) {
     throw formatError(file, 'field "lengths" must be null or a list of integers');
   }
   const features = record.features;
   if (!Array.isArray(features) || !features.every((f) => typeof f === 'string')) throw formatError(file, 'field "features" must be a list of strings');
-  const torch32 = pair('torch32', 'float32');
-  const ref64 = pair('ref64', 'float64') as unknown as ConformanceCase['ref64'];
+  const torch32 = results('torch32', 'float32');
+  const ref64 = results('ref64', 'float64') as unknown as ConformanceCase['ref64'];
   return {
     id: readString(file, record, 'id'),
     why: readString(file, record, 'why'),
     features,
     file,
-    config: readConfig(file, record.config),
+    config,
     input: readTensor(file, 'input', record.input, 'float32'),
-    h0: record.h0 === null ? null : readTensor(file, 'h0', record.h0, 'float32'),
+    h0,
+    c0,
     lengths: lengths as number[] | null,
     stateDict,
     torch32,
@@ -164,8 +215,9 @@ export function decodeManifest(text: string, file: string): Manifest {
   if (typeof record.specHash !== 'string') throw formatError(file, 'field "specHash" is missing');
   if (!Array.isArray(record.cases)) throw formatError(file, 'field "cases" is missing');
   for (const entry of record.cases as unknown[]) {
-    if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.file !== 'string' || !Array.isArray(entry.features)) {
-      throw formatError(file, 'every entry of "cases" needs id, file and features');
+    if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.file !== 'string' || !Array.isArray(entry.features)
+      || !MODULE_FAMILIES.includes(entry.module as ModuleFamily)) {
+      throw formatError(file, `every entry of "cases" needs id, file, module (${MODULE_FAMILIES.join(', ')}) and features`);
     }
   }
   return record as unknown as Manifest;

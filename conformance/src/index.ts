@@ -1,14 +1,20 @@
 export {
   decodeCase,
   decodeManifest,
+  moduleFamily,
+  FAMILY_LABELS,
+  MODULE_FAMILIES,
   REGENERATE_COMMAND,
   VECTOR_FORMAT,
   VECTOR_VERSION,
+  type CaseConfig,
   type ConformanceCase,
+  type ModuleFamily,
+  type Results,
   type Manifest,
   type ManifestEntry,
   type Tensor64,
 } from './format.js';
-export { runCase, type CaseResult } from './run.js';
+export { createCaseModel, moduleConfig, runCase, type CaseModel, type CaseResult } from './run.js';
 export { TOLERANCE, EPSILON_F32, toleranceFor } from './tolerance.js';
-export { fuzzCase, compareWithReference, FUZZ_TOLERANCE, type FuzzCase } from './fuzz.js';
+export { fuzzCase, compareWithReference, FUZZ_TOLERANCE, type FuzzCase, type FuzzResult } from './fuzz.js';

@@ -1,19 +1,25 @@
+import { FAMILY_LABELS, MODULE_FAMILIES } from './format.js';
 import type { CaseResult } from './run.js';
 
 const exp = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
 
-/** A per-case table (and the failures first) that suites print after running. */
+/** A per-case table, grouped by module (RNN, LSTM, LSTM-proj, GRU) with a count per group, failures first in each. */
 export function formatResultTable(engine: string, results: readonly CaseResult[]): string {
   const failed = results.filter((r) => !r.passed);
   const worst = results.reduce((m, r) => (r.errorVsRef64 > m || Number.isNaN(r.errorVsRef64) ? r.errorVsRef64 : m), 0);
-  const lines = [
-    `conformance ${engine}: ${results.length - failed.length} passed, ${failed.length} failed; worst max|engine − float64| ${exp(worst)}`,
-    `${'case'.padEnd(44)} ${'backend'.padEnd(14)} ${'vs f64'.padStart(9)} ${'vs torch32'.padStart(10)} ${'torch32'.padStart(9)} ${'tolerance'.padStart(9)}  result`,
-  ];
-  for (const r of [...failed, ...results.filter((r) => r.passed)]) {
+  const lines = [`conformance ${engine}: ${results.length - failed.length} passed, ${failed.length} failed; worst max|engine − float64| ${exp(worst)}`];
+  const groups = MODULE_FAMILIES.map((m) => [m, results.filter((r) => r.module === m)] as const).filter(([, group]) => group.length > 0);
+  lines.push(`per module: ${groups.map(([m, group]) => `${FAMILY_LABELS[m]} ${group.filter((r) => r.passed).length}/${group.length}`).join(', ')}`);
+  for (const [module, group] of groups) {
     lines.push(
-      `${r.id.padEnd(44)} ${r.backend.padEnd(14)} ${exp(r.errorVsRef64).padStart(9)} ${exp(r.errorVsTorch32).padStart(10)} ${exp(r.torchErrorVsRef64).padStart(9)} ${exp(r.tolerance).padStart(9)}  ${r.passed ? 'pass' : `FAIL: ${r.reason}`}`,
+      '',
+      `${`${FAMILY_LABELS[module]}: ${group.filter((r) => r.passed).length}/${group.length} passed`.padEnd(44)} ${'backend'.padEnd(14)} ${'vs f64'.padStart(9)} ${'vs torch32'.padStart(10)} ${'torch32'.padStart(9)} ${'tolerance'.padStart(9)}  result`,
     );
+    for (const r of [...group.filter((r) => !r.passed), ...group.filter((r) => r.passed)]) {
+      lines.push(
+        `${r.id.padEnd(44)} ${r.backend.padEnd(14)} ${exp(r.errorVsRef64).padStart(9)} ${exp(r.errorVsTorch32).padStart(10)} ${exp(r.torchErrorVsRef64).padStart(9)} ${exp(r.tolerance).padStart(9)}  ${r.passed ? 'pass' : `FAIL: ${r.reason}`}`,
+      );
+    }
   }
   return lines.join('\n');
 }

@@ -1,17 +1,56 @@
-import { createRnn, type Backend, type Tensor } from '@recurrent/core';
-import type { ConformanceCase, Tensor64 } from './format.js';
+import {
+  createGru, createLstm, createRnn, type Backend, type ForwardOptions, type GruConfig, type LstmConfig, type RnnConfig, type StateDict, type Tensor,
+} from '@recurrent/core';
+import { moduleFamily, type CaseConfig, type ConformanceCase, type ModuleFamily, type Tensor64 } from './format.js';
 import { toleranceFor } from './tolerance.js';
+
+/** The options the case's module constructor knows (createRnn refuses projSize, createLstm nonlinearity). */
+export function moduleConfig(config: CaseConfig): RnnConfig | LstmConfig | GruConfig {
+  const { mode, nonlinearity, projSize, ...common } = config;
+  return mode === 'rnn' ? { ...common, nonlinearity } : mode === 'lstm' ? { ...common, projSize } : common;
+}
+
+/** A model of any module behind one forward: h0 and c0 (LSTM only) given or null, c_n only from an LSTM. */
+export interface CaseModel {
+  backend: string;
+  forward(input: Tensor, h0: Tensor | null, c0: Tensor | null, options?: ForwardOptions): Promise<{ output: Tensor; hN: Tensor; cN: Tensor | null }>;
+  dispose(): void;
+}
+
+/** Builds the case's module through createRnn, createLstm or createGru, exactly as a user would. */
+export async function createCaseModel(config: CaseConfig, weights: StateDict, backend: Backend): Promise<CaseModel> {
+  if (config.mode === 'lstm') {
+    const lstm = await createLstm(moduleConfig(config), weights, backend);
+    return {
+      backend: lstm.backend,
+      async forward(input, h0, c0, options) {
+        return lstm.forward(input, h0 === null || c0 === null ? undefined : [h0, c0], options);
+      },
+      dispose: () => lstm.dispose(),
+    };
+  }
+  const model = config.mode === 'gru' ? await createGru(moduleConfig(config), weights, backend) : await createRnn(moduleConfig(config), weights, backend);
+  return {
+    backend: model.backend,
+    async forward(input, h0, _c0, options) {
+      return { ...(await model.forward(input, h0 ?? undefined, options)), cN: null };
+    },
+    dispose: () => model.dispose(),
+  };
+}
 
 /** What one engine did on one case. Plain data (it crosses from the browser page to Node as JSON). */
 export interface CaseResult {
   id: string;
+  /** rnn, lstm, lstm-proj or gru: what tables group by. */
+  module: ModuleFamily;
   features: string[];
   passed: boolean;
   /** Why it failed: a thrown error, a wrong shape, NaN, non-zero padding, or an error above tolerance. */
   reason: string | null;
-  /** max |engine − PyTorch float64| over output and h_n (NaN when it did not run). */
+  /** max |engine − PyTorch float64| over output, h_n and (LSTM) c_n (NaN when it did not run). */
   errorVsRef64: number;
-  /** max |engine − PyTorch float32| over output and h_n. */
+  /** max |engine − PyTorch float32| over output, h_n and c_n. */
   errorVsTorch32: number;
   /** max |PyTorch float32 − PyTorch float64|: how far PyTorch itself is from the reference. */
   torchErrorVsRef64: number;
@@ -19,7 +58,7 @@ export interface CaseResult {
   tolerance: number;
   /** The engine variant that ran it (Rnn.backend), e.g. `cpu` or `wasm-simd`. */
   backend: string;
-  /** Wall time of createRnn + forward, for reports only (never asserted). */
+  /** Wall time of createRnn/createLstm/createGru + forward, for reports only (never asserted). */
   ms: number;
 }
 
@@ -80,12 +119,27 @@ function describeError(error: unknown): string {
   return String(error);
 }
 
-/** Runs one case on a backend through createRnn, exactly as a user would, and judges it. Never throws. */
+/** The engine's results and PyTorch's, as [name, got, want] for every tensor compared (c_n for an LSTM). */
+type Compared<T> = [name: string, got: ArrayLike<number>, want: T][];
+
+function pairs<W>(got: { output: Tensor; hN: Tensor; cN: Tensor | null }, want: { output: W; hN: W; cN: W | null }): Compared<W> {
+  const list: Compared<W> = [['output', got.output.data, want.output], ['h_n', got.hN.data, want.hN]];
+  if (want.cN !== null) list.push(['c_n', got.cN?.data ?? [], want.cN]);
+  return list;
+}
+
+const maxError = (list: Compared<{ data: ArrayLike<number> }>): number => Math.max(...list.map(([, got, want]) => maxAbsDiff(got, want.data)));
+
+/**
+ * Runs one case on a backend through createRnn, createLstm or createGru, exactly as a user would, and
+ * judges output, h_n and (LSTM) c_n. Never throws.
+ */
 export async function runCase(backend: Backend, c: ConformanceCase, now: () => number = () => performance.now()): Promise<CaseResult> {
-  const torchErrorVsRef64 = Math.max(maxAbsDiff(c.torch32.output.data, c.ref64.output.data), maxAbsDiff(c.torch32.hN.data, c.ref64.hN.data));
+  const torchErrorVsRef64 = maxError(pairs(c.torch32, c.ref64));
   const tolerance = toleranceFor(torchErrorVsRef64, c);
   const result: CaseResult = {
     id: c.id,
+    module: moduleFamily(c.config),
     features: c.features,
     passed: false,
     reason: null,
@@ -97,15 +151,14 @@ export async function runCase(backend: Backend, c: ConformanceCase, now: () => n
     ms: 0,
   };
   const start = now();
-  let output: Tensor;
-  let hN: Tensor;
+  let got: Awaited<ReturnType<CaseModel['forward']>>;
   try {
-    const rnn = await createRnn(c.config, c.stateDict, backend);
-    result.backend = rnn.backend;
+    const model = await createCaseModel(c.config, c.stateDict, backend);
+    result.backend = model.backend;
     try {
-      ({ output, hN } = await rnn.forward(c.input, c.h0 ?? undefined, c.lengths === null ? undefined : { lengths: c.lengths }));
+      got = await model.forward(c.input, c.h0, c.c0, c.lengths === null ? undefined : { lengths: c.lengths });
     } finally {
-      rnn.dispose();
+      model.dispose();
     }
   } catch (error) {
     result.ms = now() - start;
@@ -114,27 +167,32 @@ export async function runCase(backend: Backend, c: ConformanceCase, now: () => n
   }
   result.ms = now() - start;
 
-  const expect = (name: string, got: Tensor, want: Tensor64): string | null =>
-    sameShape(got.shape, want.shape) && got.data.length === want.data.length
-      ? null
-      : `${name} has shape [${got.shape.join(', ')}] (${got.data.length} values), PyTorch's is [${want.shape.join(', ')}]`;
-  const shapeProblem = expect('output', output, c.ref64.output) ?? expect('h_n', hN, c.ref64.hN);
-  if (shapeProblem !== null) {
-    result.reason = shapeProblem;
+  if (c.ref64.cN !== null && got.cN === null) {
+    result.reason = 'no c_n came back for an LSTM';
     return result;
   }
-  result.errorVsRef64 = Math.max(maxAbsDiff(output.data, c.ref64.output.data), maxAbsDiff(hN.data, c.ref64.hN.data));
-  result.errorVsTorch32 = Math.max(maxAbsDiff(output.data, c.torch32.output.data), maxAbsDiff(hN.data, c.torch32.hN.data));
-  const nonFinite = nonFiniteProblem('output', output.data, c.ref64.output.data) ?? nonFiniteProblem('h_n', hN.data, c.ref64.hN.data);
-  if (nonFinite !== null) {
-    result.reason = nonFinite;
-    return result;
+  const vsRef64 = pairs(got, c.ref64);
+  for (const [name, values, want] of vsRef64) {
+    const shape = name === 'output' ? got.output.shape : name === 'h_n' ? got.hN.shape : got.cN!.shape;
+    if (!sameShape(shape, want.shape) || values.length !== want.data.length) {
+      result.reason = `${name} has shape [${shape.join(', ')}] (${values.length} values), PyTorch's is [${want.shape.join(', ')}]`;
+      return result;
+    }
+  }
+  result.errorVsRef64 = maxError(vsRef64);
+  result.errorVsTorch32 = maxError(pairs(got, c.torch32));
+  for (const [name, values, want] of vsRef64) {
+    const problem = nonFiniteProblem(name, values, want.data);
+    if (problem !== null) {
+      result.reason = problem;
+      return result;
+    }
   }
   if (Number.isNaN(result.errorVsRef64)) {
     result.reason = 'the result is NaN or ±Inf where PyTorch\'s is finite';
     return result;
   }
-  const padding = paddingProblem(c, output);
+  const padding = paddingProblem(c, got.output);
   if (padding !== null) {
     result.reason = padding;
     return result;

@@ -1,10 +1,9 @@
 import type { Backend } from '@recurrent/core';
-import { createRnn } from '@recurrent/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareWithReference, fuzzCase } from './fuzz.js';
 import { loadCase, loadManifest } from './node.js';
 import { formatResultTable } from './report.js';
-import { runCase, type CaseResult } from './run.js';
+import { createCaseModel, runCase, type CaseResult } from './run.js';
 
 export interface ConformanceSuiteOptions {
   /** The engine's name in test titles and reports, e.g. `cpu`. */
@@ -24,8 +23,8 @@ function failureMessage(engine: string, r: CaseResult): string {
 }
 
 /**
- * Every golden vector as one `it`: the model is built through createRnn on the engine and its output
- * and h_n are compared with PyTorch's float64 reference under the one tolerance policy. A case the
+ * Every golden vector as one `it`: the model is built through createRnn, createLstm or createGru on the
+ * engine and its output, h_n and (LSTM) c_n are compared with PyTorch's float64 reference under the one tolerance policy. A case the
  * engine cannot run fails with the reason; there is no way to skip one.
  *
  *     conformanceSuite({ name: 'cpu', createBackend });
@@ -83,7 +82,7 @@ export function fuzzSeed(explicit?: number): number {
 }
 
 /**
- * Differential fuzzing: `count` seeded random nn.RNN calls (every option, small sizes), each run on the
+ * Differential fuzzing: `count` seeded random nn.RNN, nn.LSTM and nn.GRU calls (every option, small sizes), each run on the
  * engine and on the reference engine and compared. A failure names the seed that reproduces it.
  *
  *     fuzzSuite({ name: 'wasm', createBackend, reference: cpu.createBackend });
@@ -114,16 +113,16 @@ export function fuzzSuite(options: FuzzSuiteOptions): void {
         const reproduce = `(seed ${seed}: RECURRENT_FUZZ_SEED=${seed} makes it case #0; fuzzCase(${seed}) from @recurrent/conformance rebuilds it)`;
         if (engine === null || reference === null) throw new Error(`engine ${options.name} is not available: ${unavailable}`);
         const options_ = c.lengths === undefined ? undefined : { lengths: c.lengths };
-        const referenceRnn = await createRnn(c.config, c.weights, reference);
-        const want = await referenceRnn.forward(c.input, c.h0, options_);
-        referenceRnn.dispose();
+        const referenceModel = await createCaseModel(c.config, c.weights, reference);
+        const want = await referenceModel.forward(c.input, c.h0 ?? null, c.c0 ?? null, options_);
+        referenceModel.dispose();
         let got;
         try {
-          const rnn = await createRnn(c.config, c.weights, engine);
+          const model = await createCaseModel(c.config, c.weights, engine);
           try {
-            got = await rnn.forward(c.input, c.h0, options_);
+            got = await model.forward(c.input, c.h0 ?? null, c.c0 ?? null, options_);
           } finally {
-            rnn.dispose();
+            model.dispose();
           }
         } catch (error) {
           throw new Error(`${options.name} threw ${describeError(error)} on ${c.summary} ${reproduce}`);

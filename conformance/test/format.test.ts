@@ -41,8 +41,8 @@ describe('bad vector files end in RnnError(format) naming the file', () => {
 
   it('a file of another format version', () => {
     const record = unpack(bytes) as Record<string, unknown>;
-    const error = formatErrorOf(() => decodeCase(pack({ ...record, version: 2 }), 'v2.msgpack'));
-    expect(error.message).toMatch(/v2\.msgpack: format version 2 is not the version 1/);
+    const error = formatErrorOf(() => decodeCase(pack({ ...record, version: 1 }), 'v1.msgpack'));
+    expect(error.message).toMatch(/v1\.msgpack: format version 1 is not the version 2/);
   });
 
   it('a file of another format', () => {
@@ -61,6 +61,18 @@ describe('bad vector files end in RnnError(format) naming the file', () => {
     const record = unpack(bytes) as Record<string, unknown>;
     delete record.ref64;
     expect(formatErrorOf(() => decodeCase(pack(record), 'noref.msgpack')).message).toContain('noref.msgpack: field "ref64" is missing');
+  });
+
+  it('an LSTM file without c_n, or with c0 but no h0, and an unknown module', () => {
+    const lstm = unpack(readFileSync(join(VECTORS_DIR, 'lstm-lengths-bi-h0.msgpack'))) as Record<string, any>;
+    expect(decodeCase(pack(lstm), 'lstm.msgpack').c0?.shape).toEqual([2, 5, 6]);
+    expect(formatErrorOf(() => decodeCase(pack({ ...lstm, ref64: { ...lstm.ref64, cN: null } }), 'nocn.msgpack')).message)
+      .toContain('nocn.msgpack: ref64.cN must be present for an LSTM');
+    expect(formatErrorOf(() => decodeCase(pack({ ...lstm, h0: null }), 'noh0.msgpack')).message).toContain('c0 must be given exactly when h0 is');
+    expect(formatErrorOf(() => decodeCase(pack({ ...lstm, config: { ...lstm.config, mode: 'transformer' } }), 'mode.msgpack')).message)
+      .toContain('config.mode is "transformer"');
+    const gru = unpack(readFileSync(join(VECTORS_DIR, 'gru-lengths-uni.msgpack'))) as Record<string, any>;
+    expect(formatErrorOf(() => decodeCase(pack({ ...gru, config: { ...gru.config, projSize: 2 } }), 'proj.msgpack')).message).toContain('config.projSize is 2');
   });
 
   it('a manifest that is not JSON, or of another version', () => {

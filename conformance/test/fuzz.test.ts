@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compareWithReference, fuzzCase } from '../src/fuzz.js';
+import { createCaseModel } from '../src/run.js';
 import { fuzzSeed, fuzzSuite } from '../src/vitest.js';
 import { createTextbookBackend } from './fixtures/engines/textbook/index.js';
 
@@ -22,6 +23,7 @@ describe('fuzz cases', () => {
       has((c) => c.config.numLayers === 3),
       has((c) => c.config.batchFirst && c.input.shape.length === 3),
       has((c) => c.config.nonlinearity === 'relu'),
+      has((c) => c.config.mode === 'rnn' && c.config.nonlinearity === 'tanh'),
       has((c) => !c.config.bias),
       has((c) => c.h0 !== undefined),
       has((c) => c.input.shape.length === 2),
@@ -29,6 +31,12 @@ describe('fuzz cases', () => {
       has((c) => c.lengths !== undefined),
       has((c) => c.lengths !== undefined && c.config.bidirectional && c.h0 !== undefined),
       has((c) => c.config.hiddenSize === 1),
+      has((c) => c.config.mode === 'lstm' && c.config.projSize === 0),
+      has((c) => c.config.mode === 'lstm' && c.config.projSize > 0),
+      has((c) => c.config.projSize > 0 && c.lengths !== undefined),
+      has((c) => c.config.projSize > 0 && c.config.bidirectional && c.c0 !== undefined),
+      has((c) => c.config.mode === 'gru'),
+      has((c) => c.config.mode === 'gru' && c.lengths !== undefined && c.config.bidirectional),
     ]) {
       expect(count).toBeGreaterThan(3);
     }
@@ -52,10 +60,9 @@ fuzzSuite({ name: 'textbook', createBackend: async () => createTextbookBackend()
 
 describe('fuzzing catches a broken engine', () => {
   it('b_hh counted twice differs from the reference on a case with bias', async () => {
-    const { createRnn } = await import('@recurrent/core');
     const c = Array.from({ length: 20 }, (_, i) => fuzzCase(1000 + i)).find((f) => f.config.bias)!;
     const run = async (flaw: 'none' | 'bias-twice') =>
-      (await createRnn(c.config, c.weights, createTextbookBackend(flaw))).forward(c.input, c.h0, c.lengths ? { lengths: c.lengths } : undefined);
+      (await createCaseModel(c.config, c.weights, createTextbookBackend(flaw))).forward(c.input, c.h0 ?? null, c.c0 ?? null, c.lengths ? { lengths: c.lengths } : undefined);
     expect(compareWithReference(await run('bias-twice'), await run('none')).problem).toMatch(/exceeds/);
   });
 });

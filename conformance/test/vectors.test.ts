@@ -1,10 +1,11 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { REGENERATE_COMMAND } from '../src/format.js';
+import { REGENERATE_COMMAND, moduleFamily } from '../src/format.js';
 import { VECTORS_DIR, countFeatures, loadCase, loadManifest, specHash } from '../src/node.js';
 
 const manifest = loadManifest();
-const cases = manifest.cases.map((entry) => loadCase(entry));
+const allCases = manifest.cases.map((entry) => loadCase(entry));
+const cases = allCases;
 
 describe('the vectors match the spec', () => {
   it('manifest.json records the hash of spec/ (regenerate after editing the spec)', () => {
@@ -26,14 +27,26 @@ describe('the vectors match the spec', () => {
     }
   });
 
-  it('the committed vectors stay small (under 20 MB)', () => {
+  it('the committed vectors stay small (under 25 MB)', () => {
     const total = manifest.cases.reduce((sum, c) => sum + c.bytes, 0);
-    expect(total).toBeLessThan(20e6);
+    expect(total).toBeLessThan(25e6);
+  });
+
+  it('each case says its module: in the manifest, in its features, and (LSTM, GRU) in its id', () => {
+    for (const c of cases) {
+      const entry = manifest.cases.find((e) => e.id === c.id)!;
+      expect(entry.module).toBe(moduleFamily(c.config));
+      expect(c.features).toContain(c.config.mode);
+      if (c.config.mode !== 'rnn') expect(c.id.startsWith(`${c.config.mode}-`)).toBe(true);
+      expect(c.c0 !== null).toBe(c.config.mode === 'lstm' && c.h0 !== null);
+      expect(c.ref64.cN !== null).toBe(c.config.mode === 'lstm');
+    }
   });
 });
 
-describe('the spec covers what issue 3 asks for', () => {
-  const counts = countFeatures(manifest.cases);
+describe('the RNN spec covers what issue 3 asks for', () => {
+  const cases = allCases.filter((c) => c.config.mode === 'rnn');
+  const counts = countFeatures(manifest.cases.filter((e) => e.module === 'rnn'));
   const some = (predicate: (c: (typeof cases)[number]) => boolean) => cases.some(predicate);
 
   it('the full product uni/bi × 1–3 layers × batch_first × tanh/relu × bias × h0 (96 cases)', () => {
@@ -72,5 +85,28 @@ describe('the spec covers what issue 3 asks for', () => {
     expect(some((c) => c.config.nonlinearity === 'relu' && c.config.numLayers >= 5)).toBe(true);
     expect(some((c) => c.input.shape[c.config.batchFirst ? 1 : 0]! >= 500)).toBe(true);
     expect(some((c) => c.config.hiddenSize >= 256 && c.config.inputSize >= 128 && c.input.shape[c.config.batchFirst ? 0 : 1]! >= 8)).toBe(true);
+  });
+});
+
+describe('the LSTM and GRU specs cover what issue 11 asks for', () => {
+  for (const mode of ['lstm', 'gru'] as const) {
+    const cases = allCases.filter((c) => c.config.mode === mode && c.config.projSize === 0);
+    it(`${mode}: the full product uni/bi × 1–2 layers × batch_first × bias × h0 (32 cases)`, () => {
+      const product = cases.filter((c) => c.features.includes('product'));
+      const keys = new Set(product.map((c) => JSON.stringify([c.config.bidirectional, c.config.numLayers, c.config.batchFirst, c.config.bias, c.h0 !== null])));
+      expect(keys.size).toBe(2 * 2 * 2 * 2 * 2);
+    });
+    it(`${mode}: variable lengths, uni and bi, with states`, () => {
+      const withLengths = cases.filter((c) => c.lengths !== null);
+      expect(withLengths.some((c) => !c.config.bidirectional)).toBe(true);
+      expect(withLengths.some((c) => c.config.bidirectional && c.h0 !== null)).toBe(true);
+    });
+  }
+
+  it('lstm with proj_size: uni and bi, one and two layers, with and without states, with lengths', () => {
+    const proj = allCases.filter((c) => c.config.projSize > 0);
+    const keys = new Set(proj.map((c) => JSON.stringify([c.config.bidirectional, c.config.numLayers, c.h0 !== null])));
+    expect(keys.size).toBe(2 * 2 * 2);
+    expect(proj.some((c) => c.lengths !== null && c.h0 !== null)).toBe(true);
   });
 });

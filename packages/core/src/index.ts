@@ -18,6 +18,7 @@ export type {
   Rnn,
   RnnConfig,
   StateDict,
+  Stream,
   Tensor,
 } from './types.js';
 export { RnnError, isRnnError, type RnnErrorCode } from './errors.js';
@@ -28,3 +29,7 @@ export { planForward, checkTensor, type InitialState } from './forward.js';
 export { readSafetensors, writeSafetensors } from './safetensors.js';
 export { initStateDict, randomTensorData, seededRandom } from './init.js';
 export { swapLeadingAxes } from './layout.js';
+export {
+  createRnnCell, createLstmCell, createGruCell,
+  type RnnCell, type LstmCell, type GruCell, type RnnCellConfig, type LstmCellConfig, type GruCellConfig,
+} from './cells.js';

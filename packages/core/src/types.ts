@@ -62,6 +62,18 @@ export interface LstmResult extends ForwardResult {
   cN: Tensor;
 }
 
+/**
+ * A sequence fed a chunk at a time: each push is exactly `forward(chunk, carried states)`, and its final
+ * states are carried into the next push. Pushing a sequence in chunks of any sizes gives the
+ * whole-sequence output and final states. Pushes run one after another in call order (a push made while
+ * another is pending waits for it); a rejected push leaves the carried states as they were.
+ */
+export interface Stream<Result> {
+  /** chunk (L, N, H_in), (N, L, H_in) with batchFirst, or unbatched (L, H_in); N is the stream's batch. */
+  push(chunk: Tensor, options?: ForwardOptions): Promise<Result>;
+  dispose(): void;
+}
+
 /** What every module has, whatever its cell. */
 interface Module<Config> {
   readonly config: Readonly<Required<Config>>;
@@ -72,15 +84,21 @@ interface Module<Config> {
 
 export interface Rnn extends Module<RnnConfig> {
   forward(input: Tensor, h0?: Tensor, options?: ForwardOptions): Promise<ForwardResult>;
+  /** A stream starting from h0 (zeros when absent); unidirectional models only. */
+  stream(h0?: Tensor): Stream<ForwardResult>;
 }
 
 export interface Gru extends Module<GruConfig> {
   forward(input: Tensor, h0?: Tensor, options?: ForwardOptions): Promise<ForwardResult>;
+  /** A stream starting from h0 (zeros when absent); unidirectional models only. */
+  stream(h0?: Tensor): Stream<ForwardResult>;
 }
 
 export interface Lstm extends Module<LstmConfig> {
   /** `hx` is `[h0, c0]`, both or neither, as in PyTorch. */
   forward(input: Tensor, hx?: [h0: Tensor, c0: Tensor], options?: ForwardOptions): Promise<LstmResult>;
+  /** A stream starting from [h0, c0] (zeros when absent); unidirectional models only. */
+  stream(hx?: [h0: Tensor, c0: Tensor]): Stream<LstmResult>;
 }
 
 /**

@@ -44,7 +44,7 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
  * When the keys fit but every gate-stacked row count is off by the same gate multiple, the state dict
  * most likely belongs to another module (a GRU's given to createLstm): say which.
  */
-function otherModuleHint(config: ResolvedConfig, mismatched: { key: string; expected: number[]; actual: number[] }[]): string | null {
+function otherModuleHint(config: ResolvedConfig, mismatched: { key: string; expected: number[]; actual: number[] }[], cell: boolean): string | null {
   const stacked = mismatched.filter(({ key }) => !key.startsWith('weight_hr'));
   if (stacked.length === 0) return null;
   const H = config.hiddenSize;
@@ -55,9 +55,10 @@ function otherModuleHint(config: ResolvedConfig, mismatched: { key: string; expe
   if (other === undefined) return null;
   const gateNames = { rnn: 'one gate', lstm: 'gates i, f, g, o', gru: 'gates r, z, n' };
   const article = other === 'gru' ? 'a' : 'an';
-  return `The weights stack ${gates}·hidden_size rows (${gateNames[other]}): this looks like ${article} ${MODULE_NAMES[other]}'s state dict, ` +
-    `but it was given to ${MODULE_NAMES[config.mode]}, which stacks ${GATES[config.mode]}·hidden_size rows (${gateNames[config.mode]}). ` +
-    `Use create${MODULE_NAMES[other][0]}${MODULE_NAMES[other].slice(1).toLowerCase()}() for it.`;
+  const kind = cell ? 'Cell' : '';
+  return `The weights stack ${gates}·hidden_size rows (${gateNames[other]}): this looks like ${article} ${MODULE_NAMES[other]}${kind}'s state dict, ` +
+    `but it was given to ${MODULE_NAMES[config.mode]}${kind}, which stacks ${GATES[config.mode]}·hidden_size rows (${gateNames[config.mode]}). ` +
+    `Use create${MODULE_NAMES[other][0]}${MODULE_NAMES[other].slice(1).toLowerCase()}${kind}() for it.`;
 }
 
 /** Hints for keys that only a projected LSTM has, or lacks. */
@@ -74,17 +75,32 @@ function projectionHint(config: ResolvedConfig, missing: string[], unexpected: s
   return null;
 }
 
+/** A cell's parameters are layer 0's without the suffix: weight_ih, weight_hh, bias_ih, bias_hh. */
+const cellKey = (key: string): string => key.replace(/_l0$/, '');
+
+/** Layer-suffixed keys given to a cell, or suffix-less keys given to a module: say which is which. */
+function cellHint(cell: boolean, unexpected: string[]): string | null {
+  if (cell && unexpected.some((key) => /_l\d+(_reverse)?$/.test(key))) {
+    return 'A cell\'s parameters have no layer suffix (weight_ih, weight_hh, bias_ih, bias_hh, as nn.RNNCell/nn.LSTMCell/nn.GRUCell name them); keys such as weight_ih_l0 belong to a full module (createRnn/createLstm/createGru)';
+  }
+  if (!cell && unexpected.some((key) => /^(weight|bias)_(ih|hh)$/.test(key))) {
+    return 'Keys without a layer suffix (weight_ih, weight_hh, …) belong to a cell: use createRnnCell/createLstmCell/createGruCell, or rename them weight_ih_l0, …';
+  }
+  return null;
+}
+
 /**
  * Checks a state dict like `load_state_dict(strict=True)`: every missing, unexpected and mis-shaped key
  * is named in one error. Returns the plan engines build from, with the weights copied (the model owns
- * them; later changes to the caller's arrays do not reach it).
+ * them; later changes to the caller's arrays do not reach it). A cell (`nn.LSTMCell`, …) is planned as a
+ * one-layer, one-direction module whose parameters carry no `_l0` suffix.
  */
-export function planModel(config: ResolvedConfig, weights: StateDict): ModelPlan {
-  const module = MODULE_NAMES[config.mode];
+export function planModel(config: ResolvedConfig, weights: StateDict, { cell = false } = {}): ModelPlan {
+  const module = MODULE_NAMES[config.mode] + (cell ? 'Cell' : '');
   if (weights === null || typeof weights !== 'object' || Array.isArray(weights)) {
     throw new RnnError('weights', `weights must be a state dict object (name → { data, shape }), got ${describeValue(weights)}`);
   }
-  const expected = parameterShapes(config);
+  const expected = cell ? new Map([...parameterShapes(config)].map(([key, shape]) => [cellKey(key), shape])) : parameterShapes(config);
   const missing = [...expected.keys()].filter((key) => !(key in weights));
   const unexpected = Object.keys(weights).filter((key) => !expected.has(key));
   const problems: string[] = [];
@@ -119,12 +135,12 @@ export function planModel(config: ResolvedConfig, weights: StateDict): ModelPlan
     if (missing.length > 0) lines.push(`Missing key(s) in state_dict: ${missing.map((k) => `"${k}"`).join(', ')}.`);
     if (unexpected.length > 0) lines.push(`Unexpected key(s) in state_dict: ${unexpected.map((k) => `"${k}"`).join(', ')}.`);
     lines.push(...problems);
-    const hint = otherModuleHint(config, mismatched) ?? projectionHint(config, missing, unexpected);
+    const hint = cellHint(cell, unexpected) ?? otherModuleHint(config, mismatched, cell) ?? projectionHint(config, missing, unexpected);
     if (hint !== null) lines.push(hint);
     throw new RnnError('weights', lines.join('\n\t'), { missing, unexpected, mismatched, problems, ...(hint === null ? {} : { hint }) });
   }
 
-  const copy = (key: string): Float32Array => new Float32Array(weights[key]!.data);
+  const copy = (key: string): Float32Array => new Float32Array(weights[cell ? cellKey(key) : key]!.data);
   const D = numDirections(config);
   const Hout = outputSize(config);
   const layers = [];

@@ -1,20 +1,11 @@
-/** What a kernel applies to each finished sum. */
-export const Activation = { None: 0, Tanh: 1, Relu: 2 } as const;
-export type Activation = (typeof Activation)[keyof typeof Activation];
-
-function activate(value: number, activation: Activation): number {
-  // relu keeps NaN (`value < 0` is false for it), as PyTorch's relu does.
-  return activation === Activation.Tanh ? Math.tanh(value) : activation === Activation.Relu ? (value < 0 ? 0 : value) : value;
-}
-
 /**
  * The one matrix kernel of the CPU engine, for rows reached through offset tables:
  *
- *     C[cRow[i] + n] = act(base[baseRow[i] + n] + Σ_k A[aRow[i] + k] · B[n·K + k])   for i < rows, n < cols
+ *     C[cRow[i] + n] = base[baseRow[i] + n] + Σ_k A[aRow[i] + k] · B[n·K + k]   for i < rows, n < cols
  *
- * B is row-major (cols, K), i.e. a PyTorch weight, so both operands are read along K. The projection
- * uses it with base = bias; the recurrence with base = the projected input of step t. Blocked 4 rows ×
- * 4 columns: each loaded value feeds four multiply-adds, and sums stay in registers (float64).
+ * B is row-major (cols, K), i.e. a PyTorch weight, so both operands are read along K; base is a bias
+ * (every baseRow 0) or any matrix to add. Blocked 4 rows × 4 columns: each loaded value feeds four
+ * multiply-adds, and sums stay in registers (float64).
  */
 export function gemmRowsBt(
   rows: number,
@@ -27,7 +18,6 @@ export function gemmRowsBt(
   baseRow: Int32Array,
   C: Float32Array,
   cRow: Int32Array,
-  activation: Activation,
 ): void {
   let i = 0;
   for (; i + 4 <= rows; i += 4) {
@@ -47,13 +37,13 @@ export function gemmRowsBt(
         s20 += x2 * w0; s21 += x2 * w1; s22 += x2 * w2; s23 += x2 * w3;
         s30 += x3 * w0; s31 += x3 * w1; s32 += x3 * w2; s33 += x3 * w3;
       }
-      store4(C, cRow[i]! + n, base, baseRow[i]! + n, s00, s01, s02, s03, activation);
-      store4(C, cRow[i + 1]! + n, base, baseRow[i + 1]! + n, s10, s11, s12, s13, activation);
-      store4(C, cRow[i + 2]! + n, base, baseRow[i + 2]! + n, s20, s21, s22, s23, activation);
-      store4(C, cRow[i + 3]! + n, base, baseRow[i + 3]! + n, s30, s31, s32, s33, activation);
+      store4(C, cRow[i]! + n, base, baseRow[i]! + n, s00, s01, s02, s03);
+      store4(C, cRow[i + 1]! + n, base, baseRow[i + 1]! + n, s10, s11, s12, s13);
+      store4(C, cRow[i + 2]! + n, base, baseRow[i + 2]! + n, s20, s21, s22, s23);
+      store4(C, cRow[i + 3]! + n, base, baseRow[i + 3]! + n, s30, s31, s32, s33);
     }
     for (; n < cols; n++) {
-      for (let r = i; r < i + 4; r++) singleDot(r, n, K, A, aRow, B, base, baseRow, C, cRow, activation);
+      for (let r = i; r < i + 4; r++) singleDot(r, n, K, A, aRow, B, base, baseRow, C, cRow);
     }
   }
   for (; i < rows; i++) {
@@ -66,27 +56,27 @@ export function gemmRowsBt(
         const x = A[a0 + k]!;
         s0 += x * B[b0 + k]!; s1 += x * B[b1 + k]!; s2 += x * B[b2 + k]!; s3 += x * B[b3 + k]!;
       }
-      store4(C, cRow[i]! + n, base, baseRow[i]! + n, s0, s1, s2, s3, activation);
+      store4(C, cRow[i]! + n, base, baseRow[i]! + n, s0, s1, s2, s3);
     }
-    for (; n < cols; n++) singleDot(i, n, K, A, aRow, B, base, baseRow, C, cRow, activation);
+    for (; n < cols; n++) singleDot(i, n, K, A, aRow, B, base, baseRow, C, cRow);
   }
 }
 
-function store4(C: Float32Array, c: number, base: Float32Array, b: number, s0: number, s1: number, s2: number, s3: number, activation: Activation): void {
-  C[c] = activate(base[b]! + s0, activation);
-  C[c + 1] = activate(base[b + 1]! + s1, activation);
-  C[c + 2] = activate(base[b + 2]! + s2, activation);
-  C[c + 3] = activate(base[b + 3]! + s3, activation);
+function store4(C: Float32Array, c: number, base: Float32Array, b: number, s0: number, s1: number, s2: number, s3: number): void {
+  C[c] = base[b]! + s0;
+  C[c + 1] = base[b + 1]! + s1;
+  C[c + 2] = base[b + 2]! + s2;
+  C[c + 3] = base[b + 3]! + s3;
 }
 
 function singleDot(
   i: number, n: number, K: number, A: Float32Array, aRow: Int32Array, B: Float32Array,
-  base: Float32Array, baseRow: Int32Array, C: Float32Array, cRow: Int32Array, activation: Activation,
+  base: Float32Array, baseRow: Int32Array, C: Float32Array, cRow: Int32Array,
 ): void {
   const a = aRow[i]!, b = n * K;
   let s = 0;
   for (let k = 0; k < K; k++) s += A[a + k]! * B[b + k]!;
-  C[cRow[i]! + n] = activate(base[baseRow[i]! + n]! + s, activation);
+  C[cRow[i]! + n] = base[baseRow[i]! + n]! + s;
 }
 
 /** Offsets 0, stride, 2·stride, … : the offset table of a plain row-major matrix. */

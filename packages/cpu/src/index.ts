@@ -2,7 +2,7 @@ import type { Backend, EngineModel, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
 import { CpuModel } from './model.js';
 
-export { gemmRowsBt, Activation } from './gemm.js';
+export { gemmRowsBt } from './gemm.js';
 
 /** The plain-JavaScript engine: runs anywhere, needs nothing. */
 export async function createBackend(_options: Record<string, never> = {}): Promise<Backend> {

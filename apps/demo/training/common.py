@@ -16,6 +16,8 @@ LANGUAGES = [
     ("Portuguese", "/usr/share/dict/portuguese"),
     ("Dutch", "/usr/share/dict/dutch"),
 ]
+# The recurrent modules a demo model may use, by the name its .json gives ("module").
+MODULES = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU, "lstm": torch.nn.LSTM}
 MAX_LEN = 20
 # Lower-case letters only: a-z plus the accented letters these seven languages use. Words with any
 # other character (apostrophes, hyphens, spaces, digits) are left out of training.
@@ -59,14 +61,15 @@ def one_hot(words, width, offset=0):
     return x, torch.tensor([len(w) for w in words])
 
 
-def write_safetensors(path, tensors, metadata=None):
-    """The .safetensors format: 8-byte little-endian header length, a JSON header, raw LE float32 data."""
+def write_safetensors(path, tensors, metadata=None, dtype="F32"):
+    """The .safetensors format: 8-byte little-endian header length, a JSON header, raw LE F32 or F16 data."""
     header, blobs, offset = {}, [], 0
     if metadata:
         header["__metadata__"] = metadata
+    numpy_type = {"F32": "<f4", "F16": "<f2"}[dtype]
     for name, tensor in tensors.items():
-        data = tensor.detach().contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + len(data)]}
+        data = tensor.detach().contiguous().to(torch.float32).numpy().astype(numpy_type).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(tensor.shape), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)
     text = json.dumps(header, separators=(",", ":"))

@@ -1,8 +1,11 @@
 // The kernels of @recurrent/wasm. Every buffer lives in linear memory that the TypeScript host owns and
 // allocates; these functions only get byte offsets. The host calls `runLayer` once per layer (on every
-// thread of a job): the whole time loop runs here, with no call back into JavaScript.
+// thread of a job): the whole time loop runs here, with no call back into JavaScript. nn.RNN, nn.LSTM
+// and nn.GRU share that loop (runLayer); a module is its cell (updateCells):
 //
-//     h_t = act(x_t · W_ihᵀ + b_ih + h_{t-1} · W_hhᵀ + b_hh)
+//     RNN   h_t = act(x_t · W_ihᵀ + b_ih + h_{t-1} · W_hhᵀ + b_hh)
+//     LSTM  i,f,g,o = split4(same);  c_t = σ(f)⊙c_{t-1} + σ(i)⊙tanh(g);  h_t = σ(o)⊙tanh(c_t) (· W_hrᵀ)
+//     GRU   r,z = σ(same)[0:2];  n = tanh(x_t·W_inᵀ + b_in + r⊙(h_{t-1}·W_hnᵀ + b_hn));  h_t = (1−z)⊙n + z⊙h_{t-1}
 //
 // Weights are packed once per model into panels of NR = 8 output columns: panel p holds K rows of 8
 // floats, panel[k][c] = W[8p + c][k] (zero past the last column). A GEMM micro-kernel then reads one
@@ -150,20 +153,70 @@ function gemm(
   return v128.bitselect(signedOne, f32x4.div(p, q), saturated);
 }
 
-export const TANH = 1;
-export const RELU = 2;
+// σ(x) = ½·tanh(½x) + ½: exact algebra, so the error is half of tanh4's (within 2e-7 absolute), σ is
+// exactly 0 or 1 beyond |x| ≥ 15.8 (the true value is then within 1.4e-7 of it), and NaN stays NaN.
+// @ts-ignore: decorator
+@inline function sigmoid4(v: v128): v128 {
+  const half = f32x4.splat(0.5);
+  return madd(tanh4(f32x4.mul(v, half)), half, half);
+}
 
-/** Applies the nonlinearity in place to `count` floats at `ptr`. */
-function activate(ptr: usize, count: i32, act: i32): void {
-  const end = ptr + (<usize>count << 2);
-  let p = ptr;
-  if (act == TANH) {
-    for (; p + 16 <= end; p += 16) v128.store(p, tanh4(v128.load(p)));
-    for (; p < end; p += 4) store<f32>(p, f32x4.extract_lane(tanh4(f32x4.splat(load<f32>(p))), 0));
-  } else {
-    const zero = f32x4.splat(0);
-    for (; p + 16 <= end; p += 16) v128.store(p, f32x4.max(v128.load(p), zero));
-    for (; p < end; p += 4) store<f32>(p, max(load<f32>(p), 0));
+// The cells. Each is the pointwise update of one module; the time loop below is shared by all.
+export const RNN_TANH = 1;
+export const RNN_RELU = 2;
+export const LSTM = 3;
+export const GRU = 4;
+
+// Gate columns are interleaved by blocks of NR hidden units: block j of gate g sits at columns
+// (j·G + g)·NR … +NR of a direction's G·Hp gate row (Hp = H rounded up to NR). One block of units is then
+// NR contiguous floats per gate, and a thread that owns whole blocks owns all their gates.
+// @ts-ignore: decorator
+@inline const GATE_BYTES: usize = NR << 2;
+
+/** Pre-activation of gate `k` for four units: input projection (with folded biases) + h·W_hhᵀ part. */
+// @ts-ignore: decorator
+@inline function gate(p: usize, q: usize, k: usize): v128 {
+  return f32x4.add(v128.load(p + k * GATE_BYTES), v128.load(q + k * GATE_BYTES));
+}
+
+/**
+ * Updates the units of blocks [j0, j1) of rows [0, rows). Per row, `p` is the input projection
+ * x_t·W_ihᵀ + b (stride pStride floats), `q` is h_{t-1}·W_hhᵀ + b_hh' (stride qStride), `hPrev` and `c`
+ * the previous h and the cell state (stride hStride, c updated in place), and `hOut` receives h_t (or,
+ * for a projected LSTM, σ(o)⊙tanh(c_t) before the projection). Padding units past H compute harmless
+ * values that no GEMM reads and no copy writes out.
+ */
+function updateCells(
+  cell: i32, rows: i32, G: i32, j0: i32, j1: i32,
+  p: usize, pStride: i32, q: usize, qStride: i32,
+  hPrev: usize, c: usize, hOut: usize, hStride: i32,
+): void {
+  const pRow = <usize>pStride << 2, qRow = <usize>qStride << 2, hRow = <usize>hStride << 2;
+  const blockBytes = <usize>G * GATE_BYTES;
+  for (let i = 0; i < rows; i++) {
+    const pi = p + <usize>i * pRow, qi = q + <usize>i * qRow, hi = <usize>i * hRow;
+    for (let j = j0; j < j1; j++) {
+      for (let lane: usize = 0; lane < GATE_BYTES; lane += 16) {
+        const pj = pi + <usize>j * blockBytes + lane, qj = qi + <usize>j * blockBytes + lane;
+        const unit = hi + (<usize>j * GATE_BYTES) + lane;
+        if (cell == LSTM) {
+          // c_t = σ(f)⊙c_{t-1} + σ(i)⊙tanh(g);  h_t = σ(o)⊙tanh(c_t)   (gates i, f, g, o)
+          const c_t = madd(sigmoid4(gate(pj, qj, 1)), v128.load(c + unit), f32x4.mul(sigmoid4(gate(pj, qj, 0)), tanh4(gate(pj, qj, 2))));
+          v128.store(c + unit, c_t);
+          v128.store(hOut + unit, f32x4.mul(sigmoid4(gate(pj, qj, 3)), tanh4(c_t)));
+        } else if (cell == GRU) {
+          // n = tanh(x·W_inᵀ + b_in + r⊙(h·W_hnᵀ + b_hn));  h_t = n + z⊙(h_{t-1} − n), as PyTorch writes it
+          const r = sigmoid4(gate(pj, qj, 0));
+          const z = sigmoid4(gate(pj, qj, 1));
+          const n = tanh4(madd(r, v128.load(qj, 2 * GATE_BYTES), v128.load(pj, 2 * GATE_BYTES)));
+          v128.store(hOut + unit, madd(z, f32x4.sub(v128.load(hPrev + unit), n), n));
+        } else if (cell == RNN_TANH) {
+          v128.store(hOut + unit, tanh4(gate(pj, qj, 0)));
+        } else {
+          v128.store(hOut + unit, f32x4.max(gate(pj, qj, 0), f32x4.splat(0)));
+        }
+      }
+    }
   }
 }
 
@@ -203,77 +256,122 @@ function barrier(sync: usize, threads: i32, canWait: bool): void {
   }
 }
 
+/** Copies `rows` rows of `width` floats from stride `fromStride` to stride `toStride` (floats). */
+function copyRows(to: usize, toStride: i32, from: usize, fromStride: i32, rows: i32, width: i32): void {
+  if (width <= 0) return;
+  for (let i = 0; i < rows; i++) {
+    memory.copy(to + (<usize>i * toStride << 2), from + (<usize>i * fromStride << 2), <usize>width << 2);
+  }
+}
+
+// @ts-ignore: decorator
+@inline function roundUp(n: i32): i32 {
+  return (n + NR - 1) / NR * NR;
+}
+
 /**
- * One layer, both directions advancing in the same loop:
+ * One layer of any module, both directions advancing in the same loop:
  *
- *     proj = x · W_ihᵀ + (b_ih + b_hh)      all L·N rows at once: it does not depend on h
- *     h_t  = act(proj_t + h_{t-1} · W_hhᵀ)  forward over t = 0…len_b−1, reverse over t = len_b−1…0
+ *     proj = x · W_ihᵀ + b              all L·N rows at once: it does not depend on h
+ *     q    = h_{t-1} · W_hhᵀ + b_hh'    per step, all G gates in one GEMM
+ *     h_t  = cell(proj_t, q, h_{t-1}, c)  (then h_t · W_hrᵀ for a projected LSTM)
  *
- * Batch rows are sorted by descending length, so the rows running at any step are a prefix. Each
- * direction keeps two state buffers (previous, next) of (N, H); a row not yet running holds h0 in both,
- * so the reverse direction starts from h0 at each row's own last step. `out` is (L, N, D·H) and must be
- * zero where rows do not run; hN gets (D, N, H).
+ * forward over t = 0…len_b−1, reverse over t = len_b−1…0. b is b_ih + b_hh, except that a GRU's b_hn
+ * stays in b_hh' (zero elsewhere): it sits inside r⊙(…). H is the cell width, P = H_out the width of h
+ * (the projection size, else H); gate columns are interleaved by blocks of 8 units (see GATE_BYTES).
  *
- * Every thread of a job calls this with the same arguments and its own `thread` index: each computes
- * its share of the output columns (whole 8-column panels), with a barrier after the projection and after
- * every step, since each step reads all of h_{t-1}. With one thread there is no barrier at all.
+ * Buffers (floats; Hp, Pp: H, P rounded up to 8): proj (L·N, D·G·Hp); q (D, N, G·Hp); h (D, 2, N, Pp)
+ * for h_{t-1} and h_t; c and the unprojected h (D, N, Hp); out (L, N, D·P), zero where rows do not run;
+ * h0, hN (D, N, P); c0, cN (D, N, H). Batch rows are sorted by descending length, so the rows running
+ * at any step are a prefix; a row not yet running holds h0 and c0, so the reverse direction starts from
+ * them at each row's own last step.
+ *
+ * Every thread of a job calls this with the same arguments and its own `thread` index. Each owns whole
+ * blocks of 8 hidden units: the columns of all their gates in the step GEMM, and their pointwise update,
+ * so no barrier sits between the two; one barrier ends each step, since the next reads all of h_t. A
+ * projected LSTM adds one barrier before h·W_hrᵀ, whose output panels are split between the threads.
+ * With one thread there is no barrier at all.
  */
 export function runLayer(
   thread: i32, threads: i32, canWait: bool, sync: usize,
-  L: i32, N: i32, H: i32, D: i32, I: i32, act: i32,
-  x: usize, packedW_ih: usize, bias: usize, proj: usize, out: usize, packedW_hh: usize,
-  states: usize, h0: usize, lengths: usize, hN: usize,
+  cell: i32, L: i32, N: i32, H: i32, P: i32, G: i32, D: i32, I: i32,
+  x: usize, packedW_ih: usize, bias: usize, proj: usize, out: usize,
+  packedW_hh: usize, hiddenBias: usize, packedW_hr: usize, zeros: usize,
+  q: usize, h: usize, c: usize, hCell: usize,
+  h0: usize, c0: usize, lengths: usize, hN: usize, cN: usize,
 ): void {
-  const DH = D * H;
-  const rowBytes = <usize>H << 2;
-  const outRowBytes = <usize>DH << 2;
-  const stateBytes = <usize>N * rowBytes;
-  const panels = (H + NR - 1) / NR;
-  const packedBytes = <usize>panels * NR * <usize>H << 2;
+  const projected = P != H;
+  const Hp = roundUp(H), Pp = roundUp(P);
+  const GH = G * Hp;
+  const DGH = D * GH;
+  const DP = D * P;
+  const hBytes = <usize>N * Pp << 2;
+  const cBytes = <usize>N * Hp << 2;
+  const qBytes = <usize>N * GH << 2;
+  const packedHhBytes = <usize>GH * P << 2;
+  const packedHrBytes = <usize>Pp * H << 2;
 
   if (thread == 0) {
     for (let d = 0; d < D; d++) {
-      const first = states + <usize>(2 * d) * stateBytes;
-      if (h0 != 0) memory.copy(first, h0 + <usize>d * stateBytes, stateBytes);
-      else memory.fill(first, 0, stateBytes);
-      memory.copy(first + stateBytes, first, stateBytes);
+      const first = h + <usize>(2 * d) * hBytes;
+      memory.fill(first, 0, hBytes);
+      if (h0 != 0) copyRows(first, Pp, h0 + <usize>d * N * P * 4, P, N, P);
+      memory.copy(first + hBytes, first, hBytes);
+      if (cell == LSTM) {
+        memory.fill(c + <usize>d * cBytes, 0, cBytes);
+        if (c0 != 0) copyRows(c + <usize>d * cBytes, Hp, c0 + <usize>d * N * H * 4, H, N, H);
+      }
     }
   }
-  const projPanels = (DH + NR - 1) / NR;
-  gemm(L * N, DH, I, x, I, packedW_ih, bias, 0, proj, DH, share(projPanels, thread, threads), share(projPanels, thread + 1, threads));
+  const projPanels = DGH / NR;
+  gemm(L * N, DGH, I, x, I, packedW_ih, bias, 0, proj, DGH, share(projPanels, thread, threads), share(projPanels, thread + 1, threads));
   barrier(sync, threads, canWait);
 
-  // This thread's columns of h: panels [p0, p1), floats [c0, c1).
-  const p0 = share(panels, thread, threads), p1 = share(panels, thread + 1, threads);
-  const c0 = p0 * NR, c1 = min(p1 * NR, H);
-  const columnBytes = <usize>c0 << 2;
-  const segmentBytes = <usize>max(c1 - c0, 0) << 2;
+  // This thread's blocks of hidden units [j0, j1), their gate panels, and its units [u0, u1).
+  const blocks = Hp / NR;
+  const j0 = share(blocks, thread, threads), j1 = share(blocks, thread + 1, threads);
+  const u0 = j0 * NR, u1 = min(j1 * NR, H);
+  // Its output panels of the projection, and their columns [v0, v1).
+  const k0 = share(Pp / NR, thread, threads), k1 = share(Pp / NR, thread + 1, threads);
+  const v0 = k0 * NR, v1 = min(k1 * NR, P);
   for (let step = 0; step < L; step++) {
     for (let d = 0; d < D; d++) {
       const t = d == 0 ? step : L - 1 - step;
       const active = activeAt(lengths, N, t);
-      const h_prev = states + <usize>(2 * d + (step & 1)) * stateBytes;
-      const h_next = states + <usize>(2 * d + 1 - (step & 1)) * stateBytes;
-      const rowOffset = (<usize>t * <usize>N * <usize>DH + <usize>d * <usize>H) << 2;
-      gemm(active, H, H, h_prev, H, packedW_hh + <usize>d * packedBytes, proj + rowOffset, DH, h_next, H, p0, p1);
-      if (segmentBytes == 0) continue;
-      for (let i = 0; i < active; i++) {
-        const h = h_next + <usize>i * rowBytes + columnBytes;
-        activate(h, c1 - c0, act);
-        memory.copy(out + rowOffset + <usize>i * outRowBytes + columnBytes, h, segmentBytes);
+      const h_prev = h + <usize>(2 * d + (step & 1)) * hBytes;
+      const h_next = h + <usize>(2 * d + 1 - (step & 1)) * hBytes;
+      const q_d = q + <usize>d * qBytes;
+      gemm(active, GH, P, h_prev, Pp, packedW_hh + <usize>d * packedHhBytes, hiddenBias + (<usize>d * GH << 2), 0, q_d, GH, j0 * G, j1 * G);
+      const proj_t = proj + ((<usize>t * N * DGH + <usize>d * GH) << 2);
+      const cell_d = projected ? hCell + <usize>d * cBytes : h_next;
+      updateCells(cell, active, G, j0, j1, proj_t, DGH, q_d, GH, h_prev, c + <usize>d * cBytes, cell_d, Hp);
+      if (!projected) {
+        copyRows(out + ((<usize>t * N * DP + <usize>d * P + u0) << 2), DP, h_next + (<usize>u0 << 2), Pp, active, u1 - u0);
+      }
+    }
+    if (projected) {
+      barrier(sync, threads, canWait);
+      for (let d = 0; d < D; d++) {
+        const t = d == 0 ? step : L - 1 - step;
+        const active = activeAt(lengths, N, t);
+        const h_next = h + <usize>(2 * d + 1 - (step & 1)) * hBytes;
+        gemm(active, P, H, hCell + <usize>d * cBytes, Hp, packedW_hr + <usize>d * packedHrBytes, zeros, 0, h_next, Pp, k0, k1);
+        copyRows(out + ((<usize>t * N * DP + <usize>d * P + v0) << 2), DP, h_next + (<usize>v0 << 2), Pp, active, v1 - v0);
       }
     }
     barrier(sync, threads, canWait);
   }
 
-  // h_n: the state after each row's last step, t = len_b − 1 forward and t = 0 reverse.
+  // h_n: the state after each row's last step, t = len_b − 1 forward and t = 0 reverse. c_n: a row's
+  // cell state stops changing once its last step has run, so it is the final c.
   if (thread == 0) {
     for (let d = 0; d < D; d++) {
       for (let b = 0; b < N; b++) {
         const t = d == 0 ? (lengths == 0 ? L : load<i32>(lengths + (<usize>b << 2))) - 1 : 0;
-        const from = out + (<usize>t * <usize>N + <usize>b) * outRowBytes + (<usize>d * rowBytes);
-        memory.copy(hN + (<usize>d * <usize>N + <usize>b) * rowBytes, from, rowBytes);
+        const from = out + (((<usize>t * N + b) * DP + <usize>d * P) << 2);
+        memory.copy(hN + ((<usize>d * N + b) * P << 2), from, <usize>P << 2);
       }
+      if (cell == LSTM) copyRows(cN + (<usize>d * N * H << 2), H, c + <usize>d * cBytes, Hp, N, H);
     }
   }
 }

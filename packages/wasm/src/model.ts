@@ -10,13 +10,17 @@ const NR = 8;
 export interface Kernels {
   runLayer(
     thread: number, threads: number, canWait: number, sync: number,
-    L: number, N: number, H: number, D: number, I: number, act: number,
-    x: number, packedW_ih: number, bias: number, proj: number, out: number, packedW_hh: number,
-    states: number, h0: number, lengths: number, hN: number,
+    cell: number, L: number, N: number, H: number, P: number, G: number, D: number, I: number,
+    x: number, packedW_ih: number, bias: number, proj: number, out: number,
+    packedW_hh: number, hiddenBias: number, packedW_hr: number, zeros: number,
+    q: number, h: number, c: number, hCell: number,
+    h0: number, c0: number, lengths: number, hN: number, cN: number,
   ): void;
   heapBase(): number;
-  TANH: WebAssembly.Global;
-  RELU: WebAssembly.Global;
+  RNN_TANH: WebAssembly.Global;
+  RNN_RELU: WebAssembly.Global;
+  LSTM: WebAssembly.Global;
+  GRU: WebAssembly.Global;
 }
 
 /** What a backend shares with its models: one module instance, its memory and the allocator. */
@@ -31,30 +35,37 @@ export interface Runtime {
 }
 
 /**
- * Steps smaller than this many multiply-adds (N·H·H, a few microseconds) run on one thread: a barrier
- * per step, and a worker that the OS may have parked, would cost more than they save.
+ * Steps smaller than this many multiply-adds (N·G·H·H_out, a few microseconds) run on one thread: a
+ * barrier per step, and a worker that the OS may have parked, would cost more than they save.
  */
 export const THREADED_WORK = 1 << 17;
 
-function packedFloats(cols: number, K: number): number {
-  return Math.ceil(cols / NR) * NR * K;
+const roundUp = (n: number): number => Math.ceil(n / NR) * NR;
+
+/**
+ * Packs `cols` output columns of a row-major (·, K) PyTorch weight into panels of 8 columns,
+ * panel[k][c] = W[rowOf(8p + c)][k], zero where rowOf gives -1: the layout the GEMM micro-kernels read
+ * (see assembly/index.ts). `cols` is a multiple of 8.
+ */
+function packPanels(W: Float32Array, K: number, cols: number, rowOf: (n: number) => number, dst: Float32Array, at: number): void {
+  for (let p = 0; p < cols / NR; p++) {
+    for (let c = 0; c < NR; c++) {
+      const row = rowOf(p * NR + c);
+      for (let k = 0; k < K; k++) dst[at + (p * K + k) * NR + c] = row < 0 ? 0 : W[row * K + k]!;
+    }
+  }
 }
 
 /**
- * Packs a row-major (cols, K) PyTorch weight into panels of 8 output columns, panel[k][c] = W[8p + c][k],
- * zero past the last column: the layout the GEMM micro-kernels read (see assembly/index.ts).
+ * Column n of a direction's G·Hp gate columns, interleaved by blocks of 8 hidden units (block j of
+ * gate g at columns (j·G + g)·8 … +8), is this row of PyTorch's (G·H, ·) gate-stacked weight, or -1 for
+ * the padding units past H.
  */
-function packPanels(W: Float32Array, cols: number, K: number, dst: Float32Array, at: number): void {
-  const panels = Math.ceil(cols / NR);
-  for (let p = 0; p < panels; p++) {
-    for (let k = 0; k < K; k++) {
-      const row = at + (p * K + k) * NR;
-      for (let c = 0; c < NR; c++) {
-        const n = p * NR + c;
-        dst[row + c] = n < cols ? W[n * K + k]! : 0;
-      }
-    }
-  }
+function gateRow(n: number, G: number, H: number): number {
+  const block = Math.floor(n / (NR * G));
+  const g = Math.floor(n / NR) % G;
+  const unit = block * NR + (n % NR);
+  return unit < H ? g * H + unit : -1;
 }
 
 /** Byte offsets of one layer's packed weights in linear memory. */
@@ -63,6 +74,8 @@ interface LayerWeights {
   packedW_ih: number;
   bias: number;
   packedW_hh: number;
+  hiddenBias: number;
+  packedW_hr: number;
 }
 
 /** Byte offsets of one forward's buffers inside the model's scratch block. */
@@ -70,73 +83,111 @@ interface Scratch {
   x: number;
   outputs: [number, number];
   proj: number;
-  states: number;
+  q: number;
+  h: number;
+  c: number;
+  hCell: number;
   h0: number;
+  c0: number;
   hN: number;
+  cN: number;
   lengths: number;
 }
 
 const F32 = 4;
+const MODULE = { rnn: 'an RNN', lstm: 'an LSTM', gru: 'a GRU' } as const;
 
 /**
  * A model in linear memory: packed weights uploaded once, and one scratch block reused by every
- * forward that fits in it (it is replaced, never grown in place, when a larger input comes).
+ * forward that fits in it (it is replaced, never grown in place, when a larger input comes). RNN, LSTM
+ * and GRU differ only in G, the cell the kernel runs, and (LSTM) the cell state and projection.
  */
 export class WasmModel implements EngineModel {
   readonly backend: string;
   private weightsBlock: number;
   private readonly layers: LayerWeights[];
+  private readonly zeros: number;
   private scratchBlock = -1;
   private scratchBytes = 0;
   private disposed = false;
+  private readonly lstm: boolean;
+  private readonly G: number;
   private readonly H: number;
+  /** H_out, the width of h. */
+  private readonly P: number;
   private readonly D: number;
-  private readonly act: number;
+  private readonly cell: number;
+  private readonly what: string;
 
   constructor(private readonly runtime: Runtime, plan: ModelPlan, private readonly onDispose: () => void = () => {}) {
     this.backend = runtime.variant;
-    const H = (this.H = plan.hiddenSize);
-    const D = (this.D = plan.numDirections);
-    this.act = (plan.nonlinearity === 'tanh' ? runtime.kernels.TANH : runtime.kernels.RELU).value as number;
-    const DH = D * H;
+    const { mode, gates: G, hiddenSize: H, outputSize: P, numDirections: D } = plan;
+    this.lstm = mode === 'lstm';
+    this.G = G;
+    this.H = H;
+    this.P = P;
+    this.D = D;
+    const { kernels } = runtime;
+    const cellKernel = mode === 'lstm' ? kernels.LSTM : mode === 'gru' ? kernels.GRU : plan.nonlinearity === 'tanh' ? kernels.RNN_TANH : kernels.RNN_RELU;
+    this.cell = cellKernel.value as number;
+    this.what = `${MODULE[mode]} with hidden size ${H}${plan.projSize > 0 ? `, projection size ${P}` : ''}, ${plan.numLayers} layer(s), ${D} direction(s)`;
+    const GH = G * roundUp(H);
+    const projected = plan.projSize > 0;
 
-    // One block: per layer, W_ih of both directions as one (D·H, I) matrix, b_ih + b_hh, then each W_hh.
+    // One block: per layer, W_ih of both directions as one (D·G·Hp, I) matrix and its bias, then each
+    // direction's W_hh, hidden bias and (projected LSTM) W_hr; last, a row of zeros for bias-free GEMMs.
     let floats = 0;
-    const offsets = plan.layers.map(({ inputSize }) => {
-      const at = { inputSize, packedW_ih: floats, bias: 0, packedW_hh: 0 };
-      floats += packedFloats(DH, inputSize);
-      at.bias = floats;
-      floats += packedFloats(DH, 1);
-      at.packedW_hh = floats;
-      floats += D * packedFloats(H, H);
+    const take = (count: number): number => {
+      const at = floats;
+      floats += roundUp(count);
       return at;
-    });
+    };
+    const offsets = plan.layers.map(({ inputSize }) => ({
+      packedW_ih: take(D * GH * inputSize),
+      bias: take(D * GH),
+      packedW_hh: take(D * GH * P),
+      hiddenBias: take(D * GH),
+      packedW_hr: projected ? take(D * roundUp(P) * H) : 0,
+    }));
+    const zeros = take(Math.max(GH, roundUp(P)));
     const { heap } = runtime;
-    this.weightsBlock = heap.alloc(floats * F32, `the weights of an RNN with hidden size ${H}, ${plan.numLayers} layer(s), ${D} direction(s)`);
+    // The allocation is the only step that can fail (RnnError 'limit'): nothing exists before it.
+    this.weightsBlock = heap.alloc(floats * F32, `the weights of ${this.what}`);
     const memory = new Float32Array(heap.memory.buffer);
     const base = this.weightsBlock / F32;
+    memory.fill(0, base, base + floats);
+    const gates = (n: number): number => gateRow(n, G, H);
+    this.zeros = this.weightsBlock + zeros * F32;
     this.layers = plan.layers.map(({ inputSize, directions }, index) => {
       const at = offsets[index]!;
-      const W_ih = new Float32Array(DH * inputSize);
-      directions.forEach((direction, d) => {
-        W_ih.set(direction.W_ih, d * H * inputSize);
-        packPanels(direction.W_hh, H, H, memory, base + at.packedW_hh + d * packedFloats(H, H));
-        for (let j = 0; j < H; j++) {
-          memory[base + at.bias + d * H + j] = direction.b_ih && direction.b_hh ? direction.b_ih[j]! + direction.b_hh[j]! : 0;
+      directions.forEach(({ W_ih, W_hh, b_ih, b_hh, W_hr }, d) => {
+        packPanels(W_ih, inputSize, GH, gates, memory, base + at.packedW_ih + d * GH * inputSize);
+        packPanels(W_hh, P, GH, gates, memory, base + at.packedW_hh + d * GH * P);
+        if (W_hr !== null) packPanels(W_hr, H, roundUp(P), (n) => (n < P ? n : -1), memory, base + at.packedW_hr + d * roundUp(P) * H);
+        if (b_ih === null || b_hh === null) return;
+        for (let n = 0; n < GH; n++) {
+          const row = gates(n);
+          if (row < 0) continue;
+          // A GRU's b_hn stays in the hidden part: n = tanh(W_in·x + b_in + r⊙(W_hn·h + b_hn)).
+          const inside = mode === 'gru' && row >= 2 * H;
+          memory[base + at.bias + d * GH + n] = inside ? b_ih[row]! : b_ih[row]! + b_hh[row]!;
+          if (inside) memory[base + at.hiddenBias + d * GH + n] = b_hh[row]!;
         }
       });
-      packPanels(W_ih, DH, inputSize, memory, base + at.packedW_ih);
+      const bytes = (offset: number): number => this.weightsBlock + offset * F32;
       return {
         inputSize,
-        packedW_ih: this.weightsBlock + at.packedW_ih * F32,
-        bias: this.weightsBlock + at.bias * F32,
-        packedW_hh: this.weightsBlock + at.packedW_hh * F32,
+        packedW_ih: bytes(at.packedW_ih),
+        bias: bytes(at.bias),
+        packedW_hh: bytes(at.packedW_hh),
+        hiddenBias: bytes(at.hiddenBias),
+        packedW_hr: projected ? bytes(at.packedW_hr) : 0,
       };
     });
   }
 
   async forward(plan: ForwardPlan): Promise<EngineResult> {
-    if (this.disposed) throw new RnnError('disposed', 'This WASM model was disposed: create a new one with createRnn()');
+    if (this.disposed) throw new RnnError('disposed', 'This WASM model was disposed: create a new one with createRnn(), createLstm() or createGru()');
     return this.run(plan);
   }
 
@@ -151,18 +202,24 @@ export class WasmModel implements EngineModel {
 
   /** Lays out the buffers of an (L, N) forward, reusing the scratch block when they fit in it. */
   private scratch(L: number, N: number): Scratch {
-    const { H, D, layers } = this;
-    const DH = D * H;
+    const { G, H, P, D, layers, lstm } = this;
+    const Hp = roundUp(H);
+    const DP = D * P;
     const I = layers[0]!.inputSize;
-    const stateFloats = layers.length * D * N * H;
+    const states = layers.length * D * N;
     const sizes = {
       x: L * N * I,
-      output0: L * N * DH,
-      output1: layers.length > 1 ? L * N * DH : 0,
-      proj: L * N * DH,
-      states: 2 * D * N * H,
-      h0: stateFloats,
-      hN: stateFloats,
+      output0: L * N * DP,
+      output1: layers.length > 1 ? L * N * DP : 0,
+      proj: L * N * D * G * Hp,
+      q: D * N * G * Hp,
+      h: 2 * D * N * roundUp(P),
+      c: lstm ? D * N * Hp : 0,
+      hCell: P !== H ? D * N * Hp : 0,
+      h0: states * P,
+      c0: lstm ? states * H : 0,
+      hN: states * P,
+      cN: lstm ? states * H : 0,
       lengths: N,
     };
     const at: Record<string, number> = {};
@@ -174,7 +231,7 @@ export class WasmModel implements EngineModel {
     if (bytes > this.scratchBytes) {
       const { heap } = this.runtime;
       if (bytes > heap.maxBytes) {
-        throw new RnnError('limit', `An input of ${L} step(s) × ${N} batch element(s) needs ${(bytes / 2 ** 20).toFixed(1)} MiB of WebAssembly memory for this model (hidden size ${H}, ${layers.length} layer(s), ${D} direction(s)); at most ${(heap.maxBytes / 2 ** 20).toFixed(0)} MiB fit`, {
+        throw new RnnError('limit', `An input of ${L} step(s) × ${N} batch element(s) needs ${(bytes / 2 ** 20).toFixed(1)} MiB of WebAssembly memory for ${this.what}; at most ${(heap.maxBytes / 2 ** 20).toFixed(0)} MiB fit`, {
           seqLen: L, batch: N, requestedBytes: bytes, maxBytes: heap.maxBytes,
         });
       }
@@ -189,17 +246,22 @@ export class WasmModel implements EngineModel {
       x: s + at.x!,
       outputs: [s + at.output0!, s + (layers.length > 1 ? at.output1! : at.output0!)],
       proj: s + at.proj!,
-      states: s + at.states!,
+      q: s + at.q!,
+      h: s + at.h!,
+      c: s + at.c!,
+      hCell: s + at.hCell!,
       h0: s + at.h0!,
+      c0: s + at.c0!,
       hN: s + at.hN!,
+      cN: s + at.cN!,
       lengths: s + at.lengths!,
     };
   }
 
-  private run({ seqLen: L, batch: N, input, h0, lengths }: ForwardPlan): EngineResult {
-    const { H, D, layers, act } = this;
+  private run({ seqLen: L, batch: N, input, h0, c0, lengths }: ForwardPlan): EngineResult {
+    const { G, H, P, D, layers, lstm, cell } = this;
     const { kernels, heap } = this.runtime;
-    const DH = D * H;
+    const DP = D * P;
     const I = layers[0]!.inputSize;
     const buffers = this.scratch(L, N);
     // Rows in descending length order, as pack_padded_sequence sorts them: the rows still running at
@@ -220,29 +282,33 @@ export class WasmModel implements EngineModel {
       }
     };
     rows(buffers.x, input, I, L);
-    if (h0 !== null) rows(buffers.h0, h0, H, layers.length * D);
+    if (h0 !== null) rows(buffers.h0, h0, P, layers.length * D);
+    if (lstm && c0 !== null) rows(buffers.c0, c0, H, layers.length * D);
     if (lengths !== null) {
       const sorted = new Int32Array(heap.memory.buffer, buffers.lengths, N);
       for (let i = 0; i < N; i++) sorted[i] = lengths[order[i]!]!;
     }
 
     // Rows that do not run stay zero in both output buffers, for every layer.
-    if (lengths !== null) for (const out of new Set(buffers.outputs)) new Float32Array(heap.memory.buffer, out, L * N * DH).fill(0);
+    if (lengths !== null) for (const out of new Set(buffers.outputs)) new Float32Array(heap.memory.buffer, out, L * N * DP).fill(0);
     let x = buffers.x;
     let out = x;
     const layerArgs = layers.map((layer, index) => {
       out = buffers.outputs[index % 2]!;
-      const stateOffset = index * D * N * H * F32;
+      const state = index * D * N;
       const args = [
-        L, N, H, D, layer.inputSize, act,
-        x, layer.packedW_ih, layer.bias, buffers.proj, out, layer.packedW_hh,
-        buffers.states, h0 === null ? 0 : buffers.h0 + stateOffset, lengths === null ? 0 : buffers.lengths, buffers.hN + stateOffset,
+        cell, L, N, H, P, G, D, layer.inputSize,
+        x, layer.packedW_ih, layer.bias, buffers.proj, out,
+        layer.packedW_hh, layer.hiddenBias, layer.packedW_hr, this.zeros,
+        buffers.q, buffers.h, buffers.c, buffers.hCell,
+        h0 === null ? 0 : buffers.h0 + state * P * F32, lstm && c0 !== null ? buffers.c0 + state * H * F32 : 0,
+        lengths === null ? 0 : buffers.lengths, buffers.hN + state * P * F32, buffers.cN + state * H * F32,
       ];
       x = out;
       return args;
     });
     const { pool, sync, canWait } = this.runtime;
-    const threads = pool !== null && N * H * H >= THREADED_WORK ? pool.threads : 1;
+    const threads = pool !== null && N * G * H * P >= THREADED_WORK ? pool.threads : 1;
     if (threads > 1) pool!.post(sync, layerArgs);
     for (const args of layerArgs) {
       (kernels.runLayer as (...a: number[]) => void)(0, threads, canWait ? 1 : 0, sync, ...args);
@@ -262,6 +328,8 @@ export class WasmModel implements EngineModel {
       }
       return result;
     };
-    return { output: unpermute(out, DH, L), hN: unpermute(buffers.hN, H, layers.length * D) };
+    const result: EngineResult = { output: unpermute(out, DP, L), hN: unpermute(buffers.hN, P, layers.length * D) };
+    if (lstm) result.cN = unpermute(buffers.cN, H, layers.length * D);
+    return result;
   }
 }

@@ -1,4 +1,4 @@
-import { createRnn, initStateDict, isRnnError, randomTensorData, type RnnConfig } from '@recurrent/core';
+import { createRnn, initStateDict, isRnnError, planModel, randomTensorData, resolveConfig, type RnnConfig } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend } from '../src/index.js';
 
@@ -68,9 +68,9 @@ describe('linear memory', () => {
   it('a disposed model, or any model of a disposed backend, gives the disposed error', async () => {
     const wasm = await createBackend();
     const weights = initStateDict(config, 1);
-    const model = await wasm.createModel((await import('@recurrent/core')).planModel({ ...config, numLayers: 2, nonlinearity: 'tanh', bias: true, batchFirst: false, dropout: 0, bidirectional: true }, weights));
+    const model = await wasm.createModel(planModel(resolveConfig(config), weights));
     model.dispose();
-    const plan = { seqLen: 6, batch: 3, input: input.data, h0: null, lengths: null };
+    const plan = { seqLen: 6, batch: 3, input: input.data, h0: null, c0: null, lengths: null };
     const error = await rejection(model.forward(plan));
     expect(isRnnError(error, 'disposed')).toBe(true);
 

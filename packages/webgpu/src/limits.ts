@@ -1,5 +1,6 @@
 import { RnnError } from '@recurrent/core';
-import { GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT } from './shaders.js';
+import type { ModelPlan } from '@recurrent/core';
+import { GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT, persistentWorkgroupFloats, type CellShape } from './shaders.js';
 
 /** The device limits this engine depends on (a GPUSupportedLimits has them all). */
 export type DeviceLimits = Pick<
@@ -46,36 +47,69 @@ function checkWorkgroups(what: string, count: number, limits: DeviceLimits): voi
   }
 }
 
+/** The sizes of a model that its buffers and dispatches depend on (a ModelPlan has them all). */
+export type ModelSizes = Pick<ModelPlan, 'mode' | 'gates' | 'hiddenSize' | 'outputSize' | 'projSize' | 'numDirections' | 'numLayers'> & {
+  layers: readonly { inputSize: number }[];
+};
+
 /** What every model needs whatever the input: the kernels' workgroups and the weights. */
-export function checkModelLimits(H: number, D: number, layerInputSizes: number[], limits: DeviceLimits): void {
+export function checkModelLimits(model: ModelSizes, limits: DeviceLimits): void {
   // WebGPU guarantees 256 invocations and 16 KiB of workgroup memory; check anyway for odd adapters.
   if (limits.maxComputeInvocationsPerWorkgroup < 256 || limits.maxComputeWorkgroupStorageSize < 2 * GEMM_TILE * 16 * 4) {
     throw new RnnError('limit', `this GPU allows ${limits.maxComputeInvocationsPerWorkgroup} invocations and ${limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory per workgroup; the kernels need 256 and ${2 * GEMM_TILE * 16 * 4}`, {
       limitName: 'maxComputeInvocationsPerWorkgroup',
     });
   }
+  const { gates: G, hiddenSize: H, outputSize: Hout, projSize: P, numDirections: D } = model;
+  const rows = G === 1 ? `${H}` : `${G}·${H}`;
   const needs: Need[] = [];
-  layerInputSizes.forEach((inputSize, layer) => {
-    needs.push({ what: `weight_ih of layer ${layer} (${D}·${H} × ${inputSize} floats)`, bytes: D * H * inputSize * 4, bound: true });
+  model.layers.forEach(({ inputSize }, layer) => {
+    needs.push({ what: `weight_ih of layer ${layer} (${D}·${rows} × ${inputSize} floats)`, bytes: D * G * H * inputSize * 4, bound: true });
   });
-  needs.push({ what: `weight_hh of each layer (${D} × ${H} × ${H} floats)`, bytes: D * H * H * 4, bound: true });
+  needs.push({ what: `weight_hh of each layer (${D} × ${rows} × ${Hout} floats)`, bytes: D * G * H * Hout * 4, bound: true });
+  if (P > 0) needs.push({ what: `weight_hr of each layer (${D} × ${P} × ${H} floats)`, bytes: D * P * H * 4, bound: true });
   checkBuffers(needs, limits);
-  checkWorkgroups(`the input projection over ${D * H} output features`, Math.ceil((D * H) / GEMM_TILE), limits);
+  checkWorkgroups(`the input projection over ${D * G * H} output features`, Math.ceil((D * G * H) / GEMM_TILE), limits);
   checkWorkgroups(`the recurrence over ${H} hidden units`, Math.ceil(H / RECUR_WORKGROUP), limits);
 }
 
 /** What one forward of L steps and N batch elements needs. */
-export function checkForwardLimits(L: number, N: number, inputSize: number, H: number, D: number, numLayers: number, limits: DeviceLimits): void {
+export function checkForwardLimits(model: ModelSizes, L: number, N: number, limits: DeviceLimits): void {
+  const { gates: G, hiddenSize: H, outputSize: Hout, numDirections: D, numLayers } = model;
+  const inputSize = model.layers[0]!.inputSize;
   const rows = L * N;
+  const cells = model.mode === 'lstm' ? numLayers * D * N * H : 0;
   checkBuffers(
     [
       { what: `the input (L=${L} × N=${N} × ${inputSize} floats)`, bytes: rows * inputSize * 4, bound: true },
-      { what: `each layer's output (L=${L} × N=${N} × ${D * H} floats)`, bytes: rows * D * H * 4, bound: true },
-      { what: `the read-back of output and h_n`, bytes: (rows * D * H + numLayers * D * N * H) * 4, bound: false },
+      { what: `each layer's output (L=${L} × N=${N} × ${D * Hout} floats)`, bytes: rows * D * Hout * 4, bound: true },
+      { what: `each layer's input projection (L=${L} × N=${N} × ${D * G * H} floats)`, bytes: rows * D * G * H * 4, bound: true },
+      { what: `the read-back of output and states`, bytes: (rows * D * Hout + numLayers * D * N * Hout + cells) * 4, bound: false },
       { what: `the per-step uniforms (L=${L} × ${UNIFORM_SLOT} bytes)`, bytes: L * UNIFORM_SLOT, bound: false },
     ],
     limits,
   );
   checkWorkgroups(`the input projection over L·N = ${rows} rows`, Math.ceil(rows / GEMM_TILE), limits);
   checkWorkgroups(`the recurrence over N = ${N} batch elements`, N, limits);
+}
+
+/**
+ * The persistent kernel keeps a sequence's states in workgroup memory; null when they fit, else the
+ * RnnError('limit') that forcing it would be.
+ */
+export function persistentMisfit(shape: CellShape, limits: DeviceLimits): RnnError | null {
+  const floats = persistentWorkgroupFloats(shape);
+  if (floats * 4 <= limits.maxComputeWorkgroupStorageSize) return null;
+  return new RnnError('limit', `the persistent recurrence kernel keeps ${floats} floats of state (${persistentStateParts(shape)}) in workgroup memory, more than this GPU's maxComputeWorkgroupStorageSize of ${limits.maxComputeWorkgroupStorageSize} bytes`, {
+    limitName: 'maxComputeWorkgroupStorageSize',
+    bytes: floats * 4,
+    limit: limits.maxComputeWorkgroupStorageSize,
+  });
+}
+
+function persistentStateParts(shape: CellShape): string {
+  const parts = [`h twice: 2·${shape.outputSize}`];
+  if (shape.mode === 'lstm') parts.push(`c: ${shape.hiddenSize}`);
+  if (shape.projSize > 0) parts.push(`o ⊙ tanh(c): ${shape.hiddenSize}`);
+  return parts.join(', ');
 }

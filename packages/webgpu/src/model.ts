@@ -1,7 +1,7 @@
 import type { EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
-import { checkForwardLimits, checkModelLimits } from './limits.js';
-import { GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT, gemmShader, persistentRecurrenceShader, recurrenceShader } from './shaders.js';
+import { checkForwardLimits, checkModelLimits, persistentMisfit, type ModelSizes } from './limits.js';
+import { GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT, gemmShader, persistentRecurrenceShader, recurrenceShader, type Kernel, type Resource } from './shaders.js';
 
 /** What a backend shares with its models: the device and whether it is still usable. */
 export interface DeviceState {
@@ -83,15 +83,19 @@ class BufferPool {
   }
 }
 
-/** One layer's weights on the GPU. */
+/** One layer's weights on the GPU (G gates, H hidden units, HO = H_out, P = projSize). */
 interface Layer {
   inputSize: number;
-  /** (D·H, inputSize): W_ih of the forward direction, then the reverse one. */
+  /** (D·G·H, inputSize): W_ih of the forward direction, then the reverse one. */
   W_ih: GPUBuffer;
-  /** (D·H): b_ih + b_hh per direction, zeros without bias. */
+  /** (D·G·H): b_ih + b_hh per direction (GRU's gate n: b_in only), zeros without bias. */
   bias: GPUBuffer;
-  /** (D, H, H), each direction's W_hh transposed so that invocations j read consecutive floats. */
+  /** (D, HO, G·H): each direction's W_hh transposed, so that invocations read consecutive units. */
   W_hhT: GPUBuffer;
+  /** GRU: (D, H), b_hn, which sits inside r ⊙ (…) and cannot join the projection. */
+  b_hn: GPUBuffer | null;
+  /** Projected LSTM: (D, H, P), each direction's W_hr transposed. */
+  W_hrT: GPUBuffer | null;
 }
 
 /** Buffers, uniforms and bind groups for one (L, N): rebuilt only when the shape changes. */
@@ -100,40 +104,64 @@ interface Work {
   N: number;
   buffers: GPUBuffer[];
   x: GPUBuffer;
-  h0: GPUBuffer;
+  /** h0 (layers·D, N, HO), then an LSTM's c0 (layers·D, N, H). */
+  state0: GPUBuffer;
   lengths: GPUBuffer;
-  /** Per-step kernel only: ping-pong states (D, N, H); `states[L % 2]` holds h_n after a layer. */
+  /** Per-step kernel only: ping-pong states, h (D, N, HO) then c (D, N, H); [L % 2] holds the last ones. */
   states: GPUBuffer[];
-  /** (layers·D, N, H): h_n, written by the persistent kernel. */
-  hN: GPUBuffer;
-  /** Layer outputs alternate between these (L, N, D·H). */
+  /** h_n then c_n, laid out as state0. */
+  stateN: GPUBuffer;
+  /** Layer outputs alternate between these (L, N, D·HO). */
   outputs: [GPUBuffer, GPUBuffer];
   readBack: GPUBuffer;
-  /** Bytes read back: the output (L, N, D·H), then h_n (layers·D, N, H). */
+  /** Bytes read back: the output (L, N, D·HO), then stateN. */
   readBytes: number;
   gemmGroups: GPUBindGroup[];
-  /** Per layer: per-step kernel [reads states[0], reads states[1]]; persistent kernel [its one group]. */
+  /** Per layer: per-step kernel [reads states 0, reads states 1]; persistent kernel [its one group]. */
   recurGroups: GPUBindGroup[][];
 }
 
-function transposedRecurrentWeights(plan: ModelPlan, layer: number): Float32Array {
-  const H = plan.hiddenSize;
-  const out = new Float32Array(plan.numDirections * H * H);
-  plan.layers[layer]!.directions.forEach(({ W_hh }, d) => {
-    for (let j = 0; j < H; j++) for (let k = 0; k < H; k++) out[d * H * H + k * H + j] = W_hh[j * H + k]!;
+/** Each direction's (rows, cols) matrix transposed to (cols, rows), directions one after another. */
+function transposed(matrices: Float32Array[], rows: number, cols: number): Float32Array {
+  const out = new Float32Array(matrices.length * rows * cols);
+  matrices.forEach((m, d) => {
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[d * rows * cols + c * rows + r] = m[r * cols + c]!;
   });
   return out;
+}
+
+/** Per direction: b_ih + b_hh for every gate row, but b_ih alone for GRU's gate n (its b_hn stays in the cell). */
+function foldedBias(plan: ModelPlan, layer: number): Float32Array {
+  const GH = plan.gates * plan.hiddenSize;
+  const gateN = plan.mode === 'gru' ? 2 * plan.hiddenSize : GH;
+  const bias = new Float32Array(plan.numDirections * GH);
+  plan.layers[layer]!.directions.forEach(({ b_ih, b_hh }, d) => {
+    if (b_ih && b_hh) for (let r = 0; r < GH; r++) bias[d * GH + r] = r < gateN ? b_ih[r]! + b_hh[r]! : b_ih[r]!;
+  });
+  return bias;
+}
+
+function gruHiddenBias(plan: ModelPlan, layer: number): Float32Array {
+  const H = plan.hiddenSize;
+  const b_hn = new Float32Array(plan.numDirections * H);
+  plan.layers[layer]!.directions.forEach(({ b_hh }, d) => {
+    if (b_hh) b_hn.set(b_hh.subarray(2 * H, 3 * H), d * H);
+  });
+  return b_hn;
 }
 
 export class WebGpuModel implements EngineModel {
   readonly backend: string;
   private readonly device: GPUDevice;
-  private readonly H: number;
-  private readonly D: number;
+  private readonly sizes: ModelSizes;
+  private readonly lstm: boolean;
   private readonly pool: BufferPool;
   private readonly layers: Layer[];
   private readonly gemmPipeline: GPUComputePipeline;
+  private readonly recurKernel: Kernel;
   private readonly recurPipeline: GPUComputePipeline;
+  /** Per-step kernel of a projected LSTM: h_t = u · W_hrᵀ, a second dispatch per step. */
+  private readonly projectPipeline: GPUComputePipeline | null;
   readonly kernel: RecurrenceKernel;
   private readonly gemmLayout: GPUBindGroupLayout;
   private readonly recurLayout: GPUBindGroupLayout;
@@ -145,39 +173,34 @@ export class WebGpuModel implements EngineModel {
   constructor(private readonly state: DeviceState, plan: ModelPlan, description: string, kernel?: RecurrenceKernel) {
     const { device } = state;
     this.device = device;
-    this.H = plan.hiddenSize;
-    this.D = plan.numDirections;
-    const { H, D } = this;
-    checkModelLimits(H, D, plan.layers.map((l) => l.inputSize), device.limits);
-    const fitsWorkgroup = 2 * H * 4 <= device.limits.maxComputeWorkgroupStorageSize;
-    if (kernel === 'persistent' && !fitsWorkgroup) {
-      throw new RnnError('limit', `the persistent recurrence kernel keeps 2·H = ${2 * H} floats in workgroup memory, more than this GPU's maxComputeWorkgroupStorageSize of ${device.limits.maxComputeWorkgroupStorageSize} bytes`, {
-        limitName: 'maxComputeWorkgroupStorageSize',
-      });
-    }
-    this.kernel = kernel ?? (fitsWorkgroup ? 'persistent' : 'per-step');
+    this.sizes = plan;
+    this.lstm = plan.mode === 'lstm';
+    const { gates: G, hiddenSize: H, outputSize: Hout, projSize: P, numDirections: D } = plan;
+    // Every check before the first upload, so a limit error leaves nothing behind.
+    checkModelLimits(plan, device.limits);
+    const misfit = persistentMisfit(plan, device.limits);
+    if (kernel === 'persistent' && misfit) throw misfit;
+    this.kernel = kernel ?? (misfit ? 'per-step' : 'persistent');
     this.backend = `webgpu${this.kernel === 'per-step' ? '-per-step' : ''} (${description})`;
 
     this.pool = new BufferPool(state);
     this.layers = plan.layers.map(({ inputSize, directions }, index) => {
-      const W_ih = new Float32Array(D * H * inputSize);
-      const bias = new Float32Array(D * H);
-      directions.forEach(({ W_ih: w, b_ih, b_hh }, d) => {
-        W_ih.set(w, d * H * inputSize);
-        if (b_ih && b_hh) for (let j = 0; j < H; j++) bias[d * H + j] = b_ih[j]! + b_hh[j]!;
-      });
+      const W_ih = new Float32Array(D * G * H * inputSize);
+      directions.forEach(({ W_ih: w }, d) => W_ih.set(w, d * G * H * inputSize));
       return {
         inputSize,
         W_ih: this.upload(W_ih),
-        bias: this.upload(bias),
-        W_hhT: this.upload(transposedRecurrentWeights(plan, index)),
+        bias: this.upload(foldedBias(plan, index)),
+        W_hhT: this.upload(transposed(directions.map((w) => w.W_hh), G * H, Hout)),
+        b_hn: plan.mode === 'gru' ? this.upload(gruHiddenBias(plan, index)) : null,
+        W_hrT: P > 0 ? this.upload(transposed(directions.map((w) => w.W_hr!), P, H)) : null,
       };
     });
 
-    const storage = (binding: number, readOnly: boolean): GPUBindGroupLayoutEntry => ({
+    const storage = (binding: number, writable: boolean): GPUBindGroupLayoutEntry => ({
       binding,
       visibility: 4, // GPUShaderStage.COMPUTE
-      buffer: { type: readOnly ? 'read-only-storage' : 'storage' },
+      buffer: { type: writable ? 'storage' : 'read-only-storage' },
     });
     const dynamicUniform: GPUBindGroupLayoutEntry = {
       binding: 0,
@@ -185,21 +208,18 @@ export class WebGpuModel implements EngineModel {
       buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: 16 },
     };
     this.gemmLayout = device.createBindGroupLayout({
-      entries: [dynamicUniform, storage(1, true), storage(2, true), storage(3, true), storage(4, false)],
+      entries: [dynamicUniform, storage(1, false), storage(2, false), storage(3, false), storage(4, true)],
     });
+    this.recurKernel = this.kernel === 'persistent' ? persistentRecurrenceShader(plan) : recurrenceShader(plan);
     this.recurLayout = device.createBindGroupLayout({
-      entries: [dynamicUniform, storage(1, true), storage(2, true), storage(3, true), storage(4, true), storage(5, false), storage(6, false)],
+      entries: [dynamicUniform, ...this.recurKernel.bindings.map((b, i) => storage(i + 1, b.writable))],
     });
-    const pipeline = (code: string, layout: GPUBindGroupLayout): GPUComputePipeline =>
-      device.createComputePipeline({
-        layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-        compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
-      });
-    this.gemmPipeline = pipeline(gemmShader(), this.gemmLayout);
-    this.recurPipeline = pipeline(
-      this.kernel === 'persistent' ? persistentRecurrenceShader(H, D, plan.nonlinearity) : recurrenceShader(H, D, plan.nonlinearity),
-      this.recurLayout,
-    );
+    const pipeline = (module: GPUShaderModule, layout: GPUBindGroupLayout, entryPoint = 'main'): GPUComputePipeline =>
+      device.createComputePipeline({ layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint } });
+    this.gemmPipeline = pipeline(device.createShaderModule({ code: gemmShader() }), this.gemmLayout);
+    const recurModule = device.createShaderModule({ code: this.recurKernel.code });
+    this.recurPipeline = pipeline(recurModule, this.recurLayout);
+    this.projectPipeline = this.kernel === 'per-step' && P > 0 ? pipeline(recurModule, this.recurLayout, 'project') : null;
   }
 
   forward(plan: ForwardPlan): Promise<EngineResult> {
@@ -229,7 +249,7 @@ export class WebGpuModel implements EngineModel {
   }
 
   private checkUsable(): void {
-    if (this.disposed) throw new RnnError('disposed', 'This WebGPU model was disposed: create a new one with createRnn()');
+    if (this.disposed) throw new RnnError('disposed', 'This WebGPU model was disposed: create a new one (createRnn, createLstm, createGru)');
     if (this.state.disposed) throw new RnnError('disposed', 'The WebGPU backend of this model was disposed: create a new backend with createBackend()');
     if (this.state.lost) throw this.deviceLost();
   }
@@ -248,9 +268,10 @@ export class WebGpuModel implements EngineModel {
 
   private async run(plan: ForwardPlan, timings: Timings | null): Promise<EngineResult> {
     this.checkUsable();
-    const { seqLen: L, batch: N, input, h0, lengths } = plan;
-    const { H, D, device } = this;
-    checkForwardLimits(L, N, this.layers[0]!.inputSize, H, D, this.layers.length, device.limits);
+    const { seqLen: L, batch: N, input, h0, c0, lengths } = plan;
+    const { device } = this;
+    const { outputSize: Hout, hiddenSize: H, numDirections: D, numLayers } = this.sizes;
+    checkForwardLimits(this.sizes, L, N, device.limits);
     const queue = device.queue;
 
     // Scopes are pushed and popped with no await in between, so models sharing a device never pop
@@ -265,7 +286,8 @@ export class WebGpuModel implements EngineModel {
     try {
       work = this.workFor(L, N);
       queue.writeBuffer(work.x, 0, input.buffer, input.byteOffset, input.byteLength);
-      if (h0 !== null) queue.writeBuffer(work.h0, 0, h0.buffer, h0.byteOffset, h0.byteLength);
+      if (h0 !== null) queue.writeBuffer(work.state0, 0, h0.buffer, h0.byteOffset, h0.byteLength);
+      if (c0 !== null) queue.writeBuffer(work.state0, this.layerBytes(N).h * numLayers, c0.buffer, c0.byteOffset, c0.byteLength);
       queue.writeBuffer(work.lengths, 0, lengths === null ? new Uint32Array(N).fill(L) : Uint32Array.from(lengths));
       if (timings?.method === 'timestamp-query') timestamps = new PassTimestamps(device, 2 * this.layers.length);
       encoded = this.encode(plan, work, timestamps?.querySet ?? null);
@@ -309,10 +331,12 @@ export class WebGpuModel implements EngineModel {
       throw this.gpuError(memory ?? validation);
     }
     const mapped = new Float32Array(work.readBack.getMappedRange(0, readBytes));
-    const output = mapped.slice(0, L * N * D * H);
-    const hN = mapped.slice(L * N * D * H);
+    const outputEnd = L * N * D * Hout;
+    const hNEnd = outputEnd + numLayers * D * N * Hout;
+    const result: EngineResult = { output: mapped.slice(0, outputEnd), hN: mapped.slice(outputEnd, hNEnd) };
+    if (this.lstm) result.cN = mapped.slice(hNEnd, hNEnd + numLayers * D * N * H);
     work.readBack.unmap();
-    return { output, hN };
+    return result;
   }
 
   private gpuError(error: unknown): RnnError {
@@ -321,18 +345,27 @@ export class WebGpuModel implements EngineModel {
     if ((error as object | null)?.constructor?.name === 'GPUOutOfMemoryError') {
       return new RnnError('limit', `The GPU ran out of memory for this forward (${message}): try a smaller batch or shorter sequences`, {}, { cause: error });
     }
-    return new RnnError('internal', `WebGPU reported an error running the RNN (a bug in @recurrent/webgpu, please report it): ${message}`, {}, { cause: error });
+    return new RnnError('internal', `WebGPU reported an error running the model (a bug in @recurrent/webgpu, please report it): ${message}`, {}, { cause: error });
+  }
+
+  /** Bytes of one layer's h (D, N, HO) and c (D, N, H, zero unless LSTM) states. */
+  private layerBytes(N: number): { h: number; c: number } {
+    const { hiddenSize: H, outputSize: Hout, numDirections: D } = this.sizes;
+    return { h: D * N * Hout * 4, c: this.lstm ? D * N * H * 4 : 0 };
   }
 
   /**
-   * Every layer: h0 into the state, the projection GEMM, L recurrence dispatches, h_n out; then the
-   * last layer's output into the read-back buffer. Returned as phases so profile() can time them.
+   * Every layer: the projection GEMM, then the recurrence (one dispatch, or L dispatches with the
+   * states ping-ponging), h_n (c_n) out; then the last layer's output and the states into the
+   * read-back buffer. Returned as phases so profile() can time them.
    */
   private encode(plan: ForwardPlan, work: Work, querySet: GPUQuerySet | null): { phases: { phase: Phase; commands: GPUCommandBuffer }[]; passes: Phase[] } {
-    const { seqLen: L, batch: N, h0 } = plan;
-    const { H, D, device } = this;
-    const DH = D * H;
-    const stateBytes = D * N * H * 4;
+    const { seqLen: L, batch: N, h0, c0 } = plan;
+    const { device } = this;
+    const { gates: G, hiddenSize: H, outputSize: Hout, projSize: P, numDirections: D, numLayers } = this.sizes;
+    const bytes = this.layerBytes(N);
+    // Where c states start in state0 and stateN.
+    const cStart = numLayers * bytes.h;
     const phases: { phase: Phase; commands: GPUCommandBuffer }[] = [];
     let encoder = device.createCommandEncoder();
     const endPhase = (phase: Phase): void => {
@@ -346,18 +379,18 @@ export class WebGpuModel implements EngineModel {
       return encoder.beginComputePass(querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } } : {});
     };
 
-    const persistent = this.kernel === 'persistent';
-    if (persistent && h0 === null) encoder.clearBuffer(work.h0, 0, this.layers.length * stateBytes);
-    for (let index = 0; index < this.layers.length; index++) {
-      // x · W_ihᵀ + b_ih + b_hh for every step and both directions: one GEMM.
+    if (h0 === null) encoder.clearBuffer(work.state0, 0, cStart);
+    if (c0 === null && this.lstm) encoder.clearBuffer(work.state0, cStart, numLayers * bytes.c);
+    for (let index = 0; index < numLayers; index++) {
+      // x · W_ihᵀ + b_ih + b_hh for every step, gate and direction: one GEMM.
       const gemm = beginPass('projection');
       gemm.setPipeline(this.gemmPipeline);
       gemm.setBindGroup(0, work.gemmGroups[index]!, [index * UNIFORM_SLOT]);
-      gemm.dispatchWorkgroups(Math.ceil(DH / GEMM_TILE), Math.ceil((L * N) / GEMM_TILE));
+      gemm.dispatchWorkgroups(Math.ceil((D * G * H) / GEMM_TILE), Math.ceil((L * N) / GEMM_TILE));
       gemm.end();
       endPhase('projection');
 
-      if (persistent) {
+      if (this.kernel === 'persistent') {
         // All L steps in one dispatch: a workgroup per (sequence, direction).
         const recur = beginPass('recurrence');
         recur.setPipeline(this.recurPipeline);
@@ -365,82 +398,108 @@ export class WebGpuModel implements EngineModel {
         recur.dispatchWorkgroups(N, D);
         recur.end();
       } else {
-        const stateA = work.states[0]!;
-        if (h0 === null) encoder.clearBuffer(stateA, 0, stateBytes);
-        else encoder.copyBufferToBuffer(work.h0, index * stateBytes, stateA, 0, stateBytes);
-        // One dispatch per step with both directions in it, states ping-ponging.
+        const [first] = work.states as [GPUBuffer];
+        encoder.copyBufferToBuffer(work.state0, index * bytes.h, first, 0, bytes.h);
+        if (this.lstm) encoder.copyBufferToBuffer(work.state0, cStart + index * bytes.c, first, bytes.h, bytes.c);
+        // One dispatch per step (two when projected) with both directions in it, states ping-ponging.
         const steps = beginPass('recurrence');
-        steps.setPipeline(this.recurPipeline);
         for (let step = 0; step < L; step++) {
           steps.setBindGroup(0, work.recurGroups[index]![step % 2]!, [step * UNIFORM_SLOT]);
+          steps.setPipeline(this.recurPipeline);
           steps.dispatchWorkgroups(Math.ceil(H / RECUR_WORKGROUP), N, D);
+          if (this.projectPipeline !== null) {
+            steps.setPipeline(this.projectPipeline);
+            steps.dispatchWorkgroups(Math.ceil(P / RECUR_WORKGROUP), N, D);
+          }
         }
         steps.end();
-        // h_n is the last state: the forward direction froze at each length, the reverse one ran to t = 0.
-        encoder.copyBufferToBuffer(work.states[L % 2]!, 0, work.hN, index * stateBytes, stateBytes);
+        // The last states: the forward direction froze at each length, the reverse one ran to t = 0.
+        const last = work.states[L % 2]!;
+        encoder.copyBufferToBuffer(last, 0, work.stateN, index * bytes.h, bytes.h);
+        if (this.lstm) encoder.copyBufferToBuffer(last, bytes.h, work.stateN, cStart + index * bytes.c, bytes.c);
       }
       endPhase('recurrence');
     }
-    encoder.copyBufferToBuffer(work.hN, 0, work.readBack, L * N * DH * 4, this.layers.length * stateBytes);
-    encoder.copyBufferToBuffer(work.outputs[(this.layers.length - 1) % 2]!, 0, work.readBack, 0, L * N * DH * 4);
+    const outputBytes = L * N * D * Hout * 4;
+    encoder.copyBufferToBuffer(work.outputs[(numLayers - 1) % 2]!, 0, work.readBack, 0, outputBytes);
+    encoder.copyBufferToBuffer(work.stateN, 0, work.readBack, outputBytes, numLayers * (bytes.h + bytes.c));
     endPhase('readBack');
     return { phases, passes };
+  }
+
+  /** A bind group of the recurrence kernel, its buffers picked by the names the kernel binds. */
+  private recurGroup(uniforms: GPUBuffer, resources: Partial<Record<Resource, GPUBuffer>>): GPUBindGroup {
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniforms, size: 16 } }];
+    this.recurKernel.bindings.forEach(({ name }, i) => {
+      const buffer = resources[name];
+      if (buffer === undefined) throw new RnnError('internal', `the recurrence kernel binds ${name}, which this model has no buffer for`);
+      entries.push({ binding: i + 1, resource: { buffer } });
+    });
+    return this.device.createBindGroup({ layout: this.recurLayout, entries });
   }
 
   /** The buffers and bind groups for this shape, reusing the last ones when the shape is the same. */
   private workFor(L: number, N: number): Work {
     if (this.work !== null && this.work.L === L && this.work.N === N) return this.work;
     if (this.work !== null) this.pool.release(this.work.buffers);
-    const { H, D, device, pool } = this;
-    const DH = D * H;
-    const layers = this.layers;
-    const stateBytes = D * N * H * 4;
-    const persistent = this.kernel === 'persistent';
-    const x = pool.acquire(L * N * layers[0]!.inputSize * 4, Usage.storageIn);
-    const h0 = pool.acquire(layers.length * stateBytes, Usage.state);
-    const hN = pool.acquire(layers.length * stateBytes, Usage.state);
-    const lengths = pool.acquire(N * 4, Usage.storageIn);
-    const projected = pool.acquire(L * N * DH * 4, Usage.state);
-    const outputs: [GPUBuffer, GPUBuffer] = [pool.acquire(L * N * DH * 4, Usage.storageOut), pool.acquire(L * N * DH * 4, Usage.storageOut)];
-    const readBack = pool.acquire((L * N * DH + layers.length * D * N * H) * 4, Usage.readBack);
-    const buffers = [x, h0, hN, lengths, projected, ...outputs, readBack];
-
-    // Uniform slots (dynamic offsets): per layer (M, N, K) of its GEMM and (L, N, state offset) of
-    // the persistent kernel; per step (step, L, N) for the per-step kernel.
-    const uniforms = (slots: number[][]): GPUBuffer => {
-      const buffer = pool.acquire(slots.length * UNIFORM_SLOT, Usage.uniform);
-      const data = new Uint32Array((slots.length * UNIFORM_SLOT) / 4);
-      slots.forEach((slot, i) => data.set(slot, (i * UNIFORM_SLOT) / 4));
-      device.queue.writeBuffer(buffer, 0, data);
+    const { device, pool, layers } = this;
+    const { gates: G, hiddenSize: H, outputSize: Hout, projSize: P, numDirections: D, numLayers } = this.sizes;
+    const bytes = this.layerBytes(N);
+    const outputBytes = L * N * D * Hout * 4;
+    const buffers: GPUBuffer[] = [];
+    const acquire = (size: number, usage: number): GPUBuffer => {
+      const buffer = pool.acquire(size, usage);
       buffers.push(buffer);
       return buffer;
     };
-    const gemmDims = uniforms(layers.map((layer) => [L * N, DH, layer.inputSize, 0]));
-    const entries = (resources: GPUBuffer[]): GPUBindGroupEntry[] =>
-      resources.map((buffer, binding) => ({ binding, resource: binding === 0 ? { buffer, size: 16 } : { buffer } }));
+    const x = acquire(L * N * layers[0]!.inputSize * 4, Usage.storageIn);
+    const state0 = acquire(numLayers * (bytes.h + bytes.c), Usage.state);
+    const stateN = acquire(numLayers * (bytes.h + bytes.c), Usage.state);
+    const lengths = acquire(N * 4, Usage.storageIn);
+    const projected = acquire(L * N * D * G * H * 4, Usage.state);
+    const outputs: [GPUBuffer, GPUBuffer] = [acquire(outputBytes, Usage.storageOut), acquire(outputBytes, Usage.storageOut)];
+    const readBytes = outputBytes + numLayers * (bytes.h + bytes.c);
+    const readBack = acquire(readBytes, Usage.readBack);
+
+    // Uniform slots (dynamic offsets): per layer (M, N, K) of its GEMM and (L, N, offsets of this
+    // layer's h and c in state0/stateN) of the persistent kernel; per step (step, L, N, offset of c)
+    // for the per-step kernel. Offsets in floats.
+    const uniforms = (slots: number[][]): GPUBuffer => {
+      const buffer = acquire(slots.length * UNIFORM_SLOT, Usage.uniform);
+      const data = new Uint32Array((slots.length * UNIFORM_SLOT) / 4);
+      slots.forEach((slot, i) => data.set(slot, (i * UNIFORM_SLOT) / 4));
+      device.queue.writeBuffer(buffer, 0, data);
+      return buffer;
+    };
+    const gemmDims = uniforms(layers.map((layer) => [L * N, D * G * H, layer.inputSize, 0]));
     const gemmGroups = layers.map((layer, index) =>
       device.createBindGroup({
         layout: this.gemmLayout,
-        entries: entries([gemmDims, index === 0 ? x : outputs[(index - 1) % 2]!, layer.W_ih, layer.bias, projected]),
+        entries: [gemmDims, index === 0 ? x : outputs[(index - 1) % 2]!, layer.W_ih, layer.bias, projected].map((buffer, binding) => ({
+          binding,
+          resource: binding === 0 ? { buffer, size: 16 } : { buffer },
+        })),
       }),
     );
-    const group = (resources: GPUBuffer[]): GPUBindGroup => device.createBindGroup({ layout: this.recurLayout, entries: entries(resources) });
+    const weights = (layer: Layer) => ({ W_hhT: layer.W_hhT, b_hn: layer.b_hn ?? undefined, W_hrT: layer.W_hrT ?? undefined, projected, lengths });
     let recurGroups: GPUBindGroup[][];
     let states: GPUBuffer[] = [];
-    if (persistent) {
-      const layerDims = uniforms(layers.map((_, index) => [L, N, (index * stateBytes) / 4, 0]));
-      recurGroups = layers.map((layer, index) => [group([layerDims, layer.W_hhT, projected, lengths, h0, hN, outputs[index % 2]!])]);
+    if (this.kernel === 'persistent') {
+      const cStart = numLayers * bytes.h;
+      const layerDims = uniforms(layers.map((_, index) => [L, N, (index * bytes.h) / 4, (cStart + index * bytes.c) / 4]));
+      recurGroups = layers.map((layer, index) => [this.recurGroup(layerDims, { ...weights(layer), state0, stateN, output: outputs[index % 2]! })]);
     } else {
-      states = [pool.acquire(stateBytes, Usage.state), pool.acquire(stateBytes, Usage.state)];
-      buffers.push(...states);
-      const steps = uniforms(Array.from({ length: L }, (_, step) => [step, L, N, 0]));
+      states = [acquire(bytes.h + bytes.c, Usage.state), acquire(bytes.h + bytes.c, Usage.state)];
+      const u = P > 0 ? acquire(D * N * H * 4, Usage.state) : undefined;
+      const steps = uniforms(Array.from({ length: L }, (_, step) => [step, L, N, bytes.h / 4]));
       recurGroups = layers.map((layer, index) => {
-        const out = outputs[index % 2]!;
-        return [group([steps, layer.W_hhT, projected, lengths, states[0]!, states[1]!, out]), group([steps, layer.W_hhT, projected, lengths, states[1]!, states[0]!, out])];
+        const output = outputs[index % 2]!;
+        const reading = (from: number) => this.recurGroup(steps, { ...weights(layer), output, u, state_prev: states[from], state_next: states[1 - from] });
+        return [reading(0), reading(1)];
       });
     }
     pool.trim();
-    this.work = { L, N, x, h0, hN, lengths, states, outputs, readBack, gemmGroups, recurGroups, buffers, readBytes: (L * N * DH + layers.length * D * N * H) * 4 };
+    this.work = { L, N, x, state0, stateN, lengths, states, outputs, readBack, readBytes, gemmGroups, recurGroups, buffers };
     return this.work;
   }
 }

@@ -1,23 +1,62 @@
 /**
- * The WGSL kernels. Model constants (H, D, the activation) are written into the source, so each model
- * compiles its own modules once; what changes per call (L, N, the step) comes in uniforms.
+ * The WGSL kernels. Model constants (sizes, the module's cell) are written into the source, so each
+ * model compiles its own modules once; what changes per call (L, N, the step) comes in uniforms.
+ *
+ * One structure serves RNN, LSTM and GRU: the projection GEMM is the same for all; the recurrence
+ * kernels compute h_{t-1}·W_hhᵀ for all G gates of a hidden unit, then the module's cell (cellCode)
+ * updates that unit; a projected LSTM adds h_t = (o ⊙ tanh(c_t))·W_hrᵀ.
  */
+import type { ModelPlan } from '@recurrent/core';
 
 /** Output tile of one GEMM workgroup (GEMM_TILE × GEMM_TILE), 16×16 invocations each computing 4×4. */
 export const GEMM_TILE = 64;
-/** Invocations per recurrence workgroup, along the hidden units. */
+/** Invocations per workgroup of the per-step kernels, along the hidden units. */
 export const RECUR_WORKGROUP = 64;
 /** Bytes between two uniform slots: WebGPU's minUniformBufferOffsetAlignment is at most 256. */
 export const UNIFORM_SLOT = 256;
 
+/** What the recurrence kernels are generated from (a ModelPlan has it all). */
+export type CellShape = Pick<ModelPlan, 'mode' | 'nonlinearity' | 'gates' | 'hiddenSize' | 'outputSize' | 'projSize' | 'numDirections'>;
+
+/** The buffers a recurrence kernel can bind; the host binds them by these names. */
+export type Resource =
+  | 'W_hhT'
+  | 'b_hn'
+  | 'W_hrT'
+  | 'projected'
+  | 'lengths'
+  | 'state0'
+  | 'stateN'
+  | 'state_prev'
+  | 'state_next'
+  | 'u'
+  | 'output';
+
+export interface Binding {
+  name: Resource;
+  /** WGSL element type of the array. */
+  type: 'f32' | 'vec4f' | 'u32';
+  writable: boolean;
+  /** Its layout, for the reader of the generated source. */
+  doc: string;
+}
+
+/** A generated kernel: binding 0 is a uniform slot (dynamic offset), bindings 1… are `bindings`. */
+export interface Kernel {
+  code: string;
+  bindings: Binding[];
+}
+
 /**
- * WGSL's tanh is only as precise as sinh/cosh (and NaN for large inputs on some drivers). This one is
- * within a few float32 ulps: a Taylor series near zero (no cancellation), 1 − 2/(e^{2|x|}+1) elsewhere.
+ * WGSL's tanh is only as precise as sinh/cosh (and NaN for large inputs on some drivers); its exp is
+ * only accurate to a few ulps per unit of |x| and may be NaN rather than Inf past overflow. These are
+ * within a few float32 ulps, saturate exactly, and propagate NaN as PyTorch does.
  */
-const TANH = /* wgsl */ `
-// NaN must propagate as in PyTorch; tested on the bits, which no compiler's finite-math assumption removes.
+const ACTIVATIONS = /* wgsl */ `
+// Tested on the bits, which no compiler's finite-math assumption removes.
 fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 
+// A Taylor series near zero (no cancellation), 1 − 2/(e^{2|x|}+1) elsewhere.
 fn tanh_exact(x: f32) -> f32 {
   if (is_nan(x)) { return x; }
   let a = abs(x);
@@ -30,7 +69,87 @@ fn tanh_exact(x: f32) -> f32 {
   let e = exp(2.0 * min(a, 20.0));
   return sign(x) * (1.0 - 2.0 / (e + 1.0));
 }
+
+// exp stays finite (e^88 < 3.4e38); past ±88, σ is 0 or 1 to within 1e-38.
+fn sigmoid_exact(x: f32) -> f32 {
+  if (is_nan(x)) { return x; }
+  return 1.0 / (1.0 + exp(-clamp(x, -88.0, 88.0)));
+}
+
+fn relu_exact(x: f32) -> f32 { return select(max(x, 0.0), x, is_nan(x)); }
 `;
+
+/** tanhF, sigmoidF, reluF on the kernel's element type F (f32, or vec4f lane by lane). */
+function activationsOf(F: 'f32' | 'vec4f'): string {
+  const lift = (name: string) =>
+    F === 'f32'
+      ? `fn ${name}F(v: f32) -> f32 { return ${name}_exact(v); }`
+      : `fn ${name}F(v: vec4f) -> vec4f { return vec4f(${name}_exact(v.x), ${name}_exact(v.y), ${name}_exact(v.z), ${name}_exact(v.w)); }`;
+  return `${ACTIVATIONS}\n${['tanh', 'sigmoid', 'relu'].map(lift).join('\n')}\n`;
+}
+
+/**
+ * The module's cell on one hidden unit (or four, F = vec4f): from x0… (x_t·W_ihᵀ + folded biases per
+ * gate), a0… (h_{t-1}·W_hhᵀ per gate), h_prev and c_prev, it defines h (before any projection) and,
+ * for an LSTM, c. PyTorch's formulas, in PyTorch's order of operations. `values` are the WGSL
+ * expressions of this unit's h_{t-1}, c_{t-1} and b_hn.
+ */
+function cellCode(shape: CellShape, values: { h_prev: string; c_prev: string; b_hn: string }): string {
+  switch (shape.mode) {
+    case 'rnn':
+      return `let h = ${shape.nonlinearity}F(x0 + a0);`;
+    case 'lstm':
+      return `let i = sigmoidF(x0 + a0);
+        let f = sigmoidF(x1 + a1);
+        let g = tanhF(x2 + a2);
+        let o = sigmoidF(x3 + a3);
+        let c = f * ${values.c_prev} + i * g;
+        let h = o * tanhF(c);`;
+    case 'gru':
+      // b_hn stays inside r ⊙ (…); PyTorch's h = n + z ⊙ (h_prev − n).
+      return `let r = sigmoidF(x0 + a0);
+        let z = sigmoidF(x1 + a1);
+        let n = tanhF(x2 + r * (a2 + ${values.b_hn}));
+        let h = n + z * (${values.h_prev} - n);`;
+  }
+}
+
+/**
+ * Statements that define a0 … a{G−1} (type F) = Σ_{k<K} src[s + k] · weights[w + k·row + q·gate].
+ * With F = vec4f each weight load is four consecutive units; with f32, k is unrolled by 4 so that
+ * four independent multiply-adds per gate are in flight.
+ */
+function matvecCode(o: { G: number; F: 'f32' | 'vec4f'; src: string; s: string; weights: string; w: string; K: string; row: string; gate: string }): string {
+  const gates = Array.from({ length: o.G }, (_, q) => q);
+  const at = (k: string, q: number) => `${o.weights}[${o.w} + (${k}) * ${o.row}${q > 0 ? ` + ${q}u * ${o.gate}` : ''}]`;
+  if (o.F === 'vec4f') {
+    return `${gates.map((q) => `var a${q} = vec4f(0.0);`).join(' ')}
+        for (var k = 0u; k < ${o.K}; k++) {
+          let hk = vec4f(${o.src}[${o.s} + k]);
+          ${gates.map((q) => `a${q} = fma(hk, ${at('k', q)}, a${q});`).join('\n          ')}
+        }`;
+  }
+  const four = (q: number) => `vec4f(${[0, 1, 2, 3].map((i) => at(i === 0 ? 'k' : `k + ${i}u`, q)).join(', ')})`;
+  return `${gates.map((q) => `var s${q} = vec4f(0.0);`).join(' ')}
+        var k = 0u;
+        for (; k + 4u <= ${o.K}; k += 4u) {
+          let hk = vec4f(${o.src}[${o.s} + k], ${o.src}[${o.s} + k + 1u], ${o.src}[${o.s} + k + 2u], ${o.src}[${o.s} + k + 3u]);
+          ${gates.map((q) => `s${q} = fma(hk, ${four(q)}, s${q});`).join('\n          ')}
+        }
+        ${gates.map((q) => `var a${q} = (s${q}.x + s${q}.y) + (s${q}.z + s${q}.w);`).join(' ')}
+        for (; k < ${o.K}; k++) {
+          ${gates.map((q) => `a${q} = fma(${o.src}[${o.s} + k], ${at('k', q)}, a${q});`).join('\n          ')}
+        }`;
+}
+
+function declarations(uniform: string, bindings: Binding[]): string {
+  return [
+    `@group(0) @binding(0) var<uniform> dims: ${uniform};`,
+    ...bindings.map(
+      (b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.writable ? 'read_write' : 'read'}> ${b.name}: array<${b.type}>; // ${b.doc}`,
+    ),
+  ].join('\n');
+}
 
 /**
  * C (M, Nc) = A (M, K) · B (Nc, K)ᵀ + bias (Nc). B is a PyTorch weight (rows = outputs), so both
@@ -106,31 +225,78 @@ fn store(m: u32, n0: u32, values: vec4f) {
 `;
 }
 
-/**
- * One timestep of one layer, both directions in the same dispatch (global id z = direction):
- *
- *     h_t = act(projected_t + h_prev · W_hhᵀ)     (projected_t = x_t · W_ihᵀ + b_ih + b_hh)
- *
- * The forward direction is at t = step, the reverse one at t = L−1−step. An element whose length
- * does not reach t keeps its state and outputs zero there, so the reverse direction of a short
- * element starts from h0 at its own last step (PackedSequence semantics).
- */
-export function recurrenceShader(H: number, D: number, nonlinearity: 'tanh' | 'relu'): string {
-  const act = nonlinearity === 'tanh' ? 'tanh_exact(v)' : 'select(max(v, 0.0), v, is_nan(v))';
-  return /* wgsl */ `
-struct Step { step: u32, L: u32, N: u32, pad: u32 }
-@group(0) @binding(0) var<uniform> s: Step;
-@group(0) @binding(1) var<storage, read> W_hhT: array<f32>;     // (D, H, H): W_hhT[d][k][j] = W_hh[d][j][k]
-@group(0) @binding(2) var<storage, read> projected: array<f32>; // (L, N, D·H)
-@group(0) @binding(3) var<storage, read> lengths: array<u32>;   // (N)
-@group(0) @binding(4) var<storage, read> h_prev: array<f32>;    // (D, N, H)
-@group(0) @binding(5) var<storage, read_write> h_next: array<f32>;
-@group(0) @binding(6) var<storage, read_write> output: array<f32>; // (L, N, D·H)
+/** Constants every recurrence kernel declares. */
+function constants(shape: CellShape): string {
+  const { gates: G, hiddenSize: H, outputSize: Hout, projSize: P, numDirections: D } = shape;
+  return `const G = ${G}u;   // gates per hidden unit
+const H = ${H}u;   // hidden units (width of c)
+const HO = ${Hout}u;  // width of h and of each direction's output
+const P = ${P}u;   // projection size (0: none)
+const D = ${D}u;`;
+}
 
-const H = ${H}u;
-const D = ${D}u;
-${TANH}
-fn act(v: f32) -> f32 { return ${act}; }
+/**
+ * One timestep of one layer, both directions in the same dispatch (global id z = direction), one
+ * hidden unit per invocation. `main` computes all G gate sums of unit j and its cell update:
+ *
+ *     gates = projected_t + h_prev · W_hhᵀ     (projected_t = x_t · W_ihᵀ + b_ih + b_hh, b_hn excepted)
+ *
+ * For a projected LSTM `main` leaves u = o ⊙ tanh(c_t) and a second dispatch, `project`, computes
+ * h_t = u · W_hrᵀ. The forward direction is at t = step, the reverse one at t = L−1−step. An element
+ * whose length does not reach t keeps its states and outputs zero there, so the reverse direction of a
+ * short element starts from h0 (c0) at its own last step (PackedSequence semantics).
+ */
+export function recurrenceShader(shape: CellShape): Kernel {
+  const { mode, projSize: P } = shape;
+  const lstm = mode === 'lstm';
+  const bindings: Binding[] = [
+    { name: 'W_hhT', type: 'f32', writable: false, doc: '(D, HO, G·H): W_hhT[d][k][q·H + j] = W_hh[d][q·H + j][k]' },
+    { name: 'projected', type: 'f32', writable: false, doc: '(L, N, D·G·H)' },
+    { name: 'lengths', type: 'u32', writable: false, doc: '(N)' },
+    { name: 'state_prev', type: 'f32', writable: false, doc: 'h (D, N, HO), then an LSTM\'s c (D, N, H) at dims.cOffset' },
+    { name: 'state_next', type: 'f32', writable: true, doc: 'the same' },
+    { name: 'output', type: 'f32', writable: true, doc: '(L, N, D·HO)' },
+  ];
+  if (mode === 'gru') bindings.push({ name: 'b_hn', type: 'f32', writable: false, doc: '(D, H): b_hh of gate n' });
+  if (P > 0) {
+    bindings.push(
+      { name: 'W_hrT', type: 'f32', writable: false, doc: '(D, H, P): W_hrT[d][k][p] = W_hr[d][p][k]' },
+      { name: 'u', type: 'f32', writable: true, doc: '(D, N, H): o ⊙ tanh(c_t), before the projection' },
+    );
+  }
+  const gateSums = matvecCode({ G: shape.gates, F: 'f32', src: 'state_prev', s: 'hs', weights: 'W_hhT', w: 'd * HO * G * H + j', K: 'HO', row: 'G * H', gate: 'H' });
+  const x = Array.from({ length: shape.gates }, (_, q) => `let x${q} = projected[x + ${q}u * H];`).join(' ');
+  const project = P > 0
+    ? /* wgsl */ `
+@compute @workgroup_size(${RECUR_WORKGROUP})
+fn project(@builtin(global_invocation_id) id: vec3u) {
+  let p = id.x;
+  let b = id.y;
+  let d = id.z;
+  if (p >= P) { return; }
+  let N = dims.N;
+  let t = select(dims.step, dims.L - 1u - dims.step, d == 1u);
+  let hs = (d * N + b) * HO;
+  let out = (t * N + b) * D * HO + d * HO + p;
+  if (t >= lengths[b]) {
+    state_next[hs + p] = state_prev[hs + p];
+    output[out] = 0.0;
+    return;
+  }
+  ${matvecCode({ G: 1, F: 'f32', src: 'u', s: '(d * N + b) * H', weights: 'W_hrT', w: 'd * H * P + p', K: 'H', row: 'P', gate: '0u' })}
+  state_next[hs + p] = a0;
+  output[out] = a0;
+}
+`
+    : '';
+  return {
+    bindings,
+    code: /* wgsl */ `
+struct Step { step: u32, L: u32, N: u32, cOffset: u32 }
+${declarations('Step', bindings)}
+
+${constants(shape)}
+${activationsOf('f32')}
 
 @compute @workgroup_size(${RECUR_WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3u) {
@@ -138,24 +304,25 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   let b = id.y;
   let d = id.z;
   if (j >= H) { return; }
-  let N = s.N;
-  var t = s.step;
-  if (d == 1u) { t = s.L - 1u - s.step; }
-  let state = (d * N + b) * H;
-  let o = (t * N + b) * D * H + d * H + j;
+  let N = dims.N;
+  let t = select(dims.step, dims.L - 1u - dims.step, d == 1u);
+  let hs = (d * N + b) * HO;
+  let cs = dims.cOffset + (d * N + b) * H;
+  let out = (t * N + b) * D * HO + d * HO + j;
   if (t >= lengths[b]) {
-    h_next[state + j] = h_prev[state + j];
-    output[o] = 0.0;
+    ${P > 0 ? '' : 'state_next[hs + j] = state_prev[hs + j];\n    output[out] = 0.0;'}
+    ${lstm ? 'state_next[cs + j] = state_prev[cs + j];' : ''}
     return;
   }
-  var sum = 0.0;
-  let w = d * H * H + j;
-  for (var k = 0u; k < H; k++) { sum = fma(h_prev[state + k], W_hhT[w + k * H], sum); }
-  let h = act(projected[o] + sum);
-  h_next[state + j] = h;
-  output[o] = h;
+  let x = ((t * N + b) * D + d) * G * H + j;
+  ${x}
+  ${gateSums}
+  ${cellCode(shape, { h_prev: 'state_prev[hs + j]', c_prev: 'state_prev[cs + j]', b_hn: 'b_hn[d * H + j]' })}
+  ${lstm ? 'state_next[cs + j] = c;' : ''}
+  ${P > 0 ? 'u[(d * N + b) * H + j] = h;' : 'state_next[hs + j] = h;\n  output[out] = h;'}
 }
-`;
+${project}`,
+  };
 }
 
 /** Invocations of the persistent kernel's workgroup: one per unit of work up to 256, at least 32. */
@@ -163,97 +330,122 @@ export function persistentWorkgroupSize(units: number): number {
   return units <= 32 ? 32 : units <= 64 ? 64 : units <= 128 ? 128 : 256;
 }
 
+/** Floats the persistent kernel keeps in workgroup memory: h (ping-pong), c for an LSTM, u when projected. */
+export function persistentWorkgroupFloats(shape: CellShape): number {
+  return 2 * shape.outputSize + (shape.mode === 'lstm' ? shape.hiddenSize : 0) + (shape.projSize > 0 ? shape.hiddenSize : 0);
+}
+
 /**
  * The whole recurrence of one layer in one dispatch: workgroup (b, d) owns one sequence in one
- * direction and loops over all L steps, its state h in workgroup memory (ping-pong halves). Sequences
- * and directions never read each other's state, so no step needs a device-wide barrier: one
- * workgroupBarrier per step is all.
+ * direction and loops over all L steps, its states in workgroup memory (h in ping-pong halves; c and
+ * u are only ever touched by the invocation that owns their unit). Sequences and directions never read
+ * each other's state, so no step needs a device-wide barrier: one workgroupBarrier per step (two for
+ * a projected LSTM: u must be complete before h_t = u · W_hrᵀ).
  *
- * When H is a multiple of 4, each invocation computes four consecutive hidden units with vec4 loads of
- * W_hhT, projected and output (four multiply-adds per load); otherwise one unit, k unrolled by 4.
+ * Each invocation computes whole hidden units, all G gate sums and then the cell update, so gates need
+ * no barrier between them. When H is a multiple of 4, an invocation takes four consecutive units with
+ * vec4 loads of W_hhT and projected (four multiply-adds per load); otherwise one unit, k unrolled by 4.
  */
-export function persistentRecurrenceShader(H: number, D: number, nonlinearity: 'tanh' | 'relu'): string {
-  const act = nonlinearity === 'tanh' ? 'tanh_exact(v)' : 'select(max(v, 0.0), v, is_nan(v))';
+export function persistentRecurrenceShader(shape: CellShape): Kernel {
+  const { mode, gates: G, hiddenSize: H, outputSize: Hout, projSize: P } = shape;
+  const lstm = mode === 'lstm';
   const vec4 = H % 4 === 0;
-  const WG = persistentWorkgroupSize(vec4 ? H / 4 : H);
   const F = vec4 ? 'vec4f' : 'f32';
-  const units = vec4 ? 'H / 4u' : 'H';
-  const step = vec4
-    ? /* wgsl */ `
-      for (var g = li; g < ${units}; g += WG) {
-        // h_prev · W_hhᵀ for units 4g … 4g+3: W_hhT[d][k] holds row k of W_hhᵀ as H/4 vec4s.
-        var acc = vec4f(0.0);
-        let w = d * H * (H / 4u) + g;
-        for (var k = 0u; k < H; k++) { acc = fma(vec4f(h[hp + k]), W_hhT[w + k * (H / 4u)], acc); }
-        let p = projected[o + g] + acc;
-        let v = vec4f(act(p.x), act(p.y), act(p.z), act(p.w));
-        h[next + 4u * g] = v.x;
-        h[next + 4u * g + 1u] = v.y;
-        h[next + 4u * g + 2u] = v.z;
-        h[next + 4u * g + 3u] = v.w;
-        output[o + g] = v;
-      }`
-    : /* wgsl */ `
-      for (var j = li; j < H; j += WG) {
-        // Four partial sums: independent loads and multiply-adds in flight (h_prev · W_hhᵀ, column j).
-        var s4 = vec4f(0.0);
-        let w = d * H * H + j;
-        var k = 0u;
-        for (; k + 4u <= H; k += 4u) {
-          let hk = vec4f(h[hp + k], h[hp + k + 1u], h[hp + k + 2u], h[hp + k + 3u]);
-          let wk = vec4f(W_hhT[w + k * H], W_hhT[w + (k + 1u) * H], W_hhT[w + (k + 2u) * H], W_hhT[w + (k + 3u) * H]);
-          s4 = fma(hk, wk, s4);
-        }
-        var sum = (s4.x + s4.y) + (s4.z + s4.w);
-        for (; k < H; k++) { sum = fma(h[hp + k], W_hhT[w + k * H], sum); }
-        let v = act(projected[o + j] + sum);
-        h[next + j] = v;
-        output[o + j] = v;
-      }`;
-  return /* wgsl */ `
-struct Layer { L: u32, N: u32, stateOffset: u32, pad: u32 }
-@group(0) @binding(0) var<uniform> layer: Layer;
-@group(0) @binding(1) var<storage, read> W_hhT: array<${F}>;     // (D, H, H): W_hhT[d][k][j] = W_hh[d][j][k]
-@group(0) @binding(2) var<storage, read> projected: array<${F}>; // (L, N, D·H)
-@group(0) @binding(3) var<storage, read> lengths: array<u32>;   // (N)
-@group(0) @binding(4) var<storage, read> h0: array<f32>;        // (layers·D, N, H)
-@group(0) @binding(5) var<storage, read_write> hN: array<f32>;  // (layers·D, N, H)
-@group(0) @binding(6) var<storage, read_write> output: array<${F}>; // (L, N, D·H)
+  const units = vec4 ? H / 4 : H;
+  // The projection vectorises over its outputs on its own condition.
+  const vecP = P % 4 === 0;
+  const projectionUnits = vecP ? P / 4 : P;
+  const WG = persistentWorkgroupSize(Math.max(units, projectionUnits, 1));
+  const bindings: Binding[] = [
+    { name: 'W_hhT', type: F, writable: false, doc: '(D, HO, G·H): W_hhT[d][k][q·H + j] = W_hh[d][q·H + j][k]' },
+    { name: 'projected', type: F, writable: false, doc: '(L, N, D·G·H)' },
+    { name: 'lengths', type: 'u32', writable: false, doc: '(N)' },
+    { name: 'state0', type: 'f32', writable: false, doc: 'h0 (layers·D, N, HO), then an LSTM\'s c0 (layers·D, N, H)' },
+    { name: 'stateN', type: 'f32', writable: true, doc: 'h_n and c_n, the same way' },
+    { name: 'output', type: 'f32', writable: true, doc: '(L, N, D·HO)' },
+  ];
+  if (mode === 'gru') bindings.push({ name: 'b_hn', type: F, writable: false, doc: '(D, H): b_hh of gate n' });
+  if (P > 0) bindings.push({ name: 'W_hrT', type: vecP ? 'vec4f' : 'f32', writable: false, doc: '(D, H, P): W_hrT[d][k][p] = W_hr[d][p][k]' });
 
-const H = ${H}u;
-const D = ${D}u;
+  // Unit index j covers hidden units 4j … 4j+3 (vec4) or unit j alone.
+  const lanes = vec4 ? [0, 1, 2, 3] : [0];
+  const scalarAt = (base: string, e: number) => (vec4 ? `${base} + 4u * j + ${e}u` : `${base} + j`);
+  const gather = (array: string, base: string) => (vec4 ? `vec4f(${lanes.map((e) => `${array}[${scalarAt(base, e)}]`).join(', ')})` : `${array}[${base} + j]`);
+  const scatter = (array: string, base: string, value: string) =>
+    lanes.map((e) => `${array}[${scalarAt(base, e)}] = ${value}${vec4 ? `.${'xyzw'[e]}` : ''};`).join(' ');
+  const U = vec4 ? 'H / 4u' : 'H';
+  const gateSums = matvecCode({ G, F, src: 'h_wg', s: 'hp', weights: 'W_hhT', w: `d * HO * G * ${U} + j`, K: 'HO', row: `G * ${U}`, gate: U });
+  const x = Array.from({ length: G }, (_, q) => `let x${q} = projected[x + ${q}u * ${U} + j];`).join(' ');
+  const PU = vecP ? 'P / 4u' : 'P';
+
+  const gatePhase = /* wgsl */ `
+      for (var j = li; j < ${U}; j += WG) {
+        ${gateSums}
+        ${x}
+        ${cellCode(shape, { h_prev: gather('h_wg', 'hp'), c_prev: 'c_wg[j]', b_hn: `b_hn[d * ${U} + j]` })}
+        ${lstm ? 'c_wg[j] = c;' : ''}
+        ${P > 0 ? scatter('u_wg', '0u', 'h') : `${scatter('h_wg', 'next', 'h')}\n        ${scatter('output', 'out', 'h')}`}
+      }`;
+  const projectionPhase = P > 0
+    ? /* wgsl */ `
+    // u is complete: h_t = u · W_hrᵀ.
+    workgroupBarrier();
+    if (t < len) {
+      for (var p = li; p < ${PU}; p += WG) {
+        ${matvecCode({ G: 1, F: vecP ? 'vec4f' : 'f32', src: 'u_wg', s: '0u', weights: 'W_hrT', w: `d * H * ${PU} + p`, K: 'H', row: PU, gate: '0u' })}
+        ${vecP
+          ? [0, 1, 2, 3].map((e) => `h_wg[next + 4u * p + ${e}u] = a0.${'xyzw'[e]}; output[out + 4u * p + ${e}u] = a0.${'xyzw'[e]};`).join('\n        ')
+          : 'h_wg[next + p] = a0;\n        output[out + p] = a0;'}
+      }
+    }`
+    : '';
+
+  return {
+    bindings,
+    code: /* wgsl */ `
+struct Layer { L: u32, N: u32, hOffset: u32, cOffset: u32 }
+${declarations('Layer', bindings)}
+
+${constants(shape)}
 const WG = ${WG}u;
-var<workgroup> h: array<f32, ${2 * H}>;
-${TANH}
-fn act(v: f32) -> f32 { return ${act}; }
+// The states in workgroup memory: h in ping-pong halves, c and u per hidden unit.
+var<workgroup> h_wg: array<f32, ${2 * Hout}>;
+${lstm ? `var<workgroup> c_wg: array<${F}, ${units}>;` : ''}
+${P > 0 ? `var<workgroup> u_wg: array<f32, ${H}>;` : ''}
+${activationsOf(F)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {
   let b = wg.x;
   let d = wg.y;
-  let L = layer.L;
-  let N = layer.N;
+  let L = dims.L;
+  let N = dims.N;
   let len = lengths[b];
-  let state = layer.stateOffset + (d * N + b) * H;
-  for (var j = li; j < H; j += WG) { h[j] = h0[state + j]; }
+  let hs = dims.hOffset + (d * N + b) * HO;
+  for (var k = li; k < HO; k += WG) { h_wg[k] = state0[hs + k]; }
+  ${lstm ? `let cs = dims.cOffset + (d * N + b) * H;\n  for (var j = li; j < ${U}; j += WG) { c_wg[j] = ${gather('state0', 'cs')}; }` : ''}
   workgroupBarrier();
   var cur = 0u;
   for (var s = 0u; s < L; s++) {
-    var t = s;
-    if (d == 1u) { t = L - 1u - s; }
-    // Offset of (t, b, direction d) in output and projected, in elements of their arrays.
-    let o = ((t * N + b) * D * H + d * H)${vec4 ? ' / 4u' : ''};
+    let t = select(s, L - 1u - s, d == 1u);
+    // Offsets of (t, b, direction d): gate rows in projected (in elements of its array), h in output.
+    let x = ((t * N + b) * D + d) * G * ${U};
+    let out = (t * N + b) * D * HO + d * HO;
+    let hp = cur * HO;
+    let next = (1u - cur) * HO;
+    if (t < len) {${gatePhase}
+    }${projectionPhase}
     if (t < len) {
-      let next = (1u - cur) * H;
-      let hp = cur * H;${step}
       cur = 1u - cur;
     } else {
-      // Past this sequence's length: zero output, state kept (the reverse direction starts later).
-      for (var i = li; i < ${units}; i += WG) { output[o + i] = ${F}(0.0); }
+      // Past this sequence's length: zero output, states kept (the reverse direction starts later).
+      for (var k = li; k < HO; k += WG) { output[out + k] = 0.0; }
     }
     workgroupBarrier();
   }
-  for (var j = li; j < H; j += WG) { hN[state + j] = h[cur * H + j]; }
+  for (var k = li; k < HO; k += WG) { stateN[hs + k] = h_wg[cur * HO + k]; }
+  ${lstm ? `for (var j = li; j < ${U}; j += WG) { ${scatter('stateN', 'cs', 'c_wg[j]')} }` : ''}
 }
-`;
+`,
+  };
 }

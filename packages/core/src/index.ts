@@ -33,3 +33,4 @@ export {
   createRnnCell, createLstmCell, createGruCell,
   type RnnCell, type LstmCell, type GruCell, type RnnCellConfig, type LstmCellConfig, type GruCellConfig,
 } from './cells.js';
+export { readTorchStateDict, type TorchReadOptions } from './torch-pickle.js';

@@ -1,13 +1,20 @@
 import { RnnError } from './errors.js';
 
+/** One entry of a zip archive: its bytes as stored, and how they are compressed (0: not at all). */
+export interface ZipEntry {
+  name: string;
+  method: number;
+  bytes: Uint8Array;
+}
+
 /**
- * Reads the table of contents of a zip archive whose entries are stored (not compressed), as
- * `torch.save` writes them, and returns each entry's bytes as a view of `bytes` (nothing is copied).
- * ZIP64 archives (torch always writes the ZIP64 records) are read. Compressed or encrypted entries,
- * sizes or offsets that do not fit in the file, and duplicate names are `format` errors. No size is
- * trusted before it is checked against the file, so nothing is allocated for a zip bomb.
+ * Reads the table of contents of a zip archive and returns each entry's bytes as a view of `bytes`
+ * (nothing is copied or inflated). ZIP64 archives (torch always writes the ZIP64 records) are read.
+ * Sizes or offsets that do not fit in the file, encrypted entries and duplicate names are `format`
+ * errors. No size is trusted before it is checked against the file, so nothing is allocated for a
+ * zip bomb. Read an entry's contents with `storedBytes`.
  */
-export function readStoredZip(bytes: Uint8Array): Map<string, Uint8Array> {
+export function readZip(bytes: Uint8Array): Map<string, ZipEntry> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = findEndOfCentralDirectory(view);
   let entryCount = view.getUint16(end + 10, true);
@@ -31,7 +38,7 @@ export function readStoredZip(bytes: Uint8Array): Map<string, Uint8Array> {
   }
 
   const names = new TextDecoder();
-  const entries = new Map<string, Uint8Array>();
+  const entries = new Map<string, ZipEntry>();
   let position = directoryOffset;
   const directoryEnd = directoryOffset + directorySize;
   for (let i = 0; i < entryCount; i++) {
@@ -74,23 +81,28 @@ export function readStoredZip(bytes: Uint8Array): Map<string, Uint8Array> {
     }
 
     if (flags & 1) throw zipError(`entry "${name}" is encrypted`);
-    if (method !== 0) {
-      const how = method === 8 ? 'deflate-compressed' : `compressed with method ${method}`;
-      throw zipError(`entry "${name}" is ${how}; torch.save stores entries uncompressed (the file was re-compressed by another tool: re-save it with torch.save, or zip it again with \`zip -0\`)`);
-    }
-    if (compressedSize !== size) throw zipError(`stored entry "${name}" has a compressed size of ${compressedSize} but a size of ${size}`);
+    if (method === 0 && compressedSize !== size) throw zipError(`stored entry "${name}" has a compressed size of ${compressedSize} but a size of ${size}`);
     if (localOffset + 30 > bytes.byteLength || view.getUint32(localOffset, true) !== 0x04034b50) {
       throw zipError(`entry "${name}" has no local header at byte ${localOffset}`);
     }
     const dataStart = localOffset + 30 + view.getUint16(localOffset + 26, true) + view.getUint16(localOffset + 28, true);
-    if (dataStart + size > bytes.byteLength) {
-      throw zipError(`entry "${name}" (${size} bytes at byte ${dataStart}) ends past the end of the ${bytes.byteLength}-byte file (is it truncated?)`);
+    if (dataStart + compressedSize > bytes.byteLength) {
+      throw zipError(`entry "${name}" (${compressedSize} bytes at byte ${dataStart}) ends past the end of the ${bytes.byteLength}-byte file (is it truncated?)`);
     }
     if (entries.has(name)) throw zipError(`entry "${name}" appears twice`);
-    entries.set(name, bytes.subarray(dataStart, dataStart + size));
+    entries.set(name, { name, method, bytes: bytes.subarray(dataStart, dataStart + compressedSize) });
     position = next;
   }
   return entries;
+}
+
+/** An entry's contents, which must be stored uncompressed, as torch.save writes every entry. */
+export function storedBytes(entry: ZipEntry): Uint8Array {
+  if (entry.method !== 0) {
+    const how = entry.method === 8 ? 'deflate-compressed' : `compressed with method ${entry.method}`;
+    throw zipError(`entry "${entry.name}" is ${how}; torch.save stores entries uncompressed (the file was re-compressed by another tool: re-save it with torch.save, or zip it again with \`zip -0\`)`);
+  }
+  return entry.bytes;
 }
 
 function zipError(message: string): RnnError {

@@ -34,14 +34,14 @@ VECTOR_DIR = os.path.join(ROOT, 'vectors')
 
 CASE_KEYS = {
     'id', 'why', 'inputSize', 'hiddenSize', 'numLayers', 'nonlinearity', 'bias', 'batchFirst', 'bidirectional',
-    'projSize', 'seqLen', 'batch', 'unbatched', 'h0', 'lengths', 'inputScale', 'h0Scale', 'weightScale', 'nonFinite',
+    'projSize', 'seqLen', 'batch', 'unbatched', 'h0', 'lengths', 'inputScale', 'h0Scale', 'weightScale', 'fill', 'nonFinite',
 }
 MODES = {'rnn': nn.RNN, 'lstm': nn.LSTM, 'gru': nn.GRU}
 NON_FINITE = {'nan': float('nan'), 'inf': float('inf'), '-inf': float('-inf')}
 DEFAULTS = {
     'numLayers': 1, 'nonlinearity': 'tanh', 'projSize': 0, 'bias': True, 'batchFirst': False, 'bidirectional': False,
     'unbatched': False, 'h0': False, 'lengths': None, 'inputScale': 1.0, 'h0Scale': 0.5, 'weightScale': 1.0,
-    'nonFinite': [],
+    'fill': [], 'nonFinite': [],
 }
 
 
@@ -175,6 +175,10 @@ def generate(case):
     with torch.no_grad():
         for p in module.parameters():
             p.mul_(case['weightScale'])
+        # Parameter rows set on purpose (a gate's bias block, say): {"tensor": a parameter name, "rows": [start, end], "value": v}
+        parameters = dict(module.named_parameters())
+        for fill in case['fill']:
+            parameters[fill['tensor']][fill['rows'][0]:fill['rows'][1]] = fill['value']
     T, I, H = case['seqLen'], case['inputSize'], case['hiddenSize']
     H_out = case['projSize'] or H
     states = D * case['numLayers']

@@ -89,24 +89,103 @@ describe('the RNN spec covers what issue 3 asks for', () => {
 });
 
 describe('the LSTM and GRU specs cover what issue 11 asks for', () => {
+  type Case = (typeof allCases)[number];
+  const T = (c: Case) => c.input.shape[c.input.shape.length === 2 || !c.config.batchFirst ? 0 : 1]!;
+  const B = (c: Case) => (c.input.shape.length === 2 ? 1 : c.input.shape[c.config.batchFirst ? 0 : 1]!);
+  const hasNonFinite = (values: ArrayLike<number> | undefined, which: 'nan' | 'inf') =>
+    values !== undefined && Array.prototype.some.call(values, (v: number) => (which === 'nan' ? Number.isNaN(v) : v === Infinity || v === -Infinity));
+  const nonFiniteIn = (c: Case, where: 'input' | 'h0' | 'c0' | 'weights', which: 'nan' | 'inf') =>
+    where === 'weights' ? Object.values(c.stateDict).some((t) => hasNonFinite(t.data, which)) : hasNonFinite(c[where]?.data, which);
+
   for (const mode of ['lstm', 'gru'] as const) {
     const cases = allCases.filter((c) => c.config.mode === mode && c.config.projSize === 0);
-    it(`${mode}: the full product uni/bi × 1–2 layers × batch_first × bias × h0 (32 cases)`, () => {
+    const some = (predicate: (c: Case) => boolean) => cases.some(predicate);
+
+    it(`${mode}: the full product uni/bi × 1–2 layers × batch_first × bias × states given (32 cases)`, () => {
       const product = cases.filter((c) => c.features.includes('product'));
       const keys = new Set(product.map((c) => JSON.stringify([c.config.bidirectional, c.config.numLayers, c.config.batchFirst, c.config.bias, c.h0 !== null])));
       expect(keys.size).toBe(2 * 2 * 2 * 2 * 2);
     });
-    it(`${mode}: variable lengths, uni and bi, with states`, () => {
+
+    it(`${mode}: unbatched input, also with batch_first=True and with states`, () => {
+      expect(some((c) => c.input.shape.length === 2 && !c.config.batchFirst)).toBe(true);
+      expect(some((c) => c.input.shape.length === 2 && c.config.batchFirst)).toBe(true);
+      expect(some((c) => c.input.shape.length === 2 && c.h0 !== null && c.config.bidirectional)).toBe(true);
+    });
+
+    it(`${mode}: variable lengths: uni and bi, with states, batch_first, several layers, lengths 1 and full, unsorted`, () => {
       const withLengths = cases.filter((c) => c.lengths !== null);
       expect(withLengths.some((c) => !c.config.bidirectional)).toBe(true);
       expect(withLengths.some((c) => c.config.bidirectional && c.h0 !== null)).toBe(true);
+      expect(withLengths.some((c) => c.config.batchFirst && c.config.numLayers > 1)).toBe(true);
+      expect(withLengths.some((c) => c.lengths!.includes(1) && c.lengths!.includes(T(c)))).toBe(true);
+      expect(withLengths.some((c) => c.lengths!.every((l) => l === 1))).toBe(true);
+      expect(withLengths.some((c) => c.lengths!.every((l) => l === T(c)))).toBe(true);
+      expect(withLengths.some((c) => c.lengths!.some((l, i) => i > 0 && l > c.lengths![i - 1]!))).toBe(true);
+    });
+
+    it(`${mode}: edge sizes T=1, B=1, odd B, I=1, H=1 and H not a multiple of 4`, () => {
+      expect(some((c) => T(c) === 1)).toBe(true);
+      expect(some((c) => B(c) === 1 && c.input.shape.length === 3)).toBe(true);
+      expect(some((c) => B(c) > 4 && B(c) % 2 === 1)).toBe(true);
+      expect(some((c) => c.config.inputSize === 1)).toBe(true);
+      expect(some((c) => c.config.hiddenSize === 1)).toBe(true);
+      expect(some((c) => c.config.hiddenSize > 16 && c.config.hiddenSize % 4 !== 0)).toBe(true);
+    });
+
+    it(`${mode}: NaN and ±Inf in the input, the initial state${mode === 'lstm' ? 's (h0 and c0)' : ''}, the weights, and in padding`, () => {
+      expect(some((c) => nonFiniteIn(c, 'input', 'nan'))).toBe(true);
+      expect(some((c) => nonFiniteIn(c, 'input', 'inf'))).toBe(true);
+      expect(some((c) => nonFiniteIn(c, 'h0', 'nan') || nonFiniteIn(c, 'h0', 'inf'))).toBe(true);
+      if (mode === 'lstm') expect(some((c) => nonFiniteIn(c, 'c0', 'inf'))).toBe(true);
+      expect(some((c) => nonFiniteIn(c, 'weights', 'nan'))).toBe(true);
+      expect(some((c) => nonFiniteIn(c, 'weights', 'inf'))).toBe(true);
+      expect(some((c) => c.lengths !== null && nonFiniteIn(c, 'input', 'nan'))).toBe(true);
+    });
+
+    it(`${mode}: saturating gates, long (T = 1000), large (H ≥ 129 and not a multiple of 4; H = 256) and deep (≥ 4 layers) cases`, () => {
+      expect(cases.filter((c) => c.features.includes('saturating')).length).toBeGreaterThanOrEqual(4);
+      expect(some((c) => T(c) >= 1000)).toBe(true);
+      expect(some((c) => T(c) >= 500 && c.config.bidirectional && c.h0 !== null)).toBe(true);
+      expect(some((c) => T(c) >= 500 && c.lengths !== null && c.config.numLayers > 1)).toBe(true);
+      expect(some((c) => c.config.hiddenSize >= 129 && c.config.hiddenSize % 4 !== 0 && B(c) % 2 === 1)).toBe(true);
+      expect(some((c) => c.config.hiddenSize >= 256 && c.config.inputSize >= 128)).toBe(true);
+      expect(some((c) => c.config.hiddenSize >= 129 && c.config.bidirectional && c.config.numLayers === 2 && c.lengths !== null)).toBe(true);
+      expect(some((c) => c.config.numLayers >= 4 && c.config.bidirectional && c.h0 !== null)).toBe(true);
     });
   }
 
-  it('lstm with proj_size: uni and bi, one and two layers, with and without states, with lengths', () => {
+  it('lstm: the cell state grows far past ±1 somewhere, and c_n is compared', () => {
+    const cN = (c: Case) => Math.max(...Array.from(c.ref64.cN?.data ?? [0], Math.abs));
+    expect(allCases.some((c) => c.config.mode === 'lstm' && cN(c) > 30)).toBe(true);
+  });
+
+  describe('lstm with proj_size', () => {
     const proj = allCases.filter((c) => c.config.projSize > 0);
-    const keys = new Set(proj.map((c) => JSON.stringify([c.config.bidirectional, c.config.numLayers, c.h0 !== null])));
-    expect(keys.size).toBe(2 * 2 * 2);
-    expect(proj.some((c) => c.lengths !== null && c.h0 !== null)).toBe(true);
+    const some = (predicate: (c: Case) => boolean) => proj.some(predicate);
+    it('uni/bi × 1–2 layers × states given, and h_n is proj wide while c_n is hidden wide', () => {
+      const keys = new Set(proj.filter((c) => c.config.numLayers <= 2).map((c) => JSON.stringify([c.config.bidirectional, c.config.numLayers, c.h0 !== null])));
+      expect(keys.size).toBe(2 * 2 * 2);
+      for (const c of proj) {
+        expect(c.ref64.hN.shape.at(-1)).toBe(c.config.projSize);
+        expect(c.ref64.cN!.shape.at(-1)).toBe(c.config.hiddenSize);
+      }
+    });
+    it('with lengths and states, several layers (3 and 4), batch_first, no bias, unbatched', () => {
+      expect(some((c) => c.lengths !== null && c.h0 !== null && c.config.bidirectional)).toBe(true);
+      expect(some((c) => c.config.numLayers === 3 && c.lengths !== null)).toBe(true);
+      expect(some((c) => c.config.numLayers >= 4)).toBe(true);
+      expect(some((c) => c.config.batchFirst)).toBe(true);
+      expect(some((c) => !c.config.bias)).toBe(true);
+      expect(some((c) => c.input.shape.length === 2 && c.h0 !== null)).toBe(true);
+    });
+    it('proj_size 1 and H − 1, long, large, saturating and non-finite (NaN in W_hr)', () => {
+      expect(some((c) => c.config.projSize === 1)).toBe(true);
+      expect(some((c) => c.config.projSize === c.config.hiddenSize - 1)).toBe(true);
+      expect(some((c) => T(c) >= 500)).toBe(true);
+      expect(some((c) => c.config.hiddenSize >= 129 && c.config.projSize % 4 !== 0)).toBe(true);
+      expect(some((c) => c.features.includes('saturating'))).toBe(true);
+      expect(some((c) => Object.entries(c.stateDict).some(([name, t]) => name.startsWith('weight_hr') && hasNonFinite(t.data, 'nan')))).toBe(true);
+    });
   });
 });

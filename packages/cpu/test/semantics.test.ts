@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import {
-  createGru, createLstm, createRnn, initStateDict, readSafetensors, type ForwardResult, type GruConfig, type LstmConfig, type RnnConfig, type Tensor,
+  createGru, createLstm, createRnn, initStateDict, randomTensorData, readSafetensors, type ForwardResult, type GruConfig, type LstmConfig, type RnnConfig, type Tensor,
 } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend } from '../src/index.js';
@@ -139,6 +139,30 @@ describe('nn.GRU', () => {
     }, await createBackend());
     const { hN } = await gru.forward(tensor([0], [1, 1]));
     expect(hN.data[0]).toBeCloseTo(0.5 * Math.tanh(0.3), 7);
+  });
+});
+
+describe.each([
+  { name: 'nn.LSTM', create: createLstm, mode: 'lstm' as const },
+  { name: 'nn.GRU', create: createGru, mode: 'gru' as const },
+])('$name: streaming', ({ create, mode }) => {
+  it('pushing the sequence in chunks carries h (and c) and equals one forward over it', async () => {
+    const config = { inputSize: 3, hiddenSize: 4, numLayers: 2 };
+    const model = await create(config, initStateDict(config, 21, mode), await createBackend());
+    const [L, N] = [6, 2];
+    const input: Tensor = { data: randomTensorData(L * N * 3, 22), shape: [L, N, 3] };
+    const whole: ForwardResult & { cN?: Tensor } = await model.forward(input);
+    const stream = model.stream();
+    const outputs: number[] = [];
+    let last: (ForwardResult & { cN?: Tensor }) | undefined;
+    for (const [from, to] of [[0, 2], [2, 3], [3, 6]] as const) {
+      last = await stream.push({ data: input.data.slice(from * N * 3, to * N * 3), shape: [to - from, N, 3] });
+      outputs.push(...last.output.data);
+    }
+    stream.dispose();
+    expect(outputs).toEqual([...whole.output.data]);
+    expect([...last!.hN.data]).toEqual([...whole.hN.data]);
+    if (mode === 'lstm') expect([...last!.cN!.data]).toEqual([...whole.cN!.data]);
   });
 });
 

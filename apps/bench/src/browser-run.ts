@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '@recurrent/conformance/node';
@@ -10,7 +10,9 @@ import type { CliOptions } from './cli.js';
 import { environmentInfo, type BenchRun } from './environment.js';
 import { progressBar } from './format.js';
 import type { ConfigResult, Progress } from './harness.js';
-import { MODELS_DIR } from './node-runners.js';
+import type { BenchConfig } from './configs.js';
+import { MODELS_DIR, nodeReference } from './node-runners.js';
+import { makeWorkload } from './runner.js';
 
 const require = createRequire(import.meta.url);
 const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'browser');
@@ -34,11 +36,41 @@ function routes(): [string, string][] {
   ];
 }
 
+const ISOLATION_HEADERS = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+  'cross-origin-resource-policy': 'same-origin',
+  'cache-control': 'no-store',
+};
+
+/**
+ * `/reference/<config name>`: PyTorch's output for the config's seeded workload (the page builds the
+ * same one), computed here in Node, where python3 runs; the page checks every engine against it.
+ */
+function serveReference(configs: BenchConfig[], name: string, res: ServerResponse): void {
+  const config = configs.find((c) => c.name === name);
+  if (!config) {
+    res.writeHead(404).end(`no config ${JSON.stringify(name)} in this run`);
+    return;
+  }
+  nodeReference(makeWorkload(config)).then(
+    ({ output, source }) => {
+      res.writeHead(200, { ...ISOLATION_HEADERS, 'content-type': 'application/octet-stream', 'x-reference-source': source });
+      res.end(new Uint8Array(output.buffer, output.byteOffset, output.byteLength));
+    },
+    (error: unknown) => res.writeHead(500).end(`Node could not compute the reference: ${String((error as Error).message ?? error).split('\n')[0]}`),
+  );
+}
+
 /** A static server on 127.0.0.1 with COOP/COEP, so the page is cross-origin isolated (WASM threads). */
-async function serve(): Promise<{ server: Server; origin: string }> {
+async function serve(configs: BenchConfig[]): Promise<{ server: Server; origin: string }> {
   const table = routes();
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    if (path.startsWith('/reference/')) {
+      serveReference(configs, path.slice('/reference/'.length), res);
+      return;
+    }
     const [prefix, dir] = table.find(([p]) => path.startsWith(p))!;
     const file = normalize(join(dir, path.slice(prefix.length) || 'index.html'));
     if (!file.startsWith(normalize(dir + sep)) && file !== normalize(dir)) {
@@ -47,13 +79,7 @@ async function serve(): Promise<{ server: Server; origin: string }> {
     }
     readFile(file).then(
       (body) => {
-        res.writeHead(200, {
-          'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-          'cross-origin-opener-policy': 'same-origin',
-          'cross-origin-embedder-policy': 'require-corp',
-          'cross-origin-resource-policy': 'same-origin',
-          'cache-control': 'no-store',
-        });
+        res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', ...ISOLATION_HEADERS });
         res.end(body);
       },
       () => res.writeHead(404).end(),
@@ -67,7 +93,7 @@ async function serve(): Promise<{ server: Server; origin: string }> {
 
 /** Runs the benchmark page in headless Chromium (Debian's), WebGPU on its software adapter. */
 export async function runInChromium(cli: CliOptions): Promise<BenchRun> {
-  const { server, origin } = await serve();
+  const { server, origin } = await serve(cli.configs);
   const userDataDir = await mkdtemp(join(tmpdir(), 'recurrent-bench-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_PATH,
@@ -89,13 +115,14 @@ export async function runInChromium(cli: CliOptions): Promise<BenchRun> {
     });
     debug('page ready');
     const started = new Date();
+    const loadAtStart = loadavg()[0]!;
     const { results, runtime } = await page.evaluate(
       ([configs, engines, options]) =>
         (window as unknown as { runBench(...args: unknown[]): Promise<{ results: unknown[]; runtime: string }> }).runBench(configs, engines, options),
       [cli.configs, cli.engines, cli.options] as const,
     );
     const environment = await environmentInfo(`Chromium ${context.browser()?.version() ?? ''} (headless, ${runtime})`.replace('Chromium  ', 'Chromium '));
-    return { environment, started: started.toISOString(), options: cli.options, results: results as ConfigResult[] };
+    return { environment, started: started.toISOString(), options: cli.options, results: results as ConfigResult[], loadAverage: [loadAtStart, loadavg()[0]!] };
   } finally {
     bar.done();
     await context.close();

@@ -1,25 +1,28 @@
 #!/usr/bin/env node
 import { readFile, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { CONFIGS, parseConfig, type BenchConfig } from './configs.js';
+import { CONFIGS, DEFAULT_CONFIGS, parseConfig, type BenchConfig } from './configs.js';
 import { formatTable, progressBar } from './format.js';
 import { DEFAULT_OPTIONS, runBench, type BenchOptions, type ConfigResult } from './harness.js';
 import { environmentInfo, type BenchRun } from './environment.js';
-import { nodeMemory, nodeRunners } from './node-runners.js';
+import { nodeMemory, nodeReference, nodeRunners } from './node-runners.js';
 
-const HELP = `recurrent bench: every engine beside ONNX Runtime, TensorFlow.js and a naive loop.
+const HELP = `recurrent bench: every engine beside ONNX Runtime, TensorFlow.js, PyTorch and a naive loop.
 
   pnpm bench [options]
 
-  -c, --config C    S, M, L, tiny, or a custom size like B8,T50,I32,H48,layers2,bi,bf,relu,nobias
-                    (repeatable; names may be comma-separated: S,M,L). Default: S,M,L
-  -e, --engines E   only these (comma-separated ids: cpu,wasm,webgpu,ort-node-1t,ort-node,
-                    ort-web-1t,ort-web-mt,tfjs-wasm,tfjs-cpu,naive)
+  -c, --config C    a name (${Object.keys(CONFIGS).join(', ')})
+                    or a custom size like lstm,B8,T50,I32,H48,layers2,bi,bf,nobias,proj16
+                    (rnn|lstm|gru, default rnn; relu: RNN only; proj<n>: LSTM only)
+                    (repeatable; names may be comma-separated: S,M,L). Default: ${DEFAULT_CONFIGS.join(',')}
+  -e, --engines E   only these (comma-separated ids: ${nodeRunners().map((r) => r.id).join(',')})
   --reps N          timed runs per engine (default ${DEFAULT_OPTIONS.reps}; fewer when --budget says so, at least ${DEFAULT_OPTIONS.minReps})
   --warmup N        runs before timing, the first being the correctness check (default ${DEFAULT_OPTIONS.warmup})
   --budget S        seconds of timed runs per engine and config (default ${DEFAULT_OPTIONS.budgetMs / 1000})
   --max-run S       an engine whose check run takes longer is not timed (default ${DEFAULT_OPTIONS.maxRunMs / 1000})
-  --tolerance X     max abs difference from @recurrent/cpu that passes the check (default ${DEFAULT_OPTIONS.tolerance})
+  --tolerance X     max abs difference from the reference (PyTorch's output, else @recurrent/cpu's)
+                    that passes the check (default ${DEFAULT_OPTIONS.tolerance})
   --browser         run in headless Chromium instead of Node
   --json            print the results as JSON on stdout instead of the table
   --out FILE        also write the JSON to FILE
@@ -69,7 +72,7 @@ async function main(): Promise<void> {
   }
   let configs: BenchConfig[];
   try {
-    configs = (values.config ?? ['S,M,L']).flatMap((text) => (text.split(',').every((part) => CONFIGS[part]) ? text.split(',').map((n) => CONFIGS[n]!) : [parseConfig(text)]));
+    configs = (values.config ?? [DEFAULT_CONFIGS.join(',')]).flatMap((text) => (text.split(',').every((part) => CONFIGS[part]) ? text.split(',').map((n) => CONFIGS[n]!) : [parseConfig(text)]));
   } catch (error) {
     fail((error as Error).message);
   }
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
   }
   if (values.out) await writeFile(values.out, JSON.stringify(runs, null, 1) + '\n');
   if (values.json) process.stdout.write(JSON.stringify(runs, null, 1) + '\n');
-  else for (const run of runs) process.stdout.write(`\n${run.environment.runtime} — ${run.environment.cpu}${formatTable(run.results)}\n`);
+  else for (const run of runs) process.stdout.write(`\n${run.environment.runtime} — ${run.environment.cpu}, ${run.environment.cores} cores${loadText(run)}${formatTable(run.results)}\n`);
   if (values.report) {
     const { writeReport } = await import('./report.js');
     const files = await writeReport(runs);
@@ -103,17 +106,27 @@ async function main(): Promise<void> {
   }
 }
 
+const loadText = (run: BenchRun): string => (run.loadAverage ? `, load average ${run.loadAverage.map((l) => l.toFixed(1)).join(' → ')}` : '');
+
 async function runNode(cli: CliOptions): Promise<BenchRun> {
   const runners = nodeRunners().filter((r) => !cli.engines || cli.engines.includes(r.id));
   const bar = progressBar(process.stderr);
   const started = new Date();
+  const loadAtStart = loadavg()[0]!;
   let results: ConfigResult[];
   try {
-    results = await runBench(cli.configs, runners, cli.options, nodeMemory, (p) => bar.update(p));
+    results = await runBench(cli.configs, runners, cli.options, nodeMemory, (p) => bar.update(p), nodeReference);
   } finally {
     bar.done();
   }
-  return { environment: await environmentInfo('node'), started: started.toISOString(), options: cli.options, results, peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+  return {
+    environment: await environmentInfo('node'),
+    started: started.toISOString(),
+    options: cli.options,
+    results,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    loadAverage: [loadAtStart, loadavg()[0]!],
+  };
 }
 
 main().then(

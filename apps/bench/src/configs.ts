@@ -1,82 +1,142 @@
-import { RnnError, type RnnConfig } from '@recurrent/core';
+import { MODULE_NAMES, RnnError, type GruConfig, type LstmConfig, type Mode, type RnnConfig } from '@recurrent/core';
 
-/** One benchmark size: an nn.RNN config plus the input's batch (N) and sequence length (L). */
-export interface BenchConfig {
-  name: string;
-  batch: number;
-  seqLen: number;
-  rnn: Required<Pick<RnnConfig, 'inputSize' | 'hiddenSize' | 'numLayers' | 'bidirectional' | 'batchFirst' | 'nonlinearity' | 'bias'>>;
+/** The constructor arguments the benchmark varies, for any module (nonlinearity: RNN only; projSize: LSTM only). */
+export interface ModuleArgs {
+  inputSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  bidirectional: boolean;
+  batchFirst: boolean;
+  nonlinearity: 'tanh' | 'relu';
+  bias: boolean;
+  projSize: number;
 }
 
-const base = { numLayers: 1, bidirectional: false, batchFirst: false, nonlinearity: 'tanh', bias: true } as const;
+/** One benchmark size: an nn.RNN, nn.LSTM or nn.GRU and the input's batch (N) and sequence length (L). */
+export interface BenchConfig {
+  name: string;
+  mode: Mode;
+  batch: number;
+  seqLen: number;
+  module: ModuleArgs;
+}
 
-/** The sizes of issue 7, plus `tiny` for the smoke test. export_onnx.py must export the same models. */
+const base = { numLayers: 1, bidirectional: false, batchFirst: false, nonlinearity: 'tanh', bias: true, projSize: 0 } as const;
+const TINY: ModuleArgs = { ...base, inputSize: 5, hiddenSize: 4, numLayers: 2, bidirectional: true, batchFirst: true };
+const M: ModuleArgs = { ...base, inputSize: 256, hiddenSize: 256, numLayers: 2, bidirectional: true, batchFirst: true };
+const L: ModuleArgs = { ...base, inputSize: 512, hiddenSize: 512 };
+
+/**
+ * The sizes of issues 7 (RNN: S, M, L) and 11 (LSTM and GRU at M and L, a projected LSTM at M), plus
+ * the `tiny` ones for the tests. export_onnx.py must export the same models.
+ */
 export const CONFIGS: Record<string, BenchConfig> = {
-  tiny: { name: 'tiny', batch: 2, seqLen: 6, rnn: { ...base, inputSize: 5, hiddenSize: 4, numLayers: 2, bidirectional: true, batchFirst: true } },
-  S: { name: 'S', batch: 1, seqLen: 100, rnn: { ...base, inputSize: 64, hiddenSize: 64 } },
-  M: { name: 'M', batch: 32, seqLen: 128, rnn: { ...base, inputSize: 256, hiddenSize: 256, numLayers: 2, bidirectional: true, batchFirst: true } },
-  L: { name: 'L', batch: 64, seqLen: 256, rnn: { ...base, inputSize: 512, hiddenSize: 512 } },
+  tiny: { name: 'tiny', mode: 'rnn', batch: 2, seqLen: 6, module: TINY },
+  S: { name: 'S', mode: 'rnn', batch: 1, seqLen: 100, module: { ...base, inputSize: 64, hiddenSize: 64 } },
+  M: { name: 'M', mode: 'rnn', batch: 32, seqLen: 128, module: M },
+  L: { name: 'L', mode: 'rnn', batch: 64, seqLen: 256, module: L },
+  'lstm-tiny': { name: 'lstm-tiny', mode: 'lstm', batch: 2, seqLen: 6, module: TINY },
+  'gru-tiny': { name: 'gru-tiny', mode: 'gru', batch: 2, seqLen: 6, module: TINY },
+  'lstm-proj-tiny': { name: 'lstm-proj-tiny', mode: 'lstm', batch: 2, seqLen: 6, module: { ...TINY, projSize: 3 } },
+  'lstm-M': { name: 'lstm-M', mode: 'lstm', batch: 32, seqLen: 128, module: M },
+  'lstm-L': { name: 'lstm-L', mode: 'lstm', batch: 64, seqLen: 256, module: L },
+  'gru-M': { name: 'gru-M', mode: 'gru', batch: 32, seqLen: 128, module: M },
+  'gru-L': { name: 'gru-L', mode: 'gru', batch: 64, seqLen: 256, module: L },
+  'lstm-proj-M': { name: 'lstm-proj-M', mode: 'lstm', batch: 32, seqLen: 128, module: { ...M, projSize: 128 } },
 };
 
-/** `B1 T100 I64 H64`, plus S/M/L's wording for the rest: `2 layers, bidirectional, batch_first`. */
+/** What `pnpm bench` runs when no --config is given. */
+export const DEFAULT_CONFIGS = ['S', 'M', 'L', 'lstm-M', 'lstm-L', 'gru-M', 'gru-L', 'lstm-proj-M'];
+
+/** The config object createRnn / createLstm / createGru accept: only the options that module has. */
+export function moduleConfig(c: BenchConfig): RnnConfig | LstmConfig | GruConfig {
+  const { nonlinearity, projSize, ...common } = c.module;
+  if (c.mode === 'rnn') return { ...common, nonlinearity };
+  if (c.mode === 'lstm') return { ...common, projSize };
+  return common;
+}
+
+/** H_out: the width of each direction's output. */
+export const outputWidth = (c: BenchConfig): number => (c.module.projSize > 0 ? c.module.projSize : c.module.hiddenSize);
+
+/** `LSTM B32 T128 I256 H256, 2 layers, bidirectional, batch_first, proj 128`. */
 export function describeConfig(c: BenchConfig): string {
-  const r = c.rnn;
+  const r = c.module;
   const extras = [
     r.numLayers > 1 ? `${r.numLayers} layers` : '',
     r.bidirectional ? 'bidirectional' : '',
     r.batchFirst ? 'batch_first' : '',
-    r.nonlinearity === 'relu' ? 'relu' : '',
+    c.mode === 'rnn' && r.nonlinearity === 'relu' ? 'relu' : '',
     r.bias ? '' : 'no bias',
+    r.projSize > 0 ? `proj_size ${r.projSize}` : '',
   ].filter(Boolean);
-  return `B${c.batch} T${c.seqLen} I${r.inputSize} H${r.hiddenSize}${extras.length ? ', ' + extras.join(', ') : ''}`;
+  return `${MODULE_NAMES[c.mode]} B${c.batch} T${c.seqLen} I${r.inputSize} H${r.hiddenSize}${extras.length ? ', ' + extras.join(', ') : ''}`;
 }
 
+/** `LSTM M: …` for a named config, the description alone for a custom one. */
+export const configTitle = (c: BenchConfig, description = describeConfig(c)): string => (c.name === description ? description : `${c.name}: ${description}`);
+
 /**
- * Parses a config from the command line: a name (S, M, L, tiny) or tokens like
- * `B8,T50,I32,H48,layers2,bi,bf,relu,nobias` (commas or spaces between them).
+ * Parses a config from the command line: a name (S, M, L, lstm-M, gru-L, lstm-proj-M, tiny, …) or
+ * tokens like `lstm,B8,T50,I32,H48,layers2,bi,bf,nobias,proj16` (commas or spaces between them;
+ * `rnn`, `lstm` or `gru` picks the module, RNN by default).
  */
 export function parseConfig(text: string): BenchConfig {
   const named = CONFIGS[text];
   if (named) return named;
   const tokens = text.split(/[\s,]+/).filter(Boolean);
   const numbers: Record<string, number> = {};
-  const rnn: BenchConfig['rnn'] = { ...base, inputSize: 0, hiddenSize: 0 };
+  const module: ModuleArgs = { ...base, inputSize: 0, hiddenSize: 0 };
+  let mode: Mode = 'rnn';
   for (const token of tokens) {
-    const match = /^(B|T|I|H|layers|L)=?(\d+)$/i.exec(token);
+    const match = /^(B|T|I|H|layers|L|proj)=?(\d+)$/i.exec(token);
     if (match) {
       numbers[match[1]!.toLowerCase()] = Number(match[2]);
-    } else if (token === 'bi' || token === 'bidirectional') rnn.bidirectional = true;
-    else if (token === 'bf' || token === 'batch_first') rnn.batchFirst = true;
-    else if (token === 'relu') rnn.nonlinearity = 'relu';
-    else if (token === 'nobias') rnn.bias = false;
-    else throw new RnnError('config', `unknown config token ${JSON.stringify(token)} in ${JSON.stringify(text)}. Expected S, M, L, tiny or tokens like B8,T50,I32,H48,layers2,bi,bf,relu,nobias`);
+    } else if (token === 'rnn' || token === 'lstm' || token === 'gru') mode = token;
+    else if (token === 'bi' || token === 'bidirectional') module.bidirectional = true;
+    else if (token === 'bf' || token === 'batch_first') module.batchFirst = true;
+    else if (token === 'relu') module.nonlinearity = 'relu';
+    else if (token === 'nobias') module.bias = false;
+    else throw new RnnError('config', `unknown config token ${JSON.stringify(token)} in ${JSON.stringify(text)}. Expected a name (${Object.keys(CONFIGS).join(', ')}) or tokens like lstm,B8,T50,I32,H48,layers2,bi,bf,nobias,proj16`);
   }
   for (const key of ['b', 't', 'i', 'h']) {
     if (!(numbers[key]! >= 1)) throw new RnnError('config', `config ${JSON.stringify(text)} needs ${key.toUpperCase()}<n> ≥ 1 (e.g. B8,T50,I32,H48)`);
   }
-  rnn.inputSize = numbers.i!;
-  rnn.hiddenSize = numbers.h!;
-  rnn.numLayers = numbers.layers ?? numbers.l ?? 1;
-  const c: BenchConfig = { name: '', batch: numbers.b!, seqLen: numbers.t!, rnn };
+  if (mode !== 'rnn' && module.nonlinearity === 'relu') throw new RnnError('config', `config ${JSON.stringify(text)}: relu is an nn.RNN option; ${MODULE_NAMES[mode]} has no nonlinearity`);
+  if (numbers.proj !== undefined && (mode !== 'lstm' || !(numbers.proj >= 1 && numbers.proj < numbers.h!))) {
+    throw new RnnError('config', `config ${JSON.stringify(text)}: proj<n> needs lstm and 1 ≤ n < H, got proj${numbers.proj} with ${mode} H${numbers.h}`);
+  }
+  module.inputSize = numbers.i!;
+  module.hiddenSize = numbers.h!;
+  module.numLayers = numbers.layers ?? numbers.l ?? 1;
+  module.projSize = numbers.proj ?? 0;
+  const c: BenchConfig = { name: '', mode, batch: numbers.b!, seqLen: numbers.t!, module };
   c.name = describeConfig(c);
   return c;
 }
 
-/** The ONNX file export_onnx.py writes for a config (batch and sequence length are dynamic). */
-export function onnxModelFile(c: BenchConfig): string {
-  const r = c.rnn;
-  return `rnn_i${r.inputSize}_h${r.hiddenSize}_l${r.numLayers}_${r.bidirectional ? 'bi' : 'uni'}_${r.batchFirst ? 'bf' : 'tm'}_${r.nonlinearity}${r.bias ? '' : '_nobias'}.onnx`;
+/** The file stem export_onnx.py writes for a config (batch and sequence length are dynamic). */
+export function onnxModelStem(c: BenchConfig): string {
+  const r = c.module;
+  return `${c.mode}_i${r.inputSize}_h${r.hiddenSize}_l${r.numLayers}_${r.bidirectional ? 'bi' : 'uni'}_${r.batchFirst ? 'bf' : 'tm'}${c.mode === 'rnn' ? `_${r.nonlinearity}` : ''}${r.bias ? '' : '_nobias'}${r.projSize > 0 ? `_p${r.projSize}` : ''}`;
 }
+
+/** The ONNX model of a config. */
+export const onnxModelFile = (c: BenchConfig): string => `${onnxModelStem(c)}.onnx`;
+
+/** Where export_onnx.py keeps torch.onnx.export's error for a config it could not export. */
+export const onnxExportErrorFile = (c: BenchConfig): string => `${onnxModelStem(c)}.export-error.txt`;
 
 /** The command that exports a missing ONNX model, for messages. */
 export function onnxExportCommand(c: BenchConfig): string {
-  const r = c.rnn;
+  const r = c.module;
   return [
     '/usr/bin/python3 apps/bench/models/export_onnx.py',
-    `--input-size ${r.inputSize} --hidden-size ${r.hiddenSize} --num-layers ${r.numLayers}`,
+    `--mode ${c.mode} --input-size ${r.inputSize} --hidden-size ${r.hiddenSize} --num-layers ${r.numLayers}`,
     r.bidirectional ? '--bidirectional' : '',
     r.batchFirst ? '--batch-first' : '',
-    r.nonlinearity === 'relu' ? '--nonlinearity relu' : '',
+    c.mode === 'rnn' && r.nonlinearity === 'relu' ? '--nonlinearity relu' : '',
     r.bias ? '' : '--no-bias',
+    r.projSize > 0 ? `--proj-size ${r.projSize}` : '',
   ].filter(Boolean).join(' ');
 }

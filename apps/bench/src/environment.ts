@@ -36,6 +36,8 @@ export interface BenchRun {
   results: ConfigResult[];
   /** Peak RSS of the whole process (Node only). */
   peakRssBytes?: number;
+  /** The machine's 1-minute load average when the run started and ended: how busy it was besides us. */
+  loadAverage?: [start: number, end: number];
 }
 
 const require = createRequire(import.meta.url);

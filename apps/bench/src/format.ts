@@ -1,3 +1,5 @@
+import { MODULE_NAMES } from '@recurrent/core';
+import { configTitle } from './configs.js';
 import type { ConfigResult, Progress, RunnerResult } from './harness.js';
 
 export const fmtMs = (ms: number | undefined): string => (ms === undefined ? '' : ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
@@ -7,6 +9,64 @@ export const fmtBytes = (b: number | undefined): string =>
 export const fmtRatio = (r: number | undefined): string => (r === undefined ? '' : r >= 10 ? `${r.toFixed(0)}×` : `${r.toFixed(2)}×`);
 
 export const COLUMNS = ['engine', 'runs as', 'median ms', 'min ms', 'max ms', 'GFLOP/s', 'vs cpu', 'max |Δ|', 'RSS Δ', 'heap Δ', 'engine mem', 'runs'];
+
+/**
+ * The ratios issue 11 sets as goals, and the ones it asks to report: a speed ratio is the
+ * denominator's median time over the numerator's, from the same interleaved session.
+ */
+export interface GoalRatio {
+  label: string;
+  numerator: string;
+  denominator: string;
+  /** The least ratio that meets the goal, where there is one. */
+  goal?: number;
+  /** The named configs the goal is set for (the ratio is shown for every LSTM/GRU config). */
+  goalConfigs?: string[];
+}
+
+export const GOAL_RATIOS: GoalRatio[] = [
+  { label: 'WASM relaxed SIMD, 1 thread ÷ onnxruntime-web wasm, 1 thread', numerator: 'wasm-relaxed-1t', denominator: 'ort-web-1t', goal: 2.5, goalConfigs: ['lstm-M', 'lstm-L', 'gru-M', 'gru-L'] },
+  { label: 'WASM plain SIMD, 1 thread ÷ onnxruntime-web wasm, 1 thread', numerator: 'wasm-simd-1t', denominator: 'ort-web-1t' },
+  { label: 'WASM all threads ÷ WASM relaxed SIMD, 1 thread', numerator: 'wasm', denominator: 'wasm-relaxed-1t', goal: 1.6, goalConfigs: ['lstm-L', 'gru-L'] },
+  { label: 'CPU-JS ÷ textbook loop', numerator: 'cpu', denominator: 'naive', goal: 2.5, goalConfigs: ['lstm-M', 'lstm-L', 'gru-M', 'gru-L'] },
+  { label: 'WASM relaxed SIMD, 1 thread ÷ onnxruntime-node, 1 thread', numerator: 'wasm-relaxed-1t', denominator: 'ort-node-1t' },
+  { label: 'WASM relaxed SIMD, 1 thread ÷ PyTorch, 1 thread', numerator: 'wasm-relaxed-1t', denominator: 'torch-1t' },
+  { label: 'WASM all threads ÷ onnxruntime-node, default threads', numerator: 'wasm', denominator: 'ort-node' },
+];
+
+/** A config's short column title: `LSTM M`, `GRU L`, `LSTM M proj 128`, or its description. */
+export function shortName(c: ConfigResult): string {
+  const m = /^(lstm|gru)(-proj)?-(\w+)$/.exec(c.config.name);
+  if (!m) return c.description;
+  return `${MODULE_NAMES[c.config.mode]} ${m[3]}${c.config.module.projSize ? ` proj ${c.config.module.projSize}` : ''}`;
+}
+
+/** One cell of the goals table: `3.10× ✓`, `1.20× ✗`, `2.00×` (no goal here), or `—` with the reason missing. */
+export function ratioCell(ratio: GoalRatio, c: ConfigResult): { text: string; met?: boolean } {
+  const num = c.results.find((r) => r.id === ratio.numerator);
+  const den = c.results.find((r) => r.id === ratio.denominator);
+  if (!num?.medianMs || !den?.medianMs) return { text: '—' };
+  const value = den.medianMs / num.medianMs;
+  if (ratio.goal === undefined || !ratio.goalConfigs?.includes(c.config.name)) return { text: fmtRatio(value) };
+  const met = value >= ratio.goal;
+  return { text: `${fmtRatio(value)} ${met ? '✓' : '✗'}`, met };
+}
+
+/** The configs the goal ratios are about: every LSTM and GRU config of a run. */
+export const goalConfigs = (results: ConfigResult[]): ConfigResult[] => results.filter((c) => c.config.mode !== 'rnn');
+
+/** The goal ratios as rows of cells: ratio, goal, then one per LSTM/GRU config. */
+export function goalRows(results: ConfigResult[]): string[][] {
+  const configs = goalConfigs(results);
+  if (configs.length === 0) return [];
+  const header = ['ratio (speed, same session)', 'goal', ...configs.map(shortName)];
+  const rows = GOAL_RATIOS.map((ratio) => [
+    ratio.label,
+    ratio.goal === undefined ? '' : `≥ ${ratio.goal}× (${ratio.goalConfigs!.map((n) => n.replace(/^(lstm|gru)-/, (_, mode: 'lstm' | 'gru') => `${MODULE_NAMES[mode]} `)).join(', ')})`,
+    ...configs.map((c) => ratioCell(ratio, c).text),
+  ]);
+  return [header, ...rows];
+}
 
 /** One row per timed engine. */
 export function rowCells(r: RunnerResult): string[] {
@@ -33,11 +93,17 @@ export const statusText = (r: RunnerResult): string => `${r.status}: ${r.reason 
 export function formatTable(results: ConfigResult[], title = ''): string {
   const lines: string[] = [];
   for (const c of results) {
-    lines.push('', `${title}${c.config.name === c.description ? c.description : `${c.config.name}: ${c.description}`} — ${(c.flops / 1e9).toFixed(3)} GFLOP per forward`);
+    lines.push('', `${title}${configTitle(c.config, c.description)} — ${(c.flops / 1e9).toFixed(3)} GFLOP per forward, checked against ${c.reference}`);
     const rows = [COLUMNS, ...c.results.filter((r) => r.status === 'ok').map(rowCells)];
     const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows) lines.push(row.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd());
     for (const r of c.results.filter((r) => r.status !== 'ok')) lines.push(`  ${r.label} — ${statusText(r)}`);
+  }
+  const goals = goalRows(results);
+  if (goals.length) {
+    lines.push('', `${title}Goal ratios (issue 11; ✓ met, ✗ not met, — not timed):`);
+    const widths = goals[0]!.map((_, i) => Math.max(...goals.map((row) => row[i]!.length)));
+    for (const row of goals) lines.push(row.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd());
   }
   return lines.join('\n');
 }

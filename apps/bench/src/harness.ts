@@ -1,7 +1,7 @@
-import { createRnn, isRnnError, swapLeadingAxes } from '@recurrent/core';
+import { isRnnError, swapLeadingAxes } from '@recurrent/core';
 import { createBackend as createCpuBackend } from '@recurrent/cpu';
-import { describeConfig, type BenchConfig } from './configs.js';
-import { makeWorkload, type Prepared, type Runner, type Workload } from './runner.js';
+import { describeConfig, outputWidth, type BenchConfig } from './configs.js';
+import { createModule, makeWorkload, type Prepared, type Runner, type Workload } from './runner.js';
 
 export interface BenchOptions {
   /** Runs before timing; the first one is also the correctness check. */
@@ -33,7 +33,7 @@ export interface RunnerResult {
   detail?: string;
   status: 'ok' | 'unavailable' | 'mismatch' | 'too-slow' | 'error';
   reason?: string;
-  /** Max abs difference from @recurrent/cpu's output on the check run. */
+  /** Max abs difference from the reference output (PyTorch's where it ran) on the check run. */
   maxAbsDiff?: number;
   timesMs: number[];
   medianMs?: number;
@@ -50,6 +50,8 @@ export interface ConfigResult {
   config: BenchConfig;
   description: string;
   flops: number;
+  /** Who computed the output every engine was checked against, e.g. `PyTorch 1.13.0a0`. */
+  reference: string;
   results: RunnerResult[];
 }
 
@@ -90,13 +92,20 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 }
 const message = (error: unknown): string => String((error as Error)?.message ?? error).split('\n')[0]!;
 
-/** The expected output: @recurrent/cpu, itself checked against PyTorch by the conformance suite. */
-async function referenceOutput(w: Workload): Promise<Float32Array> {
+/** The output every engine and peer of a workload must reproduce, and who computed it. */
+export interface Reference {
+  output: Float32Array;
+  source: string;
+}
+export type ReferenceProvider = (w: Workload) => Promise<Reference>;
+
+/** @recurrent/cpu's output (itself checked against PyTorch by the conformance suite): where PyTorch cannot run. */
+export async function cpuReference(w: Workload, why = ''): Promise<Reference> {
   const backend = await createCpuBackend();
-  const rnn = await createRnn(w.config.rnn, w.weights, backend);
-  const { output } = await rnn.forward(w.input);
-  rnn.dispose();
-  return output.data;
+  const model = await createModule(w.config, w.weights, backend);
+  const { output } = await model.forward(w.input);
+  model.dispose();
+  return { output: output.data, source: `@recurrent/cpu${why ? ` (${why})` : ''}` };
 }
 
 interface Live {
@@ -121,9 +130,18 @@ export async function benchConfig(
   memory: MemoryProbe,
   onProgress: (p: Progress) => void,
   rates: Rates = new Map(),
+  referenceFor: ReferenceProvider = cpuReference,
 ): Promise<ConfigResult> {
   const workload = makeWorkload(config);
-  const reference = await referenceOutput(workload);
+  let reference: Reference;
+  try {
+    reference = await referenceFor(workload);
+  } catch (error) {
+    // Nothing can be checked without it, so nothing is timed.
+    const reason = `no reference output to check against: ${message(error)}`;
+    const results = runners.map((r): RunnerResult => ({ id: r.id, label: r.label, group: r.group, status: 'error', reason, timesMs: [], memory: {} }));
+    return { config, description: describeConfig(config), flops: workload.flops, reference: 'none', results };
+  }
   const results: RunnerResult[] = [];
   const live: Live[] = [];
   // Progress counts runs; the total is an estimate until each engine's rep count is known.
@@ -158,14 +176,14 @@ export async function benchConfig(
       const checkMs = now() - start;
       rates.set(runner.id, { flopsPerMs: workload.flops / checkMs, flops: workload.flops, config: config.name });
       tick(runner, 'check');
-      if (prepared.batchFirstOutput && !config.rnn.batchFirst) {
-        const DH = (config.rnn.bidirectional ? 2 : 1) * config.rnn.hiddenSize;
+      if (prepared.batchFirstOutput && !config.module.batchFirst) {
+        const DH = (config.module.bidirectional ? 2 : 1) * outputWidth(config);
         output = swapLeadingAxes(output, config.batch, config.seqLen, DH);
       }
-      result.maxAbsDiff = maxAbsDiff(output, reference);
+      result.maxAbsDiff = maxAbsDiff(output, reference.output);
       if (!(result.maxAbsDiff <= options.tolerance)) {
         result.status = 'mismatch';
-        result.reason = `output differs from @recurrent/cpu by ${result.maxAbsDiff.toExponential(2)} (> ${options.tolerance}): not timed`;
+        result.reason = `output differs from ${reference.source} by ${result.maxAbsDiff.toExponential(2)} (> ${options.tolerance}): not timed`;
       } else if (checkMs > options.maxRunMs) {
         result.status = 'too-slow';
         result.reason = `one run took ${(checkMs / 1000).toFixed(1)} s (> ${options.maxRunMs / 1000} s): not timed`;
@@ -217,12 +235,19 @@ export async function benchConfig(
   }
   const cpu = results.find((r) => r.id === 'cpu' && r.medianMs !== undefined);
   for (const r of results) if (cpu && r.medianMs) r.speedupVsCpu = cpu.medianMs! / r.medianMs;
-  return { config, description: describeConfig(config), flops, results };
+  return { config, description: describeConfig(config), flops, reference: reference.source, results };
 }
 
-export async function runBench(configs: BenchConfig[], runners: Runner[], options: BenchOptions, memory: MemoryProbe, onProgress: (p: Progress) => void = () => {}): Promise<ConfigResult[]> {
+export async function runBench(
+  configs: BenchConfig[],
+  runners: Runner[],
+  options: BenchOptions,
+  memory: MemoryProbe,
+  onProgress: (p: Progress) => void = () => {},
+  referenceFor: ReferenceProvider = cpuReference,
+): Promise<ConfigResult[]> {
   const out: ConfigResult[] = [];
   const rates: Rates = new Map();
-  for (const config of configs) out.push(await benchConfig(config, runners, options, memory, onProgress, rates));
+  for (const config of configs) out.push(await benchConfig(config, runners, options, memory, onProgress, rates, referenceFor));
   return out;
 }

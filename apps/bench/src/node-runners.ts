@@ -4,10 +4,11 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { MemoryProbe } from './harness.js';
+import { cpuReference, type MemoryProbe, type Reference } from './harness.js';
 import { ortNodeRunner, ortWebRunner, type FromWorker, type OrtLike, type WorkerChannel } from './ort.js';
-import { naiveRunner, oursRunner, type EngineModule, type Runner } from './runner.js';
+import { naiveRunner, oursRunner, wasmRunners, type EngineModule, type Runner, type Workload } from './runner.js';
 import { tfjsRunner, type Tf } from './tfjs.js';
+import { torchReference, torchRunner } from './torch.js';
 
 const require = createRequire(import.meta.url);
 export const MODELS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'models');
@@ -51,7 +52,7 @@ export function nodeRunners(): Runner[] {
   const cores = availableParallelism();
   return [
     oursRunner('cpu', '@recurrent/cpu', () => import('@recurrent/cpu')),
-    oursRunner('wasm', '@recurrent/wasm', () => importByName('@recurrent/wasm') as Promise<EngineModule>),
+    ...wasmRunners(() => importByName('@recurrent/wasm') as Promise<EngineModule>, cores),
     oursRunner('webgpu', '@recurrent/webgpu', () => importByName('@recurrent/webgpu') as Promise<EngineModule>),
     ortNodeRunner(1, async () => interop<OrtLike>(await import('onnxruntime-node')), loadModel),
     ortNodeRunner('default', async () => interop<OrtLike>(await import('onnxruntime-node')), loadModel),
@@ -59,8 +60,18 @@ export function nodeRunners(): Runner[] {
     ortWebRunner(cores, `${cores} threads (all cores)`, spawnOrtWebWorker, loadModel),
     tfjsRunner('wasm', loadTf),
     tfjsRunner('cpu', loadTf),
+    torchRunner(1),
     naiveRunner,
   ];
+}
+
+/** PyTorch's own output where python3 with torch runs here, else @recurrent/cpu's (saying why). */
+export async function nodeReference(workload: Workload): Promise<Reference> {
+  try {
+    return await torchReference(workload);
+  } catch (error) {
+    return cpuReference(workload, `PyTorch did not run: ${String((error as Error).message ?? error).split('\n')[0]}`);
+  }
 }
 
 export const nodeMemory: MemoryProbe = {

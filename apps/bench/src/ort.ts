@@ -1,5 +1,5 @@
 import { RnnError } from '@recurrent/core';
-import { onnxExportCommand, onnxModelFile, type BenchConfig } from './configs.js';
+import { onnxExportCommand, onnxExportErrorFile, onnxModelFile, type BenchConfig } from './configs.js';
 import { onnxWeightFeeds } from './onnx-graph.js';
 import type { Runner, Workload } from './runner.js';
 
@@ -25,6 +25,9 @@ export interface OrtJob {
 export async function ortJob(loadModel: ModelLoader, { config, weights, input }: Workload): Promise<OrtJob> {
   const model = await loadModel(onnxModelFile(config));
   if (!model) {
+    // export_onnx.py keeps the exporter's own error where torch.onnx.export cannot export the model.
+    const exportError = await loadModel(onnxExportErrorFile(config));
+    if (exportError) throw new RnnError('unavailable', `no ONNX model: ${new TextDecoder().decode(exportError).trim()}`);
     throw new RnnError('unavailable', `no ONNX export of this config (${onnxModelFile(config)}): run ${onnxExportCommand(config)}`);
   }
   return { model, feeds: { ...onnxWeightFeeds(model, config, weights), input: { data: input.data, dims: input.shape } } };

@@ -2,7 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchRun } from './environment.js';
-import { COLUMNS, fmtBytes, rowCells, statusText } from './format.js';
+import { configTitle } from './configs.js';
+import { COLUMNS, fmtBytes, goalRows, rowCells, statusText } from './format.js';
 import type { ConfigResult } from './harness.js';
 
 export const DOCS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs');
@@ -39,10 +40,10 @@ export function chartSvg(runs: BenchRun[]): string {
   const x = (g: number): number => labelWidth + (Math.log10(Math.max(g, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) * plotWidth;
   const out: string[] = [];
   let y = 40;
-  out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">nn.RNN forward, float32: GFLOP/s (higher is better, log scale)</text>`);
+  out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">nn.RNN / nn.LSTM / nn.GRU forward, float32: GFLOP/s (higher is better, log scale)</text>`);
   for (const { run, c, bars } of panels) {
     y += 18;
-    out.push(`<text x="8" y="${y}" font-size="13" font-weight="bold">${escapeXml(`${run.environment.runtime.split(' (')[0]} — ${c.config.name === c.description ? c.description : `${c.config.name}: ${c.description}`}`)}</text>`);
+    out.push(`<text x="8" y="${y}" font-size="13" font-weight="bold">${escapeXml(`${run.environment.runtime.split(' (')[0]} — ${configTitle(c.config, c.description)}`)}</text>`);
     y += 8;
     const top = y;
     for (const b of bars) {
@@ -81,6 +82,18 @@ export function chartSvg(runs: BenchRun[]): string {
   ].join('\n');
 }
 
+/** The goal ratios of one run as a markdown table (empty when the run has no LSTM/GRU config). */
+function goalsTable(run: BenchRun): string[] {
+  const rows = goalRows(run.results);
+  if (rows.length === 0) return [];
+  const [header, ...body] = rows;
+  return [
+    `| ${header!.map(escapeCell).join(' | ')} |`,
+    `|${header!.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`,
+    ...body.map((row) => `| ${row.map(escapeCell).join(' | ')} |`),
+  ];
+}
+
 export function reportMarkdown(runs: BenchRun[]): string {
   const first = runs[0]!;
   const env = first.environment;
@@ -97,24 +110,45 @@ export function reportMarkdown(runs: BenchRun[]): string {
     '',
     `Versions: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(', ')}${env.commit ? `; recurrent at commit ${env.commit}` : ''}.`,
     '',
+    `Machine load (1-minute load average on ${env.cores} cores, start → end of each run): ` +
+      `${runs.map((r) => `${r.environment.runtime.split(' (')[0]} ${r.loadAverage ? r.loadAverage.map((l) => l.toFixed(1)).join(' → ') : 'not recorded'}`).join('; ')}` +
+      `${runs.some((r) => (r.loadAverage ?? [0, 0]).some((l) => l > env.cores * 1.5)) ? ' — the machine was busy beside the benchmark: read the absolute figures with care' : ''}.`,
+    '',
     '**Read these numbers as ratios, not absolutes.** This machine is a small shared one (other jobs ran beside the benchmark), so ' +
       'absolute times are noisy; within one table every engine ran in the same process, interleaved (one run of each engine per ' +
       'round, the starting engine rotating), so the noise falls on all of them alike and the `vs cpu` ratios are the fair comparison.',
     '',
     '![GFLOP/s per engine and config](benchmarks.svg)',
     '',
+    '## Goal ratios (issue 11)',
+    '',
+    'Speed ratios from the same interleaved session (median time of the second engine ÷ median time of the first; > 1 means the ' +
+      'first is faster). ✓ the goal is met, ✗ it is not; a ratio without a mark has no goal there; — one of the two was not timed ' +
+      '(the tables below say why).',
+    ...runs.flatMap((run) => {
+      const table = goalsTable(run);
+      return table.length ? ['', `**${run.environment.runtime}**`, '', ...table] : [];
+    }),
+    '',
     '## Method',
     '',
-    '- Forward pass of `torch.nn.RNN` semantics, float32, tanh, h0 = zeros. Configs: S = B1 T100 I64 H64; ' +
-      'M = B32 T128 I256 H256, 2 layers, bidirectional, batch_first; L = B64 T256 I512 H512, 1 layer.',
+    '- Forward pass, float32, initial states zero, of `torch.nn.RNN` (tanh), `nn.LSTM` and `nn.GRU`. Sizes: S = B1 T100 I64 H64; ' +
+      'M = B32 T128 I256 H256, 2 layers, bidirectional, batch_first; L = B64 T256 I512 H512, 1 layer; `lstm-proj-M` is M with ' +
+      '`proj_size` 128. RNN at S, M, L; LSTM and GRU at M and L.',
     '- Every engine and peer gets the same weights (`initStateDict`, seeded) and input (`randomTensorData`). Before it is timed, ' +
-      `each one's output is compared with \`@recurrent/cpu\`'s (itself checked against PyTorch by the conformance suite): ` +
+      `each one's output is compared with the reference: PyTorch's own output for those weights and input (run from Node with ` +
+      "Debian's torch; the config's heading names it), or `@recurrent/cpu`'s where PyTorch cannot run. " +
       `max |Δ| must be ≤ ${o.tolerance}, or the engine is reported as a mismatch and not timed.`,
     `- ${o.warmup} run(s) before timing (the first is the check), then up to ${o.reps} timed runs each ` +
       `(fewer for slow engines, within a ${o.budgetMs / 1000} s budget per engine and config, never fewer than ${o.minReps}); ` +
-      `an engine whose check run takes more than ${o.maxRunMs / 1000} s is not timed. The table gives median, min and max.`,
-    '- GFLOP/s = 2·B·T·D·Σ_layers(I_l·H + H·H) / median time (`forwardFlops` from @recurrent/core). `vs cpu` = median of ' +
-      '@recurrent/cpu / median of the engine, from the same interleaved session (> 1 is faster).',
+      `an engine whose check run takes more than ${o.maxRunMs / 1000} s is not timed, and one that would take more than twice ` +
+      'that at the speed it showed on an earlier config is not run. The table gives median, min and max.',
+    '- GFLOP/s = 2·B·T·D·Σ_layers G·H·(I_l + H_out) (+ 2·B·T·D·layers·P·H for the projection) / median time, G = 1, 4, 3 gates ' +
+      'for RNN, LSTM, GRU (`forwardFlops` from @recurrent/core). `vs cpu` = median of @recurrent/cpu / median of the engine, ' +
+      'from the same interleaved session (> 1 is faster).',
+    '- Ours: `@recurrent/cpu`; `@recurrent/wasm` three ways, each on a backend of its own: plain SIMD on 1 thread, relaxed SIMD ' +
+      '(fused multiply-add; what Chromium and Node ≥ 22 run by default, Node 20 with `--experimental-wasm-relaxed-simd`) on ' +
+      '1 thread, and every core; `@recurrent/webgpu`. The `runs as` column is the variant the model reports.',
     '- Memory: `RSS Δ` and `heap Δ` are the growth of the process RSS and of the JS heap (+ external buffers in Node) while the ' +
       'model was built and warmed up, after a GC (a rough figure: allocators keep freed memory); in Chromium only the JS heap ' +
       '(`performance.memory`) is visible. `engine mem` is what the engine itself reports (tfjs wasm: its WebAssembly memory; ' +
@@ -122,28 +156,36 @@ export function reportMarkdown(runs: BenchRun[]): string {
       (first.peakRssBytes ? ` Peak RSS of the whole Node run: ${fmtBytes(first.peakRssBytes)}.` : ''),
     '- Peers: **onnxruntime-node** (native CPU, `intraOpNumThreads` 1 and ORT\'s default) and **onnxruntime-web** (wasm backend, ' +
       '1 thread and all cores; ORT-web\'s own default, ceil(cores/2), would equal 1 thread on this machine) run the model produced ' +
-      'by a real `torch.onnx.export` of an `nn.RNN` (`apps/bench/models/export_onnx.py`, Debian\'s torch 1.13, committed): ' +
+      'by a real `torch.onnx.export` (`apps/bench/models/export_onnx.py`, Debian\'s torch 1.13, committed, opset 14): ' +
       'exported with `export_params=False`, so the files hold no weights and the graph reads ONNX-layout W, R, B as inputs, ' +
-      'which the bench fills from our state dict (found by reading the graph\'s RNN nodes). ORT\'s idle thread spinning is ' +
+      'which the bench fills from our state dict (found by reading the graph\'s RNN/LSTM/GRU nodes; gates reordered to ONNX\'s ' +
+      'i,o,f,c for LSTM and z,r,h for GRU; the GRU nodes carry linear_before_reset = 1, PyTorch\'s GRU). `torch.onnx.export` ' +
+      'refuses an LSTM with `proj_size`; its error is kept beside the models and shown as the reason. ORT\'s idle thread spinning is ' +
       'turned off so it does not steal the cores the other engines are timed on. Each ORT-web thread count lives in a worker ' +
       'of its own (ORT-web reads its thread count once per instance); its times include the postMessage round trip.',
-    '- **TensorFlow.js** 4.22 `cpu` and `wasm` backends: `tf.layers.simpleRNN` (in `bidirectional`, mergeMode concat), ' +
-      'kernels W_ihᵀ and W_hhᵀ and one bias b_ih + b_hh; its input is batch-major, so a time-major input is transposed once ' +
-      'outside the timed runs. The tfjs wasm backend uses SIMD without threads here.',
-    '- **naive JS loop**: `naiveRnnForward` from `@recurrent/cpu/naive`, the textbook loop, one hidden unit at a time.',
+    '- **PyTorch** (Node run only): Debian\'s torch 1.13 with OpenBLAS, `torch.set_num_threads(1)` and OMP_NUM_THREADS=1, in a ' +
+      'python3 process of its own (`apps/bench/python/torch_runner.py`) holding the same weights and input; its times include a ' +
+      'line of JSON each way over a pipe. The native ceiling.',
+    '- **TensorFlow.js** 4.22 `cpu` and `wasm` backends: `tf.layers.simpleRNN` or `tf.layers.lstm` (in `bidirectional`, ' +
+      'mergeMode concat), kernels W_ihᵀ and W_hhᵀ and one bias b_ih + b_hh; the LSTM with recurrentActivation sigmoid (its gate ' +
+      'order i,f,c,o is PyTorch\'s). tfjs cannot express PyTorch\'s GRU (its GRU applies the reset gate before the recurrent ' +
+      'product and has no reset_after) nor `proj_size`: those rows say so. Its input is batch-major, so a time-major input is ' +
+      'transposed once outside the timed runs. The tfjs wasm backend uses SIMD without threads here.',
+    '- **naive JS loop**: `naiveRnnForward`, `naiveLstmForward`, `naiveGruForward` from `@recurrent/cpu/naive`, the textbook ' +
+      'loops, one hidden unit at a time.',
     '- Browser: headless Chromium (Debian\'s) via playwright-core, page bundled with Vite and served from 127.0.0.1 with ' +
-      'COOP/COEP so it is cross-origin isolated (WebAssembly threads). tfjs wasm is forced to its single-threaded SIMD build ' +
-      'there too (its threaded build fails to start its workers once bundled).',
+      'COOP/COEP so it is cross-origin isolated (WebAssembly threads); the reference output comes from the Node side. tfjs wasm is ' +
+      'forced to its single-threaded SIMD build there too (its threaded build fails to start its workers once bundled).',
     '- WebGPU runs on the adapter the runtime offers, named in the `runs as` column.' +
       (software ? ' Here that is SwiftShader, a software (CPU) implementation: its figures say nothing about a real GPU.' : ''),
     '',
-    `Regenerate: \`pnpm bench --report\` (both runtimes; a few minutes). Other sizes: \`pnpm bench --config B8,T50,I32,H48,layers2,bi\`, ` +
+    `Regenerate: \`pnpm bench --report\` (both runtimes). Other sizes: \`pnpm bench --config lstm,B8,T50,I32,H48,layers2,bi\`, ` +
       '`--browser`, `--json`; `pnpm bench --help`.',
   ];
   for (const run of runs) {
     lines.push('', `## ${run.environment.runtime}`);
     for (const c of run.results) {
-      lines.push('', `### ${c.config.name === c.description ? c.description : `${c.config.name}: ${c.description}`}`, '', `${(c.flops / 1e9).toFixed(3)} GFLOP per forward.`, '');
+      lines.push('', `### ${configTitle(c.config, c.description)}`, '', `${(c.flops / 1e9).toFixed(3)} GFLOP per forward; checked against ${c.reference}.`, '');
       lines.push(...markdownTable(c));
     }
   }

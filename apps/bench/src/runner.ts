@@ -1,6 +1,8 @@
-import { RnnError, createRnn, forwardFlops, initStateDict, randomTensorData, type Backend, type StateDict, type Tensor } from '@recurrent/core';
-import { naiveRnnForward } from '@recurrent/cpu/naive';
-import type { BenchConfig } from './configs.js';
+import {
+  RnnError, createGru, createLstm, createRnn, forwardFlops, initStateDict, randomTensorData, type Backend, type ForwardResult, type GruConfig, type LstmConfig, type RnnConfig, type StateDict, type Tensor,
+} from '@recurrent/core';
+import { naiveGruForward, naiveLstmForward, naiveRnnForward } from '@recurrent/cpu/naive';
+import { moduleConfig, type BenchConfig } from './configs.js';
 
 /** The same weights and input for every engine and peer of one config. */
 export interface Workload {
@@ -13,20 +15,28 @@ export interface Workload {
 
 export function makeWorkload(config: BenchConfig, seed = 7): Workload {
   const { batch: N, seqLen: L } = config;
-  const I = config.rnn.inputSize;
+  const I = config.module.inputSize;
   return {
     config,
-    weights: initStateDict(config.rnn, seed),
-    input: { data: randomTensorData(N * L * I, seed + 1), shape: config.rnn.batchFirst ? [N, L, I] : [L, N, I] },
-    flops: forwardFlops(config.rnn, N, L),
+    weights: initStateDict(moduleConfig(config), seed, config.mode),
+    input: { data: randomTensorData(N * L * I, seed + 1), shape: config.module.batchFirst ? [N, L, I] : [L, N, I] },
+    flops: forwardFlops(moduleConfig(config), N, L, config.mode),
   };
+}
+
+/** A model of the config's module (nn.RNN, nn.LSTM or nn.GRU) on a backend, through the public API. */
+export async function createModule(config: BenchConfig, weights: StateDict, backend: Backend): Promise<{ backend: string; forward(input: Tensor): Promise<ForwardResult>; dispose(): void }> {
+  const args = moduleConfig(config);
+  if (config.mode === 'lstm') return createLstm(args as LstmConfig, weights, backend);
+  if (config.mode === 'gru') return createGru(args as GruConfig, weights, backend);
+  return createRnn(args as RnnConfig, weights, backend);
 }
 
 /** A model built by one engine or peer, ready to run the workload's forward again and again. */
 export interface Prepared {
   /** What really runs, e.g. `wasm-simd`, `1 thread`. */
   detail?: string;
-  /** The output sequence, (N, L, D·H) if `batchFirstOutput` or the config is batch_first, else (L, N, D·H). */
+  /** The output sequence, (N, L, D·H_out) if `batchFirstOutput` or the config is batch_first, else (L, N, D·H). */
   run(): Promise<Float32Array>;
   /** True when run() returns (N, L, ·) whatever the config (tfjs). */
   batchFirstOutput?: boolean;
@@ -45,8 +55,8 @@ export interface Runner {
 
 export type EngineModule = { createBackend(options?: object): Promise<Backend> };
 
-/** One of our engines, through the public API exactly as a user calls it. */
-export function oursRunner(id: string, label: string, load: () => Promise<EngineModule>): Runner {
+/** One of our engines, through the public API exactly as a user calls it, with createBackend(options). */
+export function oursRunner(id: string, label: string, load: () => Promise<EngineModule>, options?: object): Runner {
   return {
     id,
     label,
@@ -58,17 +68,23 @@ export function oursRunner(id: string, label: string, load: () => Promise<Engine
       } catch (error) {
         throw new RnnError('unavailable', `${label} is not installed or not built (${String((error as Error).message ?? error).split('\n')[0]})`, {}, { cause: error });
       }
-      const backend = await mod.createBackend();
-      const rnn = await createRnn(config.rnn, weights, backend);
+      const backend = await mod.createBackend(options);
+      let model;
+      try {
+        model = await createModule(config, weights, backend);
+      } catch (error) {
+        backend.dispose();
+        throw error;
+      }
       return {
-        detail: rnn.backend,
-        run: async () => (await rnn.forward(input)).output.data,
+        detail: model.backend,
+        run: async () => (await model.forward(input)).output.data,
         engineBytes() {
           const stats = backend.stats?.();
           return stats?.wasmMemoryBytes ?? stats?.liveBufferBytes;
         },
         dispose() {
-          rnn.dispose();
+          model.dispose();
           backend.dispose();
         },
       };
@@ -76,14 +92,33 @@ export function oursRunner(id: string, label: string, load: () => Promise<Engine
   };
 }
 
-/** The textbook loop from @recurrent/cpu/naive: the baseline every speed-up is measured against. */
+/**
+ * @recurrent/wasm three ways: plain SIMD and relaxed SIMD (fused multiply-add) on one thread, and
+ * every core (relaxed SIMD where the runtime has it), each on a backend of its own.
+ */
+export function wasmRunners(load: () => Promise<EngineModule>, cores: number): Runner[] {
+  const threaded = oursRunner('wasm', `@recurrent/wasm, ${cores} threads`, load, { threads: cores });
+  return [
+    oursRunner('wasm-simd-1t', '@recurrent/wasm, SIMD, 1 thread', load, { relaxedSimd: false, threads: 1 }),
+    oursRunner('wasm-relaxed-1t', '@recurrent/wasm, relaxed SIMD, 1 thread', load, { relaxedSimd: true, threads: 1 }),
+    cores > 1 ? threaded : { ...threaded, prepare: async () => Promise.reject(new RnnError('unavailable', 'one core here: nothing to thread')) },
+  ];
+}
+
+/** The textbook loops from @recurrent/cpu/naive: the baseline every speed-up is measured against. */
 export const naiveRunner: Runner = {
   id: 'naive',
   label: 'naive JS loop',
   group: 'peer',
   async prepare({ config, weights, input }) {
+    const args = moduleConfig(config);
+    const forward = config.mode === 'lstm'
+      ? () => naiveLstmForward(args as LstmConfig, weights, input)
+      : config.mode === 'gru'
+        ? () => naiveGruForward(args as GruConfig, weights, input)
+        : () => naiveRnnForward(args as RnnConfig, weights, input);
     return {
-      run: async () => naiveRnnForward(config.rnn, weights, input).output.data,
+      run: async () => forward().output.data,
       dispose() {},
     };
   },

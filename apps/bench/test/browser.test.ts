@@ -9,20 +9,23 @@ const run = promisify(execFile);
 
 // The browser half of the bench at a tiny size: the built page in headless Chromium (Debian's),
 // served cross-origin isolated. Checks that every engine ran and matched @recurrent/cpu; no timings.
-describe('pnpm bench --browser --config tiny', () => {
+describe('pnpm bench --browser --config tiny,gru-tiny', () => {
   it('runs our engines and the browser peers in a cross-origin isolated page, each matching our output', async () => {
-    const { stdout } = await run(process.execPath, [cli, '--browser', '--config', 'tiny', '--reps', '2', '--warmup', '1', '--json'], { maxBuffer: 1 << 24 });
+    const { stdout } = await run(process.execPath, [cli, '--browser', '--config', 'tiny,gru-tiny', '--reps', '2', '--warmup', '1', '--json'], { maxBuffer: 1 << 24 });
     const [browserRun] = JSON.parse(stdout) as BenchRun[];
     expect(browserRun!.environment.runtime).toMatch(/^Chromium [\d.]+ \(headless, cross-origin isolated/);
-    const byId = Object.fromEntries(browserRun!.results[0]!.results.map((r) => [r.id, r]));
-    expect(Object.keys(byId).sort()).toEqual(['cpu', 'naive', 'ort-web-1t', 'ort-web-mt', 'tfjs-cpu', 'tfjs-wasm', 'wasm', 'webgpu']);
-    for (const id of ['cpu', 'wasm', 'ort-web-1t', 'ort-web-mt', 'tfjs-wasm', 'tfjs-cpu', 'naive']) {
-      const r = byId[id]!;
-      expect({ id, status: r.status, reason: r.reason }).toEqual({ id, status: 'ok', reason: undefined });
-      expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+    for (const c of browserRun!.results) {
+      const byId = Object.fromEntries(c.results.map((r) => [r.id, r]));
+      expect(Object.keys(byId).sort()).toEqual(['cpu', 'naive', 'ort-web-1t', 'ort-web-mt', 'tfjs-cpu', 'tfjs-wasm', 'wasm', 'wasm-relaxed-1t', 'wasm-simd-1t', 'webgpu']);
+      const tfjs = c.config.mode === 'gru' ? [] : ['tfjs-wasm', 'tfjs-cpu'];
+      for (const id of ['cpu', 'wasm-simd-1t', 'wasm-relaxed-1t', 'wasm', 'ort-web-1t', 'ort-web-mt', ...tfjs, 'naive']) {
+        const r = byId[id]!;
+        expect({ config: c.config.name, id, status: r.status, reason: r.reason }).toEqual({ config: c.config.name, id, status: 'ok', reason: undefined });
+        expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+      }
+      // WebGPU runs on Chromium's software adapter; where there is none it must say so, never mismatch.
+      expect(['ok', 'unavailable']).toContain(byId.webgpu!.status);
+      if (byId.webgpu!.status === 'ok') expect(byId.webgpu!.maxAbsDiff).toBeLessThanOrEqual(1e-4);
     }
-    // WebGPU runs on Chromium's software adapter; where there is none it must say so, never mismatch.
-    expect(['ok', 'unavailable']).toContain(byId.webgpu!.status);
-    if (byId.webgpu!.status === 'ok') expect(byId.webgpu!.maxAbsDiff).toBeLessThanOrEqual(1e-4);
   }, 180_000);
 });

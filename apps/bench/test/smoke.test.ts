@@ -9,33 +9,51 @@ const run = promisify(execFile);
 
 // The bench itself at a tiny size, through the built CLI as `pnpm bench` runs it, so it cannot rot.
 // Nothing here looks at times: only that every engine and peer ran and agreed with @recurrent/cpu.
-describe('pnpm bench --config tiny --json', () => {
-  it('runs every peer on the same weights and each one matches our output before it is timed', async () => {
-    const { stdout } = await run(process.execPath, ['--expose-gc', cli, '--config', 'tiny', '--reps', '2', '--warmup', '1', '--json'], { maxBuffer: 1 << 24 });
+describe('pnpm bench --config tiny,lstm-tiny,gru-tiny,lstm-proj-tiny --json', () => {
+  it('runs every engine and peer on the same weights, each matching the reference before it is timed, or saying why it cannot run', async () => {
+    const configs = 'tiny,lstm-tiny,gru-tiny,lstm-proj-tiny';
+    const { stdout } = await run(process.execPath, ['--expose-gc', '--experimental-wasm-relaxed-simd', cli, '--config', configs, '--reps', '2', '--warmup', '1', '--json'], { maxBuffer: 1 << 24 });
     const [nodeRun] = JSON.parse(stdout) as BenchRun[];
-    const [tiny] = nodeRun!.results;
-    expect(tiny!.config.name).toBe('tiny');
-    const byId = Object.fromEntries(tiny!.results.map((r) => [r.id, r]));
-    for (const id of ['cpu', 'ort-node-1t', 'ort-node', 'ort-web-1t', 'ort-web-mt', 'tfjs-wasm', 'tfjs-cpu', 'naive']) {
-      const r = byId[id]!;
-      expect({ id, status: r.status, reason: r.reason }).toEqual({ id, status: 'ok', reason: undefined });
-      expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4);
-      expect(r.timesMs).toHaveLength(2);
-      expect(r.gflops).toBeGreaterThan(0);
-    }
-    // Our other engines either ran and matched, or say why they could not run here.
-    for (const id of ['wasm', 'webgpu']) {
-      const r = byId[id]!;
-      expect(['ok', 'unavailable']).toContain(r.status);
-      if (r.status === 'ok') expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4);
-      else expect(r.reason).toMatch(/\S/);
+    expect(nodeRun!.results.map((c) => c.config.name)).toEqual(configs.split(','));
+    // What must run where, and what must say why not (with the reason that is the point of the row).
+    const mustRun: Record<string, string[]> = {
+      tiny: ['cpu', 'wasm-simd-1t', 'wasm-relaxed-1t', 'ort-node-1t', 'ort-node', 'ort-web-1t', 'ort-web-mt', 'tfjs-wasm', 'tfjs-cpu', 'naive'],
+      'lstm-tiny': ['cpu', 'wasm-simd-1t', 'wasm-relaxed-1t', 'ort-node-1t', 'ort-node', 'ort-web-1t', 'ort-web-mt', 'tfjs-wasm', 'tfjs-cpu', 'naive'],
+      'gru-tiny': ['cpu', 'wasm-simd-1t', 'wasm-relaxed-1t', 'ort-node-1t', 'ort-node', 'ort-web-1t', 'ort-web-mt', 'naive'],
+      'lstm-proj-tiny': ['cpu', 'wasm-simd-1t', 'wasm-relaxed-1t', 'naive'],
+    };
+    const mustRefuse: Record<string, [string[], RegExp]> = {
+      'gru-tiny': [['tfjs-wasm', 'tfjs-cpu'], /cannot express PyTorch's GRU/],
+      'lstm-proj-tiny': [['ort-node-1t', 'ort-node', 'ort-web-1t', 'ort-web-mt'], /torch\.onnx\.export .* failed: .*LSTMs with projections/],
+    };
+    for (const c of nodeRun!.results) {
+      const byId = Object.fromEntries(c.results.map((r) => [r.id, r]));
+      for (const id of mustRun[c.config.name]!) {
+        const r = byId[id]!;
+        expect({ config: c.config.name, id, status: r.status, reason: r.reason }).toEqual({ config: c.config.name, id, status: 'ok', reason: undefined });
+        expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+        expect(r.timesMs).toHaveLength(2);
+        expect(r.gflops).toBeGreaterThan(0);
+      }
+      const [refused, reason] = mustRefuse[c.config.name] ?? [[], /./];
+      for (const id of refused) expect({ id, status: byId[id]!.status, reason: byId[id]!.reason }).toMatchObject({ id, status: 'unavailable', reason: expect.stringMatching(reason) });
+      if (c.config.name === 'lstm-proj-tiny') expect(byId['tfjs-wasm']!.reason).toMatch(/no projection/);
+      // Threads, WebGPU and PyTorch depend on the machine: they run and match, or say why not.
+      for (const id of ['wasm', 'webgpu', 'torch-1t']) {
+        const r = byId[id]!;
+        expect(['ok', 'unavailable']).toContain(r.status);
+        if (r.status === 'ok') expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+        else expect(r.reason).toMatch(/\S/);
+      }
+      // PyTorch's own output where it runs here; else @recurrent/cpu's, saying why.
+      expect(c.reference).toMatch(byId['torch-1t']!.status === 'ok' ? /^PyTorch / : /^@recurrent\/cpu \(PyTorch did not run/);
     }
     expect(nodeRun!.environment.versions['onnxruntime-web']).toMatch(/^\d+\.\d+\.\d+/);
-  }, 120_000);
+  }, 180_000);
 
   it('prints a table with a row per engine', async () => {
     const { stdout } = await run(process.execPath, [cli, '-c', 'B1,T3,I5,H4,layers2,bi,bf', '-e', 'cpu,naive', '--reps', '1', '--warmup', '1'], { maxBuffer: 1 << 24 });
-    expect(stdout).toContain('B1 T3 I5 H4, 2 layers, bidirectional, batch_first');
+    expect(stdout).toContain('RNN B1 T3 I5 H4, 2 layers, bidirectional, batch_first');
     expect(stdout).toMatch(/^@recurrent\/cpu\s+cpu\s+[\d.]+/m);
     expect(stdout).toMatch(/^naive JS loop\s+[\d.]+/m);
   }, 60_000);

@@ -2,9 +2,9 @@
 // browser-run.ts serves this page (cross-origin isolated) and calls window.runBench.
 import * as cpu from '@recurrent/cpu';
 import type { BenchConfig } from '../configs.js';
-import { runBench, type BenchOptions, type ConfigResult, type MemoryProbe, type Progress } from '../harness.js';
+import { cpuReference, runBench, type BenchOptions, type ConfigResult, type MemoryProbe, type Progress, type Reference } from '../harness.js';
 import { ortWebRunner, type FromWorker, type WorkerChannel } from '../ort.js';
-import { naiveRunner, oursRunner, type Runner } from '../runner.js';
+import { naiveRunner, oursRunner, wasmRunners, type Runner, type Workload } from '../runner.js';
 import { tfjsRunner, type Tf } from '../tfjs.js';
 
 declare global {
@@ -45,7 +45,7 @@ function browserRunners(): Runner[] {
   const cores = navigator.hardwareConcurrency || 1;
   return [
     oursRunner('cpu', '@recurrent/cpu', async () => cpu),
-    oursRunner('wasm', '@recurrent/wasm', () => import('@recurrent/wasm')),
+    ...wasmRunners(() => import('@recurrent/wasm'), cores),
     oursRunner('webgpu', '@recurrent/webgpu', () => import('@recurrent/webgpu')),
     ortWebRunner(1, '1 thread', spawnOrtWebWorker, loadModel),
     ortWebRunner(cores, `${cores} threads (all cores)`, spawnOrtWebWorker, loadModel),
@@ -69,9 +69,19 @@ async function adapterName(): Promise<string> {
   return `WebGPU adapter: ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed'}`;
 }
 
+/**
+ * The reference comes from the Node side (browser-run.ts), which runs PyTorch on the same seeded
+ * workload; where it cannot, the page falls back to @recurrent/cpu, as Node does.
+ */
+async function reference(w: Workload): Promise<Reference> {
+  const response = await fetch(`/reference/${encodeURIComponent(w.config.name)}`);
+  if (response.ok) return { output: new Float32Array(await response.arrayBuffer()), source: response.headers.get('x-reference-source') ?? 'Node' };
+  return cpuReference(w, (await response.text()) || `no reference from Node (HTTP ${response.status})`);
+}
+
 window.runBench = async (configs, engines, options) => {
   const runners = browserRunners().filter((r) => !engines || engines.includes(r.id));
-  const results = await runBench(configs, runners, options, memory, (p) => window.benchProgress?.(p));
+  const results = await runBench(configs, runners, options, memory, (p) => window.benchProgress?.(p), reference);
   const isolated = globalThis.crossOriginIsolated ? 'cross-origin isolated' : 'NOT cross-origin isolated';
   return { results, runtime: `${isolated}, ${navigator.hardwareConcurrency} threads, ${await adapterName()}` };
 };

@@ -1,0 +1,72 @@
+"""PyTorch itself as a benchmark peer: the native ceiling, and the reference output of every config.
+
+Started by apps/bench/src/torch.ts with Debian's python3 (python3-torch); it speaks one JSON object
+per line on stdin/stdout:
+
+  {"cmd": "load", "file": F, "mode": "lstm", "config": {...}, "params": [[name, shape, offset], ...],
+   "input": [shape, offset], "threads": 1}
+      builds nn.RNN / nn.LSTM / nn.GRU(**config), loads the float32 tensors stored at those byte
+      offsets of F (load_state_dict(strict=True)) and replies {"ok": true, "torch": version, ...}
+  {"cmd": "run", "output": F or null}
+      one forward under torch.no_grad() (h0 = zeros); writes the output's float32 bytes to F if given;
+      replies {"ok": true, "ms": forward time in ms}
+  {"cmd": "exit"}
+
+Errors come back as {"ok": false, "error": "..."}. Threads are fixed before torch does any work
+(torch.set_num_threads, and OMP_NUM_THREADS set by the caller for OpenBLAS).
+"""
+import json
+import sys
+import time
+
+
+def reply(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def main():
+    try:
+        import numpy as np
+        import torch
+    except Exception as error:  # no torch here: the bench reports the row as unavailable with this reason
+        reply({"ok": False, "error": "PyTorch cannot be imported: {}: {}".format(type(error).__name__, error)})
+        return
+    torch.set_grad_enabled(False)
+    module = None
+    x = None
+    for line in sys.stdin:
+        try:
+            msg = json.loads(line)
+            cmd = msg["cmd"]
+            if cmd == "load":
+                threads = int(msg.get("threads", 1))
+                torch.set_num_threads(threads)
+                blob = np.fromfile(msg["file"], dtype=np.uint8)
+
+                def tensor(shape, offset):
+                    count = int(np.prod(shape))
+                    return torch.from_numpy(blob[offset:offset + 4 * count].view(np.float32).reshape(shape).copy())
+
+                cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[msg["mode"]]
+                module = cls(**msg["config"]).eval()
+                module.load_state_dict({name: tensor(shape, offset) for name, shape, offset in msg["params"]}, strict=True)
+                x = tensor(*msg["input"])
+                reply({"ok": True, "torch": torch.__version__, "threads": torch.get_num_threads()})
+            elif cmd == "run":
+                start = time.perf_counter()
+                output = module(x)[0]
+                ms = (time.perf_counter() - start) * 1000
+                if msg.get("output"):
+                    output.contiguous().numpy().astype(np.float32).tofile(msg["output"])
+                reply({"ok": True, "ms": ms})
+            elif cmd == "exit":
+                return
+            else:
+                reply({"ok": False, "error": "unknown command {!r}".format(cmd)})
+        except Exception as error:
+            reply({"ok": False, "error": "{}: {}".format(type(error).__name__, error)})
+
+
+if __name__ == "__main__":
+    main()

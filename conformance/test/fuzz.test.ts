@@ -52,6 +52,13 @@ describe('fuzz cases', () => {
     const nan = { ...want, output: { data: Float32Array.of(NaN, -0.25), shape: [2] } };
     expect(compareWithReference(nan, want).problem).toBe("output[0] is NaN, the reference's is 0.5");
   });
+
+  it('compareWithReference checks c_n when the reference has one (an LSTM)', () => {
+    const want = { output: { data: Float32Array.of(0.5), shape: [1] }, hN: { data: Float32Array.of(0.1), shape: [1] }, cN: { data: Float32Array.of(2), shape: [1] } };
+    expect(compareWithReference(want, want).problem).toBeNull();
+    expect(compareWithReference({ ...want, cN: { data: Float32Array.of(2.01), shape: [1] } }, want).problem).toMatch(/exceeds/);
+    expect(compareWithReference({ ...want, cN: null }, want).problem).toBe('cN is missing');
+  });
 });
 
 // The suite engines call, on valid inputs for every option (createRnn validates each generated call);

@@ -4,14 +4,15 @@ import { acquireDevice } from './gpu.js';
 import { WebGpuModel, type DeviceState, type RecurrenceKernel } from './model.js';
 
 export { WebGpuModel, type RecurrenceKernel, type Timings } from './model.js';
-export { checkForwardLimits, checkModelLimits, type DeviceLimits } from './limits.js';
+export { checkForwardLimits, checkModelLimits, persistentMisfit, type DeviceLimits, type ModelSizes } from './limits.js';
 
 export interface WebGpuBackendOptions {
   /** A device of your own (e.g. shared with your renderer). The backend never destroys it. */
   device?: GPUDevice;
   /**
    * Which recurrence kernel models use. Default: 'persistent' (one dispatch per layer, each workgroup
-   * looping over all steps of one sequence) when 2·H floats fit in workgroup memory, else 'per-step'.
+   * looping over all steps of one sequence) when a sequence's states fit in workgroup memory (2·H
+   * floats for RNN and GRU, 3·H for an LSTM, 2·(P + H) for a projected one), else 'per-step'.
    */
   recurrence?: RecurrenceKernel;
 }

@@ -48,7 +48,7 @@ function checkWorkgroups(what: string, count: number, limits: DeviceLimits): voi
 }
 
 /** The sizes of a model that its buffers and dispatches depend on (a ModelPlan has them all). */
-export type ModelSizes = Pick<ModelPlan, 'mode' | 'gates' | 'hiddenSize' | 'outputSize' | 'projSize' | 'numDirections' | 'numLayers'> & {
+export type ModelSizes = Pick<ModelPlan, 'mode' | 'nonlinearity' | 'gates' | 'hiddenSize' | 'outputSize' | 'projSize' | 'numDirections' | 'numLayers'> & {
   layers: readonly { inputSize: number }[];
 };
 

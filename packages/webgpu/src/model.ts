@@ -16,8 +16,9 @@ export interface DeviceState {
 
 /**
  * How the recurrence runs. 'persistent': one dispatch per layer, workgroup (b, d) loops over all L steps
- * with its state in workgroup memory. 'per-step': one dispatch per step (both directions in it), states
- * ping-ponging between two storage buffers; used when 2·H floats do not fit in workgroup memory.
+ * with its states in workgroup memory. 'per-step': one dispatch per step (two for a projected LSTM; both
+ * directions in it), states ping-ponging between two storage buffers; used when a sequence's states do
+ * not fit in workgroup memory (see persistentMisfit).
  */
 export type RecurrenceKernel = 'persistent' | 'per-step';
 

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createRnn, initStateDict, isRnnError, planForward, planModel, randomTensorData, resolveConfig, type RnnConfig } from '@recurrent/core';
+import { createGru, createLstm, createRnn, initStateDict, isRnnError, planForward, planModel, randomTensorData, resolveConfig, type Backend, type Mode, type RnnConfig, type Tensor } from '@recurrent/core';
 import { createBackend as createCpuBackend } from '@recurrent/cpu';
 import { describe, expect, it } from 'vitest';
-import { checkForwardLimits, checkModelLimits, createBackend, type DeviceLimits, type WebGpuModel } from '../src/index.js';
+import { checkForwardLimits, checkModelLimits, createBackend, persistentMisfit, type DeviceLimits, type ModelSizes, type WebGpuModel } from '../src/index.js';
 import { backendOrReason, reportNotRun } from './gpu.js';
 
 const config: RnnConfig = { inputSize: 6, hiddenSize: 10, numLayers: 2, bidirectional: true };
@@ -12,6 +12,17 @@ const call = (L: number, N: number, seed: number) => ({
   input: { data: randomTensorData(L * N * 6, seed), shape: [L, N, 6] },
   h0: { data: randomTensorData(4 * N * 10, seed + 1), shape: [4, N, 10] },
 });
+
+const MODES = ['rnn', 'lstm', 'gru'] as const;
+/** One small model per module (the LSTM projected), for the behaviours every module shares. */
+const MODULE_CONFIGS = { rnn: config, lstm: { ...config, projSize: 4 }, gru: config };
+
+async function createModule(mode: Mode, backend: Backend): Promise<{ forward(input: Tensor): Promise<unknown>; dispose(): void }> {
+  const moduleConfig = MODULE_CONFIGS[mode];
+  const moduleWeights = initStateDict(moduleConfig, 3, mode);
+  if (mode === 'lstm') return createLstm(moduleConfig, moduleWeights, backend);
+  return mode === 'gru' ? createGru(moduleConfig, moduleWeights, backend) : createRnn(moduleConfig, moduleWeights, backend);
+}
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -30,24 +41,51 @@ const small: DeviceLimits = {
   maxComputeWorkgroupStorageSize: 16384,
 };
 
+/** The sizes of a model of `mode` (G gates), as a ModelPlan carries them. */
+function sizes(mode: Mode, H: number, D: 1 | 2, inputSizes: number[], projSize = 0): ModelSizes {
+  const gates = ({ rnn: 1, lstm: 4, gru: 3 } as const)[mode];
+  const layers = inputSizes.map((inputSize) => ({ inputSize }));
+  return { mode, gates, hiddenSize: H, outputSize: projSize || H, projSize, numDirections: D, numLayers: layers.length, nonlinearity: 'tanh', layers };
+}
+
 describe('limit checks (pure, before any GPU call)', () => {
   it('an input larger than one storage binding is a limit error naming the buffer and both sizes', () => {
-    const error = rejectionSync(() => checkForwardLimits(10, 4, 8, 2, 1, 1, small));
+    const error = rejectionSync(() => checkForwardLimits(sizes('rnn', 2, 1, [8]), 10, 4, small));
     expect(isRnnError(error, 'limit')).toBe(true);
     expect((error as Error).message).toMatch(/the input \(L=10 × N=4 × 8 floats\) needs 1280 bytes .* maxStorageBufferBindingSize of 1024 bytes/);
   });
   it('a batch beyond the workgroup count limit is a limit error', () => {
-    const error = rejectionSync(() => checkForwardLimits(1, 101, 1, 1, 1, 1, small));
+    const error = rejectionSync(() => checkForwardLimits(sizes('rnn', 1, 1, [1]), 1, 101, small));
     expect(isRnnError(error, 'limit')).toBe(true);
     expect((error as Error).message).toMatch(/N = 101 .* maxComputeWorkgroupsPerDimension of 100/);
   });
   it('weights larger than one binding are a limit error at model creation', () => {
-    const error = rejectionSync(() => checkModelLimits(20, 2, [4], small));
+    const error = rejectionSync(() => checkModelLimits(sizes('rnn', 20, 2, [4]), small));
     expect(isRnnError(error, 'limit')).toBe(true);
     expect((error as Error).message).toMatch(/weight_hh .* needs 3200 bytes/);
   });
+  it("an LSTM's gate-stacked weights count all four gates", () => {
+    // W_hh of (2 × 4·10 × 10) floats: 3200 bytes, where an RNN of the same H needs 800.
+    const error = rejectionSync(() => checkModelLimits(sizes('lstm', 10, 2, [2]), small));
+    expect((error as Error).message).toBe("weight_hh of each layer (2 × 4·10 × 10 floats) needs 3200 bytes (0.0 MiB), more than this GPU's maxStorageBufferBindingSize of 1024 bytes (0.0 MiB)");
+  });
+  it("a GRU's input projection (three gates per step) is checked, not only its output", () => {
+    // Output (L=8 × N=1 × 10 floats) = 320 bytes fits; the projection (8 × 1 × 30 floats) = 960 fits; L=9 does not.
+    expect(() => checkForwardLimits(sizes('gru', 10, 1, [1]), 8, 1, small)).not.toThrow();
+    const error = rejectionSync(() => checkForwardLimits(sizes('gru', 10, 1, [1]), 9, 1, small));
+    expect((error as Error).message).toMatch(/^each layer's input projection \(L=9 × N=1 × 30 floats\) needs 1080 bytes/);
+  });
+  it('the persistent kernel fits when its states do: h twice, plus c for an LSTM, plus o ⊙ tanh(c) when projected', () => {
+    const limits = { ...small, maxComputeWorkgroupStorageSize: 16384 };
+    expect(persistentMisfit(sizes('rnn', 2048, 1, [1]), limits)).toBeNull();
+    expect(persistentMisfit(sizes('lstm', 1365, 1, [1]), limits)).toBeNull();
+    const lstm = persistentMisfit(sizes('lstm', 1366, 1, [1]), limits);
+    expect(lstm?.message).toBe("the persistent recurrence kernel keeps 4098 floats of state (h twice: 2·1366, c: 1366) in workgroup memory, more than this GPU's maxComputeWorkgroupStorageSize of 16384 bytes");
+    expect(persistentMisfit(sizes('lstm', 1500, 1, [1], 548), limits)).toBeNull();
+    expect(persistentMisfit(sizes('lstm', 1500, 1, [1], 549), limits)?.message).toMatch(/4098 floats of state \(h twice: 2·549, c: 1500, o ⊙ tanh\(c\): 1500\)/);
+  });
   it('sizes within the limits pass', () => {
-    expect(() => checkForwardLimits(4, 2, 8, 4, 2, 2, small)).not.toThrow();
+    expect(() => checkForwardLimits(sizes('rnn', 4, 2, [8, 8]), 4, 2, small)).not.toThrow();
   });
 });
 
@@ -138,7 +176,7 @@ if (typeof backend === 'string') {
       fresh.dispose();
     });
 
-    it('dispose() destroys every GPU buffer the model owns, and later calls are disposed errors', async () => {
+    it.each(MODES)('%s: dispose() destroys every GPU buffer the model owns, and later calls are disposed errors', async (mode) => {
       const gpu = await createBackend();
       const created: GPUBuffer[] = [];
       const destroyed = new Set<GPUBuffer>();
@@ -154,44 +192,46 @@ if (typeof backend === 'string') {
         return buffer;
       };
       const baseline = gpu.stats!();
-      const rnn = await createRnn(config, weights, gpu);
-      await rnn.forward(call(4, 2, 7).input);
-      await rnn.forward(call(6, 3, 8).input); // a second shape: more pooled buffers
+      const model = await createModule(mode, gpu);
+      await model.forward(call(4, 2, 7).input);
+      await model.forward(call(6, 3, 8).input); // a second shape: more pooled buffers
       expect(created.length).toBeGreaterThan(0);
       expect(gpu.stats!().liveBuffers).toBe(baseline.liveBuffers + created.length - destroyed.size);
-      rnn.dispose();
+      model.dispose();
       expect(created.filter((b) => !destroyed.has(b))).toEqual([]);
       expect(gpu.stats!()).toEqual(baseline);
-      const error = await rejection(rnn.forward(call(4, 2, 7).input));
+      const error = await rejection(model.forward(call(4, 2, 7).input));
       expect(isRnnError(error, 'disposed')).toBe(true);
       gpu.dispose();
     });
 
-    it('buffers are pooled: changing input shapes never grows the buffers a model holds', async () => {
-      const gpu = await createBackend();
-      const rnn = await createRnn(config, weights, gpu);
-      await rnn.forward(call(1, 1, 11).input);
-      const held = gpu.stats!().liveBuffers;
-      for (const [L, N] of [[2, 1], [3, 2], [5, 3], [8, 5], [3, 2], [13, 8]] as const) {
-        await rnn.forward(call(L, N, 12).input);
-        expect(gpu.stats!().liveBuffers).toBe(held);
-      }
-      rnn.dispose();
-      expect(gpu.stats!().liveBuffers).toBe(0);
-      gpu.dispose();
-    });
-
-    it('profile() gives the same result as forward() and splits the time by phase (both kernels)', async () => {
+    it.each(MODES)('%s: buffers are pooled: changing input shapes never grows the buffers a model holds (both kernels)', async (mode) => {
       for (const recurrence of ['persistent', 'per-step'] as const) {
         const gpu = await createBackend({ recurrence });
-        const resolved = resolveConfig(config);
-        const model = (await gpu.createModel(planModel(resolved, weights))) as WebGpuModel;
-        const { input, h0 } = call(7, 3, 13);
-        const { plan } = planForward(resolved, input, h0);
+        const model = await createModule(mode, gpu);
+        await model.forward(call(1, 1, 11).input);
+        const held = gpu.stats!().liveBuffers;
+        for (const [L, N] of [[2, 1], [3, 2], [5, 3], [8, 5], [3, 2], [13, 8]] as const) {
+          await model.forward(call(L, N, 12).input);
+          expect(gpu.stats!().liveBuffers).toBe(held);
+        }
+        model.dispose();
+        expect(gpu.stats!().liveBuffers).toBe(0);
+        gpu.dispose();
+      }
+    });
+
+    it.each(MODES)('%s: profile() gives the same result as forward() and splits the time by phase (both kernels)', async (mode) => {
+      for (const recurrence of ['persistent', 'per-step'] as const) {
+        const gpu = await createBackend({ recurrence });
+        const resolved = resolveConfig(MODULE_CONFIGS[mode], mode);
+        const model = (await gpu.createModel(planModel(resolved, initStateDict(MODULE_CONFIGS[mode], 3, mode)))) as WebGpuModel;
+        const { input } = call(7, 3, 13);
+        const { plan } = planForward(resolved, input);
         const expected = await model.forward(plan);
         const { result, timings } = await model.profile(plan);
-        expect(result.output).toEqual(expected.output);
-        expect(result.hN).toEqual(expected.hN);
+        expect(result).toEqual(expected);
+        expect(result.cN === undefined).toBe(mode !== 'lstm');
         expect(timings.method).toBe(gpu.device.features.has('timestamp-query') ? 'timestamp-query' : 'separate submissions');
         for (const phase of ['projection', 'recurrence', 'readBack'] as const) expect(timings[phase]).toBeGreaterThanOrEqual(0);
         expect(timings.projection + timings.recurrence).toBeGreaterThan(0);
@@ -273,6 +313,26 @@ if (typeof backend === 'string') {
       expect((forced as Error).message).toMatch(/maxComputeWorkgroupStorageSize of 16384 bytes/);
       expect(forcedBackend.stats!().liveBuffers).toBe(0); // rejected before any upload
       rnn.dispose();
+      device.destroy();
+    });
+
+    it("an LSTM whose states (h twice, c) do not fit in workgroup memory runs the per-step kernel (same numbers, c_n too)", async () => {
+      const device = await defaultLimitsDevice();
+      const H = Math.floor(device.limits.maxComputeWorkgroupStorageSize / 12) + 1; // 3·H floats: just over
+      const cfg = { inputSize: 2, hiddenSize: H };
+      const weights = initStateDict(cfg, 4, 'lstm');
+      const input = { data: randomTensorData(2 * 2, 5), shape: [2, 2] };
+      const gpu = await createBackend({ device });
+      const lstm = await createLstm(cfg, weights, gpu);
+      expect(lstm.backend).toMatch(/^webgpu-per-step \(/);
+      const got = await lstm.forward(input);
+      const want = await (await createLstm(cfg, weights, await createCpuBackend())).forward(input);
+      let worst = 0;
+      for (const key of ['output', 'hN', 'cN'] as const) want[key].data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - got[key].data[i]!))));
+      expect(worst).toBeLessThan(2e-5);
+      const forced = await rejection(createLstm(cfg, weights, await createBackend({ device, recurrence: 'persistent' })));
+      expect((forced as Error).message).toMatch(/keeps 4098 floats of state \(h twice: 2·1366, c: 1366\) .* maxComputeWorkgroupStorageSize of 16384 bytes/);
+      lstm.dispose();
       device.destroy();
     });
   });

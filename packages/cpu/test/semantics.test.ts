@@ -199,6 +199,24 @@ describe('a model trained in PyTorch', () => {
   });
 });
 
+describe.each([
+  { name: 'nn.LSTM with proj_size', file: 'lstm', create: createLstm },
+  { name: 'nn.GRU', file: 'gru', create: createGru },
+])('$name trained in PyTorch', ({ file, create }) => {
+  it("loads its .safetensors state dict and reproduces PyTorch's results over a padded batch with lengths", async () => {
+    const fixtures = new URL('../examples/fixtures/', import.meta.url);
+    const expected = JSON.parse(readFileSync(new URL(`${file}-expected.json`, fixtures), 'utf8'));
+    const weights = readSafetensors(readFileSync(new URL(`${file}.safetensors`, fixtures)));
+    const model = await create(expected.config, weights, await createBackend());
+    const result: ForwardResult & { cN?: Tensor } = await model.forward({ data: Float32Array.from(expected.input.data), shape: expected.input.shape }, undefined, { lengths: expected.lengths });
+    for (const key of ['output', 'hN', 'cN'] as const) {
+      if (!(key in expected)) continue;
+      expect(result[key]!.shape, key).toEqual(expected[key].shape);
+      result[key]!.data.forEach((v, i) => expect(Math.abs(v - expected[key].data[i]), `${key}[${i}]`).toBeLessThan(2e-6));
+    }
+  });
+});
+
 describe('backend lifecycle', () => {
   it('a disposed backend refuses to build models', async () => {
     const backend = await createBackend();

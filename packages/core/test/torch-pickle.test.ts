@@ -24,6 +24,13 @@ describe('readTorchStateDict: what torch.save writes', () => {
   });
 
   it.each([
+    ['pickle protocol 4 (FRAME, MEMOIZE, STACK_GLOBAL)', 'rnn-protocol4.pt'],
+    ['a dict of nn.Parameter (_rebuild_parameter)', 'rnn-parameters.pt'],
+  ])('reads %s', (_case, name) => {
+    expectValues(readTorchStateDict(fixture(name)), expected.rnn!);
+  });
+
+  it.each([
     ['f16', 'zip'], ['f16', 'legacy'], ['bf16', 'zip'], ['bf16', 'legacy'], ['f64', 'zip'], ['f64', 'legacy'],
   ])('converts %s storages (%s format) to float32 exactly as torch does', (dtype, format) => {
     expectValues(readTorchStateDict(fixture(`rnn-${dtype}-${format}.pt`)), expected[`rnn-${dtype}`]!);

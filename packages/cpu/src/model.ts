@@ -145,9 +145,9 @@ export class CpuModel implements EngineModel {
    * The time loop of one layer, shared by every cell: forward over t = 0…len_b−1 and reverse over
    * t = len_b−1…0, both directions advancing in the same loop. At each step, for the running rows:
    *
-   *     gates = h_{t-1}·W_hhᵀ          one GEMM for all G gates
-   *     h_t (c_t) = cell(projected_t, gates, h_{t-1}, c_{t-1})
-   *     h_t = h_t·W_hrᵀ                 projected LSTM only
+   *     gates = h_{t-1}·W_hhᵀ (+ b_hn)                          one GEMM for all G gates
+   *     h_t, c_t = cell(projected_t, gates, h_{t-1}, c_{t-1})   in place
+   *     h_t = h_t·W_hrᵀ                                         LSTM with proj_size only
    *
    * A row not yet running keeps h0/c0, so the reverse direction starts from them at each element's own
    * last step.

@@ -157,11 +157,12 @@ export async function benchConfig(
     const before = memory.sample();
     const doneBefore = done;
     let prepared: Prepared | undefined;
-    // An engine far too slow for this size on a comparable earlier one (≥ 1% of these FLOPs, so that
-    // fixed overheads do not distort the rate) is not run: a run we cannot stop would skew the others.
+    // An engine too slow for this size on a comparable earlier one (≥ 1% of these FLOPs, so that fixed
+    // overheads do not distort the rate) is not run: its check run would be thrown away, and a run we
+    // cannot stop would skew the others. The margin allows for the rate differing between modules.
     const rate = rates.get(runner.id);
     const predictedMs = rate && rate.flops >= workload.flops / 100 ? workload.flops / rate.flopsPerMs : 0;
-    if (predictedMs > 2 * options.maxRunMs) {
+    if (predictedMs > 1.25 * options.maxRunMs) {
       result.status = 'too-slow';
       result.reason = `not run: at the speed of its check run on ${rate!.config} (${(rate!.flopsPerMs / 1e6).toFixed(2)} GFLOP/s) one run would take ~${Math.round(predictedMs / 1000)} s (> ${options.maxRunMs / 1000} s)`;
       total -= planned;

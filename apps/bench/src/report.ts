@@ -141,7 +141,7 @@ export function reportMarkdown(runs: BenchRun[]): string {
       `max |Δ| must be ≤ ${o.tolerance}, or the engine is reported as a mismatch and not timed.`,
     `- ${o.warmup} run(s) before timing (the first is the check), then up to ${o.reps} timed runs each ` +
       `(fewer for slow engines, within a ${o.budgetMs / 1000} s budget per engine and config, never fewer than ${o.minReps}); ` +
-      `an engine whose check run takes more than ${o.maxRunMs / 1000} s is not timed, and one that would take more than twice ` +
+      `an engine whose check run takes more than ${o.maxRunMs / 1000} s is not timed, and one that would take more than 1.25 times ` +
       'that at the speed it showed on an earlier config is not run. The table gives median, min and max.',
     '- GFLOP/s = 2·B·T·D·Σ_layers G·H·(I_l + H_out) (+ 2·B·T·D·layers·P·H for the projection) / median time, G = 1, 4, 3 gates ' +
       'for RNN, LSTM, GRU (`forwardFlops` from @recurrent/core). `vs cpu` = median of @recurrent/cpu / median of the engine, ' +

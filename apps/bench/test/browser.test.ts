@@ -23,6 +23,8 @@ describe('pnpm bench --browser --config tiny,gru-tiny', () => {
         expect({ config: c.config.name, id, status: r.status, reason: r.reason }).toEqual({ config: c.config.name, id, status: 'ok', reason: undefined });
         expect(r.maxAbsDiff).toBeLessThanOrEqual(1e-4);
       }
+      // PyTorch's output from the Node side where it runs there; else @recurrent/cpu's, saying why.
+      expect(c.reference).toMatch(/^(PyTorch |@recurrent\/cpu \()/);
       // WebGPU runs on Chromium's software adapter; where there is none it must say so, never mismatch.
       expect(['ok', 'unavailable']).toContain(byId.webgpu!.status);
       if (byId.webgpu!.status === 'ok') expect(byId.webgpu!.maxAbsDiff).toBeLessThanOrEqual(1e-4);

@@ -56,6 +56,16 @@ const ACTIVATIONS = /* wgsl */ `
 // Tested on the bits, which no compiler's finite-math assumption removes.
 fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 
+// e^x to about one ulp whatever the driver's exp: x = k·ln2 + r (Cody–Waite: ln2 in two parts, the first
+// with few enough bits that k·ln2_hi is exact), e^r by its Taylor series to r^7 (|r| ≤ ln2/2).
+fn exp_exact(x: f32) -> f32 {
+  let k = round(x * 1.44269504089);
+  let r = (x - k * 0.693145751953125) - k * 1.42860676533e-6;
+  let p = 1.0 + r * (1.0 + r * (0.5 + r * (0.166666666667 + r * (0.0416666666667 + r * (0.00833333333333
+    + r * (0.00138888888889 + r * 0.000198412698413))))));
+  return ldexp(p, i32(k));
+}
+
 // A Taylor series near zero (no cancellation), 1 − 2/(e^{2|x|}+1) elsewhere.
 fn tanh_exact(x: f32) -> f32 {
   if (is_nan(x)) { return x; }
@@ -66,14 +76,14 @@ fn tanh_exact(x: f32) -> f32 {
       + x2 * (-0.00886323552990 + x2 * (0.00359212803657 + x2 * (-0.00145583438705 + x2 * 0.000590027440946))))))));
   }
   // tanh(20) rounds to 1 in float32; the clamp keeps exp finite.
-  let e = exp(2.0 * min(a, 20.0));
+  let e = exp_exact(2.0 * min(a, 20.0));
   return sign(x) * (1.0 - 2.0 / (e + 1.0));
 }
 
 // exp stays finite (e^88 < 3.4e38); past ±88, σ is 0 or 1 to within 1e-38.
 fn sigmoid_exact(x: f32) -> f32 {
   if (is_nan(x)) { return x; }
-  return 1.0 / (1.0 + exp(-clamp(x, -88.0, 88.0)));
+  return 1.0 / (1.0 + exp_exact(-clamp(x, -88.0, 88.0)));
 }
 
 fn relu_exact(x: f32) -> f32 { return select(max(x, 0.0), x, is_nan(x)); }

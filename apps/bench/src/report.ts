@@ -29,7 +29,7 @@ function markdownTable(c: ConfigResult): string[] {
  */
 export function chartSvg(runs: BenchRun[]): string {
   const width = 960;
-  const labelWidth = 330;
+  const labelWidth = 360;
   const plotWidth = width - labelWidth - 90;
   const barHeight = 16;
   const gap = 5;
@@ -56,7 +56,8 @@ export function chartSvg(runs: BenchRun[]): string {
       }
       const w = Math.max(1, x(b.gflops!) - labelWidth);
       const fill = b.group === 'ours' ? '#2f6fd0' : '#9a9a9a';
-      out.push(`<text x="${labelWidth - 6}" y="${y + barHeight - 4}" text-anchor="end" font-size="12">${escapeXml(b.detail && b.group === 'ours' ? `${b.label} (${b.detail})` : b.label)}</text>`);
+      // The WebGPU adapter matters (SwiftShader is a CPU); the other labels already say what runs.
+      out.push(`<text x="${labelWidth - 6}" y="${y + barHeight - 4}" text-anchor="end" font-size="12">${escapeXml(b.detail && b.id === 'webgpu' ? `${b.label} (${b.detail})` : b.label)}</text>`);
       out.push(`<rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${fill}"/>`);
       out.push(`<text x="${(labelWidth + w + 4).toFixed(1)}" y="${y + barHeight - 4}" font-size="11">${b.gflops! >= 10 ? b.gflops!.toFixed(1) : b.gflops!.toFixed(2)}</text>`);
       y += barHeight + gap;

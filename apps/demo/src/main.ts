@@ -1,17 +1,23 @@
-// The demo page: engine picker, tabs, and the two PyTorch-trained models.
+// The demo page: engine and cell-type pickers, tabs, and the PyTorch-trained models.
+import { MODULE_NAMES } from '@recurrent/core';
+import type { Mode } from '@recurrent/core';
 import { ENGINES, describeError, startEngine } from './engines.js';
 import type { EngineId, EngineState } from './engines.js';
-import { LanguageClassifier, WordGenerator, fetchModel } from './models.js';
+import { LanguageClassifier, WordGenerator, fetchModel, moduleName } from './models.js';
 import type { Classification, Generation, GenerateOptions, ModelInfo, ModelWeights, RunInfo } from './models.js';
 import { setupOwnModel } from './own.js';
 import { setupSpeed } from './speed.js';
 import { setupConformance } from './conformance.js';
 import { $, drawBars, drawHeatmap, el, formatMs, guarded, showError } from './ui.js';
 
-interface Models {
-  classifier: LanguageClassifier;
-  generator: WordGenerator;
-}
+type LoadedModel = { info: ModelInfo; weights: ModelWeights };
+
+/** The language classifier, trained once per cell type with the same data and time budget. */
+const CELLS: { id: Mode; file: string }[] = [
+  { id: 'rnn', file: 'language-classifier' },
+  { id: 'gru', file: 'language-classifier-gru' },
+  { id: 'lstm', file: 'language-classifier-lstm' },
+];
 
 // Uncaught problems still end up readable on the page.
 window.addEventListener('error', (event) => showError('global-error', event.error ?? event.message));
@@ -19,9 +25,12 @@ window.addEventListener('unhandledrejection', (event) => showError('global-error
 
 let engines: EngineState[] = [];
 let selected: EngineId = 'cpu';
-const modelsByEngine = new Map<EngineId, Promise<Models>>();
-let classifierModel: { info: ModelInfo; weights: ModelWeights };
-let generatorModel: { info: ModelInfo; weights: ModelWeights };
+let selectedCell: Mode = 'rnn';
+/** Each cell type's classifier as loaded, or why it could not be. */
+const classifierModels = new Map<Mode, LoadedModel | { error: string }>();
+let generatorModel: LoadedModel;
+const classifiers = new Map<string, Promise<LanguageClassifier>>();
+const generators = new Map<EngineId, Promise<WordGenerator>>();
 
 export function availableEngines(): (EngineState & { backend: NonNullable<EngineState['backend']> })[] {
   return engines.filter((s): s is EngineState & { backend: NonNullable<EngineState['backend']> } => s.backend !== undefined);
@@ -31,19 +40,41 @@ export function currentEngine(): EngineState & { backend: NonNullable<EngineStat
   return availableEngines().find((s) => s.engine.id === selected)!;
 }
 
-/** The demo models on one engine, built once per engine. */
-function modelsOn(id: EngineId): Promise<Models> {
-  let models = modelsByEngine.get(id);
-  if (!models) {
-    const backend = engines.find((s) => s.engine.id === id)!.backend!;
-    models = (async () => ({
-      classifier: await LanguageClassifier.create(classifierModel.info, classifierModel.weights, backend),
-      generator: await WordGenerator.create(generatorModel.info, generatorModel.weights, backend),
-    }))();
-    modelsByEngine.set(id, models);
-    models.catch(() => modelsByEngine.delete(id)); // a failed build may be retried
+/** Builds a model once per key; a failed build may be retried. */
+function cached<K, T>(cache: Map<K, Promise<T>>, key: K, build: () => Promise<T>): Promise<T> {
+  let model = cache.get(key);
+  if (!model) {
+    model = build();
+    cache.set(key, model);
+    model.catch(() => cache.delete(key));
   }
-  return models;
+  return model;
+}
+
+function backendOf(id: EngineId) {
+  return engines.find((s) => s.engine.id === id)!.backend!;
+}
+
+function classifierInfo(cell: Mode): LoadedModel {
+  const model = classifierModels.get(cell)!;
+  if ('error' in model) throw new Error(model.error);
+  return model;
+}
+
+/** The language classifier of one cell type on one engine. */
+function classifierOn(id: EngineId, cell: Mode): Promise<LanguageClassifier> {
+  return cached(classifiers, `${id}/${cell}`, async () => {
+    const { info, weights } = classifierInfo(cell);
+    return LanguageClassifier.create(info, weights, backendOf(id));
+  });
+}
+
+function generatorOn(id: EngineId): Promise<WordGenerator> {
+  return cached(generators, id, () => WordGenerator.create(generatorModel.info, generatorModel.weights, backendOf(id)));
+}
+
+function percent(p: number): string {
+  return `${(p * 100).toFixed(1)}%`;
 }
 
 /** "Ran on: wasm-simd in 0.42 ms": what really ran, as the engine reports it. */
@@ -77,7 +108,48 @@ async function selectEngine(id: EngineId): Promise<void> {
   selected = id;
   document.body.dataset.engine = id;
   await classifyWord();
+  if (!$('many-results').hidden) await classifyMany();
   if ($('gen-words').childElementCount > 0) await generateWords();
+}
+
+// ---- cell-type picker ----
+
+function renderCells(): void {
+  const fieldset = $('cells');
+  fieldset.replaceChildren(
+    el('legend', {}, 'Cell type (held-out accuracy)'),
+    ...CELLS.map(({ id }) => {
+      const model = classifierModels.get(id)!;
+      const input = el('input', { type: 'radio', name: 'cell', value: id, id: `cell-${id}`, disabled: 'error' in model, checked: id === selectedCell });
+      input.addEventListener('change', () => void selectCell(id));
+      const label = el('label', { htmlFor: input.id, className: 'error' in model ? 'engine disabled' : 'engine' }, input, ` ${MODULE_NAMES[id]}`);
+      if ('error' in model) {
+        const reason = el('span', { className: 'reason', id: `cell-${id}-reason` }, `unavailable: ${model.error}`);
+        input.setAttribute('aria-describedby', reason.id);
+        label.append(' ', reason);
+      } else {
+        label.append(' ', el('span', { className: 'accuracy', id: `cell-${id}-accuracy` }, percent(model.info.validationAccuracy ?? 0)));
+      }
+      return label;
+    }),
+  );
+}
+
+/** "Now: a bidirectional 2-layer nn.GRU, H = 128, 93.1% right on 7000 held-out words. Trained for …" */
+function describeClassifier(info: ModelInfo): string {
+  const { hiddenSize, numLayers } = info.rnn;
+  const training = info.training?.cpuSeconds
+    ? ` Trained for ${Math.round(info.training.cpuSeconds / 60)} CPU minutes on ${info.training.threads} thread(s): ${info.training.steps} steps of 128 words.`
+    : '';
+  return `Now: a bidirectional ${numLayers}-layer ${moduleName(info)}, H = ${hiddenSize}, ${percent(info.validationAccuracy ?? 0)} right on ${info.heldOutWords ?? 7000} held-out words.${training} Classes: ${info.labels.join(', ')}.`;
+}
+
+async function selectCell(cell: Mode): Promise<void> {
+  selectedCell = cell;
+  document.body.dataset.cell = cell;
+  $('classifier-facts').textContent = describeClassifier(classifierInfo(cell).info);
+  await classifyWord();
+  if (!$('many-results').hidden) await classifyMany();
 }
 
 // ---- which language? ----
@@ -87,11 +159,12 @@ let classifyRequest = 0;
 async function classifyWord(): Promise<void> {
   const request = ++classifyRequest;
   const engine = selected;
+  const cell = selectedCell;
   const word = ($('word') as HTMLInputElement).value;
   let result: Classification | null = null;
   let failure: unknown = null;
   try {
-    result = await (await modelsOn(engine)).classifier.classify(word);
+    result = await (await classifierOn(engine, cell)).classify(word);
   } catch (error) {
     failure = error;
   }
@@ -102,7 +175,7 @@ async function classifyWord(): Promise<void> {
     return;
   }
   showError('word-error', null);
-  renderClassification(result, engine);
+  renderClassification(result, engine, cell);
 }
 
 function clearLanguageResult(): void {
@@ -114,14 +187,15 @@ function clearLanguageResult(): void {
   canvas.getContext('2d')?.clearRect(0, 0, canvas.width, canvas.height);
 }
 
-function renderClassification(result: Classification, engine: EngineId): void {
+function renderClassification(result: Classification, engine: EngineId, cell: Mode): void {
   const bars = $('language-bars');
-  drawBars(bars, classifierModel.info.labels, result.probabilities);
-  const labels = classifierModel.info.labels;
+  const labels = classifierInfo(cell).info.labels;
+  drawBars(bars, labels, result.probabilities);
   const best = result.probabilities.indexOf(Math.max(...result.probabilities));
-  $('language-verdict').textContent = `“${result.word}” looks ${labels[best]} (${(result.probabilities[best]! * 100).toFixed(1)}%).`;
+  $('language-verdict').textContent = `“${result.word}” looks ${labels[best]} (${percent(result.probabilities[best]!)}) to the ${MODULE_NAMES[cell]}.`;
   bars.dataset.word = result.word;
   bars.dataset.engine = engine;
+  bars.dataset.cell = cell;
   bars.dataset.backend = result.backend;
   const [L, width] = result.hidden.shape as [number, number];
   const H = width / 2;
@@ -129,29 +203,31 @@ function renderClassification(result: Classification, engine: EngineId): void {
   drawHeatmap($('language-heatmap') as HTMLCanvasElement, result.hidden.data, L, width, [...result.word], H);
   ($('language-heatmap') as HTMLCanvasElement).setAttribute(
     'aria-label',
-    `Hidden states of the top layer for “${result.word}”: ${L} characters × ${width} units`,
+    `Hidden states of the ${MODULE_NAMES[cell]}'s top layer for “${result.word}”: ${L} characters × ${width} units`,
   );
   showRun(result, 'one forward');
 }
 
 async function classifyMany(): Promise<void> {
   const engine = selected;
+  const cell = selectedCell;
   await guarded('many-error', async () => {
     const words = ($('many-words') as HTMLTextAreaElement).value.split(/[\s,;]+/).filter((w) => w.length > 0);
-    const { classifier } = await modelsOn(engine);
+    const classifier = await classifierOn(engine, cell);
     const result = await classifier.classifyMany(words);
-    const labels = classifierModel.info.labels;
+    const labels = classifier.info.labels;
     const table = $('many-results') as HTMLTableElement;
     table.tBodies[0]!.replaceChildren(
       ...result.words.map((word, b) => {
         const p = result.probabilities[b]!;
         const best = p.indexOf(Math.max(...p));
-        return el('tr', {}, el('td', {}, word), el('td', {}, labels[best]!), el('td', {}, `${(p[best]! * 100).toFixed(1)}%`));
+        return el('tr', {}, el('td', {}, word), el('td', {}, labels[best]!), el('td', {}, percent(p[best]!)));
       }),
     );
-    $('many-caption').textContent = `${result.words.length} words in one forward of batch ${result.words.length} with lengths, on ${result.backend}`;
+    $('many-caption').textContent = `${result.words.length} words in one forward of the ${MODULE_NAMES[cell]}, batch ${result.words.length} with lengths, on ${result.backend}`;
     table.hidden = false;
     table.dataset.engine = engine;
+    table.dataset.cell = cell;
     showRun(result, `batch of ${result.words.length}`);
   });
 }
@@ -170,7 +246,7 @@ export function generateOptions(): GenerateOptions {
 async function generateWords(): Promise<void> {
   const engine = selected;
   await guarded('gen-error', async () => {
-    const { generator } = await modelsOn(engine);
+    const generator = await generatorOn(engine);
     const result: Generation = await generator.generate(generateOptions());
     const list = $('gen-words');
     list.replaceChildren(...result.words.map((w) => el('li', {}, w || '(empty)')));
@@ -192,41 +268,74 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return max;
 }
 
+/** One engine running one cell type's classifier, or the reason it could not. */
+interface AgreementRun {
+  cell: Mode;
+  classification: Classification | null;
+  error: string | null;
+}
+
+/**
+ * The current word through every cell type's classifier, and the current seed through the generator,
+ * on every available engine; each compared with the same model on CPU-JS.
+ */
 async function compareEngines(): Promise<void> {
   await guarded('agree-error', async () => {
     const word = ($('word') as HTMLInputElement).value;
     const options = generateOptions();
-    const rows: { id: EngineId; label: string; classification: Classification; words: string }[] = [];
+    const cells = CELLS.filter(({ id }) => !('error' in classifierModels.get(id)!)).map(({ id }) => id);
+    const engineRows: { id: EngineId; label: string; runs: AgreementRun[]; words: string }[] = [];
     for (const { engine } of availableEngines()) {
-      const { classifier, generator } = await modelsOn(engine.id);
-      const classification = await classifier.classify(word);
-      const words = (await generator.generate(options)).words.join(' ');
-      rows.push({ id: engine.id, label: engine.label, classification, words });
+      const runs: AgreementRun[] = [];
+      for (const cell of cells) {
+        try {
+          runs.push({ cell, classification: await (await classifierOn(engine.id, cell)).classify(word), error: null });
+        } catch (error) {
+          runs.push({ cell, classification: null, error: describeError(error) });
+        }
+      }
+      const words = (await (await generatorOn(engine.id)).generate(options)).words.join(' ');
+      engineRows.push({ id: engine.id, label: engine.label, runs, words });
     }
-    const reference = rows.find((r) => r.id === 'cpu')!;
+    const reference = engineRows.find((r) => r.id === 'cpu')!;
     let worst = 0;
+    const problems: string[] = [];
     const table = $('agree-table') as HTMLTableElement;
     table.tBodies[0]!.replaceChildren(
-      ...rows.map((row) => {
-        const dp = maxAbsDiff(row.classification.probabilities, reference.classification.probabilities);
-        const dh = maxAbsDiff(row.classification.hidden.data, reference.classification.hidden.data);
-        worst = Math.max(worst, dp, dh);
-        const tr = el('tr', {},
-          el('th', { scope: 'row' }, row.label),
-          el('td', {}, el('code', {}, row.classification.backend)),
-          el('td', {}, formatMs(row.classification.ms)),
-          el('td', {}, dp.toExponential(2)),
-          el('td', {}, dh.toExponential(2)),
-          el('td', {}, row.words === reference.words ? 'yes' : `no: ${row.words}`));
-        tr.dataset.engine = row.id;
-        tr.dataset.maxDiff = String(Math.max(dp, dh));
-        tr.dataset.sameWords = String(row.words === reference.words);
-        return tr;
-      }),
+      ...engineRows.flatMap((row) =>
+        row.runs.map((run, i) => {
+          const want = reference.runs[i]!.classification;
+          const got = run.classification;
+          const dp = got && want ? maxAbsDiff(got.probabilities, want.probabilities) : NaN;
+          const dh = got && want ? maxAbsDiff(got.hidden.data, want.hidden.data) : NaN;
+          const diff = Math.max(dp, dh);
+          worst = Math.max(worst, diff); // NaN (a run that failed) sticks
+          if (run.error) problems.push(`${row.label} ${MODULE_NAMES[run.cell]}: ${run.error}`);
+          const tr = el('tr', { className: i === 0 ? 'group-start' : '' });
+          if (i === 0) tr.append(el('th', { scope: 'rowgroup', rowSpan: row.runs.length }, row.label));
+          tr.append(
+            el('th', { scope: 'row' }, MODULE_NAMES[run.cell]),
+            ...(got
+              ? [el('td', {}, el('code', {}, got.backend)), el('td', {}, formatMs(got.ms)), el('td', {}, dp.toExponential(2)), el('td', {}, dh.toExponential(2))]
+              : [el('td', { className: 'fail', colSpan: 4 }, run.error ?? 'the CPU-JS reference did not run')]),
+          );
+          if (i === 0) tr.append(el('td', { rowSpan: row.runs.length }, row.words === reference.words ? 'yes' : `no: ${row.words}`));
+          tr.dataset.engine = row.id;
+          tr.dataset.cell = run.cell;
+          tr.dataset.maxDiff = String(diff);
+          tr.dataset.top = got ? String(got.probabilities.indexOf(Math.max(...got.probabilities))) : '';
+          tr.dataset.sameWords = String(row.words === reference.words);
+          return tr;
+        }),
+      ),
     );
     table.hidden = false;
     const summary = $('agree-summary');
-    summary.textContent = `“${reference.classification.word}” on ${rows.length} engine(s): max |Δ| against CPU-JS is ${worst.toExponential(2)}; invented words (seed ${options.seed}) ${rows.every((r) => r.words === reference.words) ? 'identical on every engine' : 'differ'}.`;
+    const cellNames = cells.map((c) => MODULE_NAMES[c]).join(', ');
+    summary.textContent =
+      `“${reference.runs[0]?.classification?.word ?? word}” through the ${cellNames} on ${engineRows.length} engine(s): ` +
+      (problems.length > 0 ? `${problems.length} run(s) failed (${problems.join('; ')})` : `max |Δ| against the same model on CPU-JS is ${worst.toExponential(2)}`) +
+      `; invented words (seed ${options.seed}) ${engineRows.every((r) => r.words === reference.words) ? 'identical on every engine' : 'differ'}.`;
     summary.dataset.maxDiff = String(worst);
   });
 }
@@ -261,8 +370,16 @@ function setupTabs(): void {
 
 async function main(): Promise<void> {
   setupTabs();
-  [classifierModel, generatorModel] = await Promise.all([fetchModel('language-classifier'), fetchModel('word-generator')]);
-  $('classifier-facts').textContent = `Classes: ${classifierModel.info.labels.join(', ')}. Held-out accuracy ${((classifierModel.info.validationAccuracy ?? 0) * 100).toFixed(1)}%.`;
+  const loading = CELLS.map(async ({ id, file }) => {
+    try {
+      classifierModels.set(id, await fetchModel(file));
+    } catch (error) {
+      classifierModels.set(id, { error: describeError(error) });
+    }
+  });
+  [generatorModel] = await Promise.all([fetchModel('word-generator'), ...loading]);
+  renderCells();
+  $('classifier-facts').textContent = describeClassifier(classifierInfo(selectedCell).info);
   $('generator-facts').textContent = `Held-out loss ${generatorModel.info.validationLoss?.toFixed(2)} nats per character.`;
   ($('gen-language') as HTMLSelectElement).replaceChildren(...generatorModel.info.labels.map((label, i) => el('option', { value: String(i) }, label)));
 
@@ -280,7 +397,7 @@ async function main(): Promise<void> {
   $('generate').addEventListener('click', () => void generateWords());
   $('agree').addEventListener('click', () => void compareEngines());
   setupSpeed({ availableEngines });
-  setupOwnModel({ currentEngine, showRun });
+  setupOwnModel({ currentEngine, currentClassifier: () => CELLS.find((c) => c.id === selectedCell)!.file, showRun });
   await setupConformance({ availableEngines });
   await selectEngine('cpu');
   await Promise.all(started);

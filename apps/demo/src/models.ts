@@ -1,11 +1,15 @@
-// The two PyTorch-trained models of the demo and the few layers around the RNN (one-hot input, a
-// linear head, softmax), in plain TypeScript. The RNN itself runs on whichever engine is picked.
-import { RnnError, createRnn, readSafetensors, seededRandom } from '@recurrent/core';
-import type { Backend, Rnn, RnnConfig, StateDict, Tensor } from '@recurrent/core';
+// The PyTorch-trained models of the demo and the few layers around the recurrent module (one-hot
+// input, a linear head, softmax), in plain TypeScript. The module itself (nn.RNN, nn.GRU or nn.LSTM)
+// runs on whichever engine is picked.
+import { MODULE_NAMES, RnnError, createGru, createLstm, createRnn, readSafetensors, seededRandom } from '@recurrent/core';
+import type { Backend, ForwardOptions, ForwardResult, Mode, Rnn, RnnConfig, StateDict, Tensor } from '@recurrent/core';
 
 /** The JSON written next to each .safetensors by apps/demo/training/*.py. */
 export interface ModelInfo {
   task: 'classify' | 'generate';
+  /** Which torch.nn module the `rnn.*` weights belong to; absent means nn.RNN. */
+  module?: Mode;
+  /** The module's constructor arguments, camelCased (nonlinearity only for an nn.RNN). */
   rnn: RnnConfig;
   /** The characters the model knows, in one-hot order. */
   vocab: string;
@@ -14,6 +18,9 @@ export interface ModelInfo {
   maxLength?: number;
   validationAccuracy?: number;
   validationLoss?: number;
+  heldOutWords?: number;
+  /** How the model was trained: CPU-time budget (and the wall-clock time it took), torch threads, optimiser steps, passes over the data. */
+  training?: { cpuSeconds: number; wallSeconds: number; threads: number; steps: number; epochs: number; wordsPerLanguage: number };
   checks: { word?: string; prefix?: string; language?: number; probabilities: number[] }[];
 }
 
@@ -25,7 +32,7 @@ export interface Linear {
   outFeatures: number;
 }
 
-/** Weights as exported: `rnn.*` (an nn.RNN state dict) and `head.weight`/`head.bias` (an nn.Linear). */
+/** Weights as exported: `rnn.*` (an nn.RNN, nn.GRU or nn.LSTM state dict) and `head.weight`/`head.bias` (an nn.Linear). */
 export interface ModelWeights {
   rnn: StateDict;
   head: Linear;
@@ -112,16 +119,48 @@ export interface Classification extends RunInfo {
   hidden: Tensor;
 }
 
-/** "Which language is this word?": bidirectional 2-layer RNN, many-to-one, linear head over [h_fwd, h_rev]. */
+/** Any of the three modules behind one forward from zero initial states (an LSTM's c_n is not needed). */
+export interface Recurrent {
+  readonly module: Mode;
+  readonly config: Readonly<Required<Omit<RnnConfig, 'nonlinearity'>>>;
+  readonly backend: string;
+  forward(input: Tensor, options?: ForwardOptions): Promise<ForwardResult>;
+  dispose(): void;
+}
+
+/** Builds an nn.RNN, nn.GRU or nn.LSTM through createRnn, createGru or createLstm. */
+export async function createRecurrent(module: Mode, config: RnnConfig, weights: StateDict, backend: Backend): Promise<Recurrent> {
+  const model =
+    module === 'lstm' ? await createLstm(config, weights, backend)
+    : module === 'gru' ? await createGru(config, weights, backend)
+    : await createRnn(config, weights, backend);
+  return {
+    module,
+    config: model.config,
+    backend: model.backend,
+    forward: (input, options) => model.forward(input, undefined, options),
+    dispose: () => model.dispose(),
+  };
+}
+
+/** "nn.GRU", for the page. */
+export function moduleName(info: ModelInfo): string {
+  return `nn.${MODULE_NAMES[info.module ?? 'rnn']}`;
+}
+
+/**
+ * "Which language is this word?": a bidirectional 2-layer nn.RNN, nn.GRU or nn.LSTM, many-to-one, with a
+ * linear head over [h_fwd, h_rev] of the top layer.
+ */
 export class LanguageClassifier {
   private constructor(
     readonly info: ModelInfo,
-    readonly rnn: Rnn,
+    readonly model: Recurrent,
     private readonly head: Linear,
   ) {}
 
   static async create(info: ModelInfo, weights: ModelWeights, backend: Backend): Promise<LanguageClassifier> {
-    return new LanguageClassifier(info, await createRnn(info.rnn, weights.rnn, backend), weights.head);
+    return new LanguageClassifier(info, await createRecurrent(info.module ?? 'rnn', info.rnn, weights.rnn, backend), weights.head);
   }
 
   /** (L, V) one-hot of one word, or (L, N, V) time-major for several, zero-padded. */
@@ -135,8 +174,8 @@ export class LanguageClassifier {
 
   /** The head reads [h_n of the top layer's forward direction, h_n of its reverse direction]. */
   private features(hN: Float32Array, batch: number, b: number): Float32Array {
-    const H = this.rnn.config.hiddenSize;
-    const top = 2 * (this.rnn.config.numLayers - 1);
+    const H = this.model.config.hiddenSize;
+    const top = 2 * (this.model.config.numLayers - 1);
     const f = new Float32Array(2 * H);
     f.set(hN.subarray((top * batch + b) * H, (top * batch + b + 1) * H), 0);
     f.set(hN.subarray(((top + 1) * batch + b) * H, ((top + 1) * batch + b + 1) * H), H);
@@ -147,10 +186,10 @@ export class LanguageClassifier {
     const word = checkWord(input, this.info.vocab);
     const L = [...word].length;
     const start = performance.now();
-    const { output, hN } = await this.rnn.forward({ data: this.oneHot([word], false), shape: [L, this.info.vocab.length] });
+    const { output, hN } = await this.model.forward({ data: this.oneHot([word], false), shape: [L, this.info.vocab.length] });
     const ms = performance.now() - start;
     const probabilities = softmax(linear(this.head, this.features(hN.data, 1, 0)));
-    return { word, probabilities, hidden: output, backend: this.rnn.backend, ms };
+    return { word, probabilities, hidden: output, backend: this.model.backend, ms };
   }
 
   /** Many words in one batched forward, each running over its own length (`lengths`). */
@@ -159,18 +198,17 @@ export class LanguageClassifier {
     if (words.length === 0) throw new RnnError('shape', 'Paste at least one word to classify.');
     const L = Math.max(...words.map((w) => [...w].length));
     const start = performance.now();
-    const { hN } = await this.rnn.forward(
+    const { hN } = await this.model.forward(
       { data: this.oneHot(words, true), shape: [L, words.length, this.info.vocab.length] },
-      undefined,
       { lengths: words.map((w) => [...w].length) },
     );
     const ms = performance.now() - start;
     const probabilities = words.map((_, b) => softmax(linear(this.head, this.features(hN.data, words.length, b))));
-    return { words, probabilities, backend: this.rnn.backend, ms };
+    return { words, probabilities, backend: this.model.backend, ms };
   }
 
   dispose(): void {
-    this.rnn.dispose();
+    this.model.dispose();
   }
 }
 

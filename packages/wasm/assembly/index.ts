@@ -42,10 +42,48 @@ function storePartial(acc0: v128, acc1: v128, base: usize, c: usize, width: i32)
   }
 }
 
+// @ts-ignore: decorator
+@inline const ROW_BLOCK: i32 = 64;
+
+/**
+ * Interleaves `groups` groups of 4 rows of A (stride lda floats) for kernel4x8: pack[g][k][r] =
+ * A[4g + r][k], so that the kernel reads the four rows' k-th values at one address (4×4 transposes).
+ */
+function packRows(A: usize, lda: i32, groups: i32, K: i32, pack: usize): void {
+  const aStride = <usize>lda << 2;
+  const groupBytes = <usize>K << 4;
+  for (let g = 0; g < groups; g++) {
+    const a0 = A + <usize>(4 * g) * aStride, a1 = a0 + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
+    const out = pack + <usize>g * groupBytes;
+    let k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const at = <usize>k << 2;
+      const r0 = v128.load(a0 + at), r1 = v128.load(a1 + at), r2 = v128.load(a2 + at), r3 = v128.load(a3 + at);
+      const t0 = i32x4.shuffle(r0, r1, 0, 4, 1, 5), t1 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
+      const t2 = i32x4.shuffle(r0, r1, 2, 6, 3, 7), t3 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+      const o = out + (at << 2);
+      v128.store(o, i64x2.shuffle(t0, t1, 0, 2));
+      v128.store(o, i64x2.shuffle(t0, t1, 1, 3), 16);
+      v128.store(o, i64x2.shuffle(t2, t3, 0, 2), 32);
+      v128.store(o, i64x2.shuffle(t2, t3, 1, 3), 48);
+    }
+    for (; k < K; k++) {
+      const at = <usize>k << 2;
+      const o = out + (at << 2);
+      store<f32>(o, load<f32>(a0 + at));
+      store<f32>(o, load<f32>(a1 + at), 4);
+      store<f32>(o, load<f32>(a2 + at), 8);
+      store<f32>(o, load<f32>(a3 + at), 12);
+    }
+  }
+}
+
 /**
  * C[i, n] = base[i, n] + Σ_k A[i, k] · W[n, k] for rows [0, rows) and the columns of panels [p0, p1).
- * Strides are in floats; baseStride 0 broadcasts one row (a bias). Rows are taken in blocks of 48 so
- * that a block of A stays in cache while every panel passes over it.
+ * Strides are in floats; baseStride 0 broadcasts one row (a bias). Rows are taken in blocks of 64:
+ * each block's groups of four rows are interleaved into `pack` (ROW_BLOCK·K floats, the calling
+ * thread's own) and stay in cache while every panel passes over them; the last rows of a block that
+ * do not make a group of four (and B = 1) take the one-row kernel.
  */
 function gemm(
   rows: i32, cols: i32, K: i32,
@@ -54,50 +92,53 @@ function gemm(
   base: usize, baseStride: i32,
   C: usize, ldc: i32,
   p0: i32, p1: i32,
+  pack: usize,
 ): void {
+  if (p0 >= p1) return;
   const aStride = <usize>lda << 2;
   const bStride = <usize>baseStride << 2;
   const cStride = <usize>ldc << 2;
   const panelBytes = <usize>K * NR << 2;
-  for (let r0 = 0; r0 < rows; r0 += 48) {
-    const r1 = min(rows, r0 + 48);
+  const groupBytes = <usize>K << 4;
+  for (let r0 = 0; r0 < rows; r0 += ROW_BLOCK) {
+    const r1 = min(rows, r0 + ROW_BLOCK);
+    const groups = (r1 - r0) >> 2;
+    packRows(A + <usize>r0 * aStride, lda, groups, K, pack);
     for (let p = p0; p < p1; p++) {
       const panel = packed + <usize>p * panelBytes;
       const n = p * NR;
       const width = min(NR, cols - n);
       const colBytes = <usize>n << 2;
-      let i = r0;
-      for (; i + 4 <= r1; i += 4) {
-        const a = A + <usize>i * aStride;
-        kernel4x8(a, aStride, panel, K, base + <usize>i * bStride + colBytes, bStride, C + <usize>i * cStride + colBytes, cStride, width);
+      for (let g = 0; g < groups; g++) {
+        const i = r0 + 4 * g;
+        kernel4x8(pack + <usize>g * groupBytes, panel, K, base + <usize>i * bStride + colBytes, bStride, C + <usize>i * cStride + colBytes, cStride, width);
       }
-      for (; i < r1; i++) {
+      for (let i = r0 + 4 * groups; i < r1; i++) {
         kernel1x8(A + <usize>i * aStride, panel, K, base + <usize>i * bStride + colBytes, C + <usize>i * cStride + colBytes, width);
       }
     }
   }
 }
 
-/** Four rows of A times one panel: 8 accumulators, each panel row loaded once for four rows. */
+/** Four interleaved rows of A times one panel: 8 accumulators, each panel row loaded once for four rows. */
 // @ts-ignore: decorator
-@inline function kernel4x8(a0: usize, aStride: usize, panel: usize, K: i32, base: usize, bStride: usize, c: usize, cStride: usize, width: i32): void {
-  const a1 = a0 + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
+@inline function kernel4x8(a: usize, panel: usize, K: i32, base: usize, bStride: usize, c: usize, cStride: usize, width: i32): void {
   let s00 = f32x4.splat(0), s01 = f32x4.splat(0);
   let s10 = f32x4.splat(0), s11 = f32x4.splat(0);
   let s20 = f32x4.splat(0), s21 = f32x4.splat(0);
   let s30 = f32x4.splat(0), s31 = f32x4.splat(0);
   let w = panel;
-  const end = <usize>K << 2;
-  for (let k: usize = 0; k < end; k += 4) {
+  const end = a + (<usize>K << 4);
+  for (; a < end; a += 16) {
     const w0 = v128.load(w), w1 = v128.load(w, 16);
     w += NR << 2;
-    let x = v128.load32_splat(a0 + k);
+    let x = v128.load32_splat(a);
     s00 = madd(x, w0, s00); s01 = madd(x, w1, s01);
-    x = v128.load32_splat(a1 + k);
+    x = v128.load32_splat(a, 4);
     s10 = madd(x, w0, s10); s11 = madd(x, w1, s11);
-    x = v128.load32_splat(a2 + k);
+    x = v128.load32_splat(a, 8);
     s20 = madd(x, w0, s20); s21 = madd(x, w1, s21);
-    x = v128.load32_splat(a3 + k);
+    x = v128.load32_splat(a, 12);
     s30 = madd(x, w0, s30); s31 = madd(x, w1, s31);
   }
   storeRow(s00, s01, base, c, width);
@@ -129,27 +170,71 @@ function gemm(
   storeRow(f32x4.add(s0, t0), f32x4.add(s1, t1), base, c, width);
 }
 
+// Constants of the pointwise functions, each splatted into a 16-byte row of static memory: a v128.load
+// from a constant address is one instruction, where V8 builds a v128 constant in three.
+const CONSTANTS = memory.data<f32>([
+  7.90531110763549805, 7.90531110763549805, 7.90531110763549805, 7.90531110763549805,
+  -7.90531110763549805, -7.90531110763549805, -7.90531110763549805, -7.90531110763549805,
+  -2.76076847742355e-16, -2.76076847742355e-16, -2.76076847742355e-16, -2.76076847742355e-16,
+  2.00018790482477e-13, 2.00018790482477e-13, 2.00018790482477e-13, 2.00018790482477e-13,
+  -8.60467152213735e-11, -8.60467152213735e-11, -8.60467152213735e-11, -8.60467152213735e-11,
+  5.12229709037114e-8, 5.12229709037114e-8, 5.12229709037114e-8, 5.12229709037114e-8,
+  1.48572235717979e-5, 1.48572235717979e-5, 1.48572235717979e-5, 1.48572235717979e-5,
+  6.37261928875436e-4, 6.37261928875436e-4, 6.37261928875436e-4, 6.37261928875436e-4,
+  4.89352455891786e-3, 4.89352455891786e-3, 4.89352455891786e-3, 4.89352455891786e-3,
+  1.19825839466702e-6, 1.19825839466702e-6, 1.19825839466702e-6, 1.19825839466702e-6,
+  1.18534705686654e-4, 1.18534705686654e-4, 1.18534705686654e-4, 1.18534705686654e-4,
+  2.268434632439e-3, 2.268434632439e-3, 2.268434632439e-3, 2.268434632439e-3,
+  4.89352518554385e-3, 4.89352518554385e-3, 4.89352518554385e-3, 4.89352518554385e-3,
+  -0.0, -0.0, -0.0, -0.0,
+  1, 1, 1, 1,
+  0.5, 0.5, 0.5, 0.5,
+  0, 0, 0, 0,
+], 16);
+// Rows of CONSTANTS.
+// @ts-ignore: decorator
+@inline const CLAMP = 0;
+// @ts-ignore: decorator
+@inline const NEG_CLAMP = 1;
+/** P's 7 coefficients, highest power first, then Q's 4. */
+// @ts-ignore: decorator
+@inline const P0 = 2;
+// @ts-ignore: decorator
+@inline const Q0 = 9;
+// @ts-ignore: decorator
+@inline const SIGN = 13;
+// @ts-ignore: decorator
+@inline const ONE = 14;
+// @ts-ignore: decorator
+@inline const HALF = 15;
+// @ts-ignore: decorator
+@inline const ZERO = 16;
+
+// @ts-ignore: decorator
+@inline function constant(row: i32): v128 {
+  return v128.load(CONSTANTS + (<usize>row << 4));
+}
+
 // tanh(x) ≈ x · P(x²) / Q(x²) on [-7.905, 7.905] (Eigen's rational approximation: within 4e-7 of the
-// exact value), and exactly ±1 beyond, where float32 tanh is within 3e-7 of ±1 anyway.
+// exact value), and exactly ±1 beyond, where float32 tanh is within 3e-7 of ±1 anyway. The clamp uses
+// pmin/pmax (one instruction each, where min/max cost several in V8), ordered so that NaN passes through.
 // @ts-ignore: decorator
 @inline function tanh4(v: v128): v128 {
-  const clamp = f32x4.splat(7.90531110763549805);
-  const x = f32x4.min(f32x4.max(v, f32x4.neg(clamp)), clamp);
+  const x = f32x4.pmax(f32x4.pmin(v, constant(CLAMP)), constant(NEG_CLAMP));
   const x2 = f32x4.mul(x, x);
-  let p = f32x4.splat(-2.76076847742355e-16);
-  p = madd(p, x2, f32x4.splat(2.00018790482477e-13));
-  p = madd(p, x2, f32x4.splat(-8.60467152213735e-11));
-  p = madd(p, x2, f32x4.splat(5.12229709037114e-8));
-  p = madd(p, x2, f32x4.splat(1.48572235717979e-5));
-  p = madd(p, x2, f32x4.splat(6.37261928875436e-4));
-  p = madd(p, x2, f32x4.splat(4.89352455891786e-3));
+  let p = madd(constant(P0), x2, constant(P0 + 1));
+  p = madd(p, x2, constant(P0 + 2));
+  p = madd(p, x2, constant(P0 + 3));
+  p = madd(p, x2, constant(P0 + 4));
+  p = madd(p, x2, constant(P0 + 5));
+  p = madd(p, x2, constant(P0 + 6));
   p = f32x4.mul(p, x);
-  let q = f32x4.splat(1.19825839466702e-6);
-  q = madd(q, x2, f32x4.splat(1.18534705686654e-4));
-  q = madd(q, x2, f32x4.splat(2.268434632439e-3));
-  q = madd(q, x2, f32x4.splat(4.89352518554385e-3));
-  const saturated = f32x4.ge(f32x4.abs(v), clamp);
-  const signedOne = v128.or(v128.and(v, f32x4.splat(-0.0)), f32x4.splat(1));
+  let q = madd(constant(Q0), x2, constant(Q0 + 1));
+  q = madd(q, x2, constant(Q0 + 2));
+  q = madd(q, x2, constant(Q0 + 3));
+  const sign = constant(SIGN);
+  const saturated = f32x4.ge(v128.andnot(v, sign), constant(CLAMP));
+  const signedOne = v128.or(v128.and(v, sign), constant(ONE));
   return v128.bitselect(signedOne, f32x4.div(p, q), saturated);
 }
 
@@ -157,7 +242,7 @@ function gemm(
 // exactly 0 or 1 beyond |x| ≥ 15.8 (the true value is then within 1.4e-7 of it), and NaN stays NaN.
 // @ts-ignore: decorator
 @inline function sigmoid4(v: v128): v128 {
-  const half = f32x4.splat(0.5);
+  const half = constant(HALF);
   return madd(tanh4(f32x4.mul(v, half)), half, half);
 }
 
@@ -213,7 +298,7 @@ function updateCells(
         } else if (cell == RNN_TANH) {
           v128.store(hOut + unit, tanh4(gate(pj, qj, 0)));
         } else {
-          v128.store(hOut + unit, f32x4.max(gate(pj, qj, 0), f32x4.splat(0)));
+          v128.store(hOut + unit, f32x4.max(gate(pj, qj, 0), constant(ZERO)));
         }
       }
     }
@@ -290,7 +375,8 @@ function copyRows(to: usize, toStride: i32, from: usize, fromStride: i32, rows: 
  * blocks of 8 hidden units: the columns of all their gates in the step GEMM, and their pointwise update,
  * so no barrier sits between the two; one barrier ends each step, since the next reads all of h_t. A
  * projected LSTM adds one barrier before h·W_hrᵀ, whose output panels are split between the threads.
- * With one thread there is no barrier at all.
+ * With one thread there is no barrier at all. `packs` holds each thread's GEMM row-packing buffer,
+ * packBytes apiece.
  */
 export function runLayer(
   thread: i32, threads: i32, canWait: bool, sync: usize,
@@ -298,8 +384,9 @@ export function runLayer(
   x: usize, packedW_ih: usize, bias: usize, proj: usize, out: usize,
   packedW_hh: usize, hiddenBias: usize, packedW_hr: usize, zeros: usize,
   q: usize, h: usize, c: usize, hCell: usize,
-  h0: usize, c0: usize, lengths: usize, hN: usize, cN: usize,
+  h0: usize, c0: usize, lengths: usize, hN: usize, cN: usize, packs: usize, packBytes: usize,
 ): void {
+  const pack = packs + <usize>thread * packBytes;
   const projected = P != H;
   const Hp = roundUp(H), Pp = roundUp(P);
   const GH = G * Hp;
@@ -324,7 +411,7 @@ export function runLayer(
     }
   }
   const projPanels = DGH / NR;
-  gemm(L * N, DGH, I, x, I, packedW_ih, bias, 0, proj, DGH, share(projPanels, thread, threads), share(projPanels, thread + 1, threads));
+  gemm(L * N, DGH, I, x, I, packedW_ih, bias, 0, proj, DGH, share(projPanels, thread, threads), share(projPanels, thread + 1, threads), pack);
   barrier(sync, threads, canWait);
 
   // This thread's blocks of hidden units [j0, j1), their gate panels, and its units [u0, u1).
@@ -341,7 +428,7 @@ export function runLayer(
       const h_prev = h + <usize>(2 * d + (step & 1)) * hBytes;
       const h_next = h + <usize>(2 * d + 1 - (step & 1)) * hBytes;
       const q_d = q + <usize>d * qBytes;
-      gemm(active, GH, P, h_prev, Pp, packedW_hh + <usize>d * packedHhBytes, hiddenBias + (<usize>d * GH << 2), 0, q_d, GH, j0 * G, j1 * G);
+      gemm(active, GH, P, h_prev, Pp, packedW_hh + <usize>d * packedHhBytes, hiddenBias + (<usize>d * GH << 2), 0, q_d, GH, j0 * G, j1 * G, pack);
       const proj_t = proj + ((<usize>t * N * DGH + <usize>d * GH) << 2);
       const cell_d = projected ? hCell + <usize>d * cBytes : h_next;
       updateCells(cell, active, G, j0, j1, proj_t, DGH, q_d, GH, h_prev, c + <usize>d * cBytes, cell_d, Hp);
@@ -355,7 +442,7 @@ export function runLayer(
         const t = d == 0 ? step : L - 1 - step;
         const active = activeAt(lengths, N, t);
         const h_next = h + <usize>(2 * d + 1 - (step & 1)) * hBytes;
-        gemm(active, P, H, hCell + <usize>d * cBytes, Hp, packedW_hr + <usize>d * packedHrBytes, zeros, 0, h_next, Pp, k0, k1);
+        gemm(active, P, H, hCell + <usize>d * cBytes, Hp, packedW_hr + <usize>d * packedHrBytes, zeros, 0, h_next, Pp, k0, k1, pack);
         copyRows(out + ((<usize>t * N * DP + <usize>d * P + v0) << 2), DP, h_next + (<usize>v0 << 2), Pp, active, v1 - v0);
       }
     }

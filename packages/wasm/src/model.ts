@@ -3,8 +3,9 @@ import { RnnError } from '@recurrent/core';
 import type { Heap } from './heap.js';
 import type { WorkerPool } from './threads.js';
 
-/** Output columns per packed panel: must match NR in assembly/index.ts. */
+/** Output columns per packed panel, and rows per GEMM row block: must match NR and ROW_BLOCK in assembly/index.ts. */
 const NR = 8;
+const ROW_BLOCK = 64;
 
 /** The exports of assembly/index.ts (offsets are bytes into linear memory). */
 export interface Kernels {
@@ -14,7 +15,7 @@ export interface Kernels {
     x: number, packedW_ih: number, bias: number, proj: number, out: number,
     packedW_hh: number, hiddenBias: number, packedW_hr: number, zeros: number,
     q: number, h: number, c: number, hCell: number,
-    h0: number, c0: number, lengths: number, hN: number, cN: number,
+    h0: number, c0: number, lengths: number, hN: number, cN: number, packs: number, packBytes: number,
   ): void;
   heapBase(): number;
   RNN_TANH: WebAssembly.Global;
@@ -92,6 +93,8 @@ interface Scratch {
   hN: number;
   cN: number;
   lengths: number;
+  packs: number;
+  packBytes: number;
 }
 
 const F32 = 4;
@@ -207,6 +210,8 @@ export class WasmModel implements EngineModel {
     const DP = D * P;
     const I = layers[0]!.inputSize;
     const states = layers.length * D * N;
+    // Each thread's GEMM packs a block of rows of its widest A: x, h or the unprojected h.
+    const packFloats = ROW_BLOCK * Math.max(H, P, ...layers.map((layer) => layer.inputSize));
     const sizes = {
       x: L * N * I,
       output0: L * N * DP,
@@ -221,6 +226,7 @@ export class WasmModel implements EngineModel {
       hN: states * P,
       cN: lstm ? states * H : 0,
       lengths: N,
+      packs: (this.runtime.pool?.threads ?? 1) * packFloats,
     };
     const at: Record<string, number> = {};
     let bytes = 0;
@@ -255,6 +261,8 @@ export class WasmModel implements EngineModel {
       hN: s + at.hN!,
       cN: s + at.cN!,
       lengths: s + at.lengths!,
+      packs: s + at.packs!,
+      packBytes: packFloats * F32,
     };
   }
 
@@ -303,6 +311,7 @@ export class WasmModel implements EngineModel {
         buffers.q, buffers.h, buffers.c, buffers.hCell,
         h0 === null ? 0 : buffers.h0 + state * P * F32, lstm && c0 !== null ? buffers.c0 + state * H * F32 : 0,
         lengths === null ? 0 : buffers.lengths, buffers.hN + state * P * F32, buffers.cN + state * H * F32,
+        buffers.packs, buffers.packBytes,
       ];
       x = out;
       return args;

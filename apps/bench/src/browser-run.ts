@@ -11,7 +11,7 @@ import { environmentInfo, type BenchRun } from './environment.js';
 import { progressBar } from './format.js';
 import type { ConfigResult, Progress } from './harness.js';
 import type { BenchConfig } from './configs.js';
-import { MODELS_DIR, nodeReference } from './node-runners.js';
+import { MODELS_DIR, machineCpu, nodeReference } from './node-runners.js';
 import { makeWorkload } from './runner.js';
 
 const require = createRequire(import.meta.url);
@@ -109,6 +109,8 @@ export async function runInChromium(cli: CliOptions): Promise<BenchRun> {
     page.on('pageerror', (e) => errors.push(e.message));
     if (process.env.RECURRENT_BENCH_DEBUG) page.on('console', (m) => process.stderr.write(`[page ${m.type()}] ${m.text()}\n`));
     await page.exposeFunction('benchProgress', (p: Progress) => bar.update({ ...p, config: `chromium ${p.config}` }));
+    // The page cannot see the machine's CPU use: it asks this side.
+    await page.exposeFunction('benchCpu', () => machineCpu());
     await page.goto(`${origin}/index.html`);
     await page.waitForFunction(() => (window as { benchReady?: boolean }).benchReady === true, undefined, { timeout: 60_000 }).catch(() => {
       throw new Error(`the benchmark page did not start: ${errors.join('; ') || 'no error reported'}`);

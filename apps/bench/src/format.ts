@@ -1,6 +1,6 @@
 import { MODULE_NAMES } from '@recurrent/core';
 import { configTitle } from './configs.js';
-import type { ConfigResult, Progress, RunnerResult } from './harness.js';
+import type { ConfigResult, CpuUse, Progress, RunnerResult } from './harness.js';
 
 export const fmtMs = (ms: number | undefined): string => (ms === undefined ? '' : ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2));
 export const fmtGflops = (g: number | undefined): string => (g === undefined ? '' : g >= 10 ? g.toFixed(1) : g.toFixed(2));
@@ -90,11 +90,25 @@ export function rowCells(r: RunnerResult): string[] {
 /** Why an engine has no timings: `unavailable: …`, `mismatch: …`, `too-slow: …`. */
 export const statusText = (r: RunnerResult): string => `${r.status}: ${r.reason ?? ''}`;
 
+/**
+ * `2.0 of 2 cores busy during the timed runs (ours 1.6, other processes 0.4)`: whether the engines had
+ * the machine to themselves.
+ */
+export function cpuText(cpu: CpuUse | undefined): string {
+  if (!cpu) return '';
+  const others = cpu.ownCores !== undefined ? Math.max(0, cpu.busyCores - cpu.ownCores) : undefined;
+  const busy = others !== undefined && others > 0.25;
+  return `${cpu.busyCores.toFixed(1)} of ${cpu.cores} cores busy during the timed runs` +
+    (others !== undefined ? ` (this process ${cpu.ownCores!.toFixed(1)}, other processes ${others.toFixed(1)})` : ' (all processes, ours included)') +
+    (busy ? ': the machine was shared, read absolute figures with care' : '');
+}
+
 /** A plain-text table for the terminal; engines that were not timed are listed under it with the reason. */
 export function formatTable(results: ConfigResult[], title = ''): string {
   const lines: string[] = [];
   for (const c of results) {
     lines.push('', `${title}${configTitle(c.config, c.description)} — ${(c.flops / 1e9).toFixed(3)} GFLOP per forward, checked against ${c.reference}`);
+    if (c.cpu) lines.push(cpuText(c.cpu));
     const rows = [COLUMNS, ...c.results.filter((r) => r.status === 'ok').map(rowCells)];
     const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
     for (const row of rows) lines.push(row.map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd());

@@ -19,11 +19,29 @@ export interface BenchOptions {
 
 export const DEFAULT_OPTIONS: BenchOptions = { warmup: 2, reps: 7, minReps: 3, budgetMs: 20_000, maxRunMs: 30_000, tolerance: 1e-4 };
 
-/** What the platform can say about memory: Node's process.memoryUsage(), Chromium's performance.memory. */
+/**
+ * What the platform can say about memory (Node's process.memoryUsage(), Chromium's performance.memory)
+ * and about the CPU time spent while the engines were timed.
+ */
 export interface MemoryProbe {
   /** Collects garbage when the runtime allows it (node --expose-gc), so deltas mean something. */
   gc(): void;
   sample(): { rss?: number; heap?: number };
+  /** CPU time (ms) the whole machine has spent busy so far, and this process (Node only). */
+  cpu?(): Promise<CpuSample | undefined>;
+}
+
+export interface CpuSample {
+  cores: number;
+  machineBusyMs: number;
+  ownMs?: number;
+}
+
+/** How many cores were busy during a config's timed rounds: all of them, and ours (Node, PyTorch's process excluded). */
+export interface CpuUse {
+  cores: number;
+  busyCores: number;
+  ownCores?: number;
 }
 
 export interface RunnerResult {
@@ -53,6 +71,8 @@ export interface ConfigResult {
   /** Who computed the output every engine was checked against, e.g. `PyTorch 1.13.0a0`. */
   reference: string;
   results: RunnerResult[];
+  /** CPU use during the timed rounds, where the platform tells. */
+  cpu?: CpuUse;
 }
 
 export interface Progress {
@@ -213,6 +233,8 @@ export async function benchConfig(
     await prepared?.dispose();
   }
 
+  const cpuBefore = await memory.cpu?.();
+  const timedStart = now();
   for (let round = 0; live.some((l) => l.repsLeft > 0); round++) {
     for (let k = 0; k < live.length; k++) {
       const l = live[(round + k) % live.length]!;
@@ -224,7 +246,17 @@ export async function benchConfig(
       tick(l.runner, 'timed');
     }
   }
+  const timedMs = now() - timedStart;
+  const cpuAfter = await memory.cpu?.();
   for (const l of live) await l.prepared.dispose();
+  // /proc/stat counts in 10 ms ticks: a window under 2 s says nothing.
+  const cpu: CpuUse | undefined = cpuBefore && cpuAfter && timedMs >= 2000
+    ? {
+        cores: cpuAfter.cores,
+        busyCores: (cpuAfter.machineBusyMs - cpuBefore.machineBusyMs) / timedMs,
+        ownCores: cpuAfter.ownMs !== undefined && cpuBefore.ownMs !== undefined ? (cpuAfter.ownMs - cpuBefore.ownMs) / timedMs : undefined,
+      }
+    : undefined;
 
   const flops = workload.flops;
   for (const r of results) {
@@ -234,9 +266,9 @@ export async function benchConfig(
     r.maxMs = Math.max(...r.timesMs);
     r.gflops = flops / (r.medianMs * 1e6);
   }
-  const cpu = results.find((r) => r.id === 'cpu' && r.medianMs !== undefined);
-  for (const r of results) if (cpu && r.medianMs) r.speedupVsCpu = cpu.medianMs! / r.medianMs;
-  return { config, description: describeConfig(config), flops, reference: reference.source, results };
+  const ours = results.find((r) => r.id === 'cpu' && r.medianMs !== undefined);
+  for (const r of results) if (ours && r.medianMs) r.speedupVsCpu = ours.medianMs! / r.medianMs;
+  return { config, description: describeConfig(config), flops, reference: reference.source, results, cpu };
 }
 
 export async function runBench(

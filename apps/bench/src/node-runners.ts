@@ -74,10 +74,30 @@ export async function nodeReference(workload: Workload): Promise<Reference> {
   }
 }
 
+/**
+ * CPU time the whole machine has spent busy (Linux /proc/stat: all but idle and iowait, in USER_HZ
+ * ticks of 10 ms), or undefined elsewhere.
+ */
+export async function machineCpu(): Promise<{ cores: number; machineBusyMs: number } | undefined> {
+  try {
+    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const total = ticks.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { cores: availableParallelism(), machineBusyMs: (total - ticks[3]! - ticks[4]!) * 10 };
+  } catch {
+    return undefined;
+  }
+}
+
 export const nodeMemory: MemoryProbe = {
   gc: () => (globalThis as { gc?: () => void }).gc?.(),
   sample() {
     const m = process.memoryUsage();
     return { rss: m.rss, heap: m.heapUsed + m.external };
+  },
+  async cpu() {
+    const machine = await machineCpu();
+    const own = process.cpuUsage();
+    return machine && { ...machine, ownMs: (own.user + own.system) / 1000 };
   },
 };

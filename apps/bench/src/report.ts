@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchRun } from './environment.js';
 import { configTitle } from './configs.js';
-import { COLUMNS, fmtBytes, goalRows, rowCells, statusText } from './format.js';
+import { COLUMNS, cpuText, fmtBytes, goalRows, rowCells, statusText } from './format.js';
 import type { ConfigResult } from './harness.js';
 
 export const DOCS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs');
@@ -186,7 +186,7 @@ export function reportMarkdown(runs: BenchRun[]): string {
   for (const run of runs) {
     lines.push('', `## ${run.environment.runtime}`);
     for (const c of run.results) {
-      lines.push('', `### ${configTitle(c.config, c.description)}`, '', `${(c.flops / 1e9).toFixed(3)} GFLOP per forward; checked against ${c.reference}.`, '');
+      lines.push('', `### ${configTitle(c.config, c.description)}`, '', `${(c.flops / 1e9).toFixed(3)} GFLOP per forward; checked against ${c.reference}.${c.cpu ? ` ${cpuText(c.cpu)}.` : ''}`, '');
       lines.push(...markdownTable(c));
     }
   }

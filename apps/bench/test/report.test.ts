@@ -32,6 +32,7 @@ const run: BenchRun = {
     description: describeConfig(CONFIGS['lstm-L']!),
     flops: 1,
     reference: 'PyTorch 1.13.0a0',
+    cpu: { cores: 2, busyCores: 1.96, ownCores: 1.5 },
     results: [
       timed('cpu', '@recurrent/cpu', 'ours', 1, 100),
       timed('naive', 'naive JS loop', 'peer', 1, 200),
@@ -61,6 +62,7 @@ describe('the generated report', () => {
     expect(md).toContain('Node v20.0.0 1.5 → 4.3 — the machine was busy beside the benchmark');
     expect(md).toContain('### S: RNN B1 T100 I64 H64');
     expect(md).toContain('checked against PyTorch 1.13.0a0.');
+    expect(md).toContain('2.0 of 2 cores busy during the timed runs (this process 1.5, other processes 0.5): the machine was shared');
     expect(md).toContain('onnxruntime-web 1.30.0; recurrent at commit abc1234');
     expect(md).toContain('| engine | runs as | median ms | min ms | max ms | GFLOP/s | vs cpu | max \\|Δ\\| |');
     expect(md).toMatch(/^\| onnxruntime-web wasm, 1 thread \|  \| 2\.00 \| 1\.00 \| 3\.00 \| 17\.0 \|/m);

@@ -2,7 +2,7 @@
 // browser-run.ts serves this page (cross-origin isolated) and calls window.runBench.
 import * as cpu from '@recurrent/cpu';
 import type { BenchConfig } from '../configs.js';
-import { cpuReference, runBench, type BenchOptions, type ConfigResult, type MemoryProbe, type Progress, type Reference } from '../harness.js';
+import { cpuReference, runBench, type BenchOptions, type CpuSample, type ConfigResult, type MemoryProbe, type Progress, type Reference } from '../harness.js';
 import { ortWebRunner, type FromWorker, type WorkerChannel } from '../ort.js';
 import { naiveRunner, oursRunner, wasmRunners, type Runner, type Workload } from '../runner.js';
 import { tfjsRunner, type Tf } from '../tfjs.js';
@@ -11,6 +11,7 @@ declare global {
   interface Window {
     benchReady?: boolean;
     benchProgress?: (p: Progress) => void;
+    benchCpu?: () => Promise<CpuSample | undefined>;
     runBench(configs: BenchConfig[], engines: string[] | undefined, options: BenchOptions): Promise<{ results: ConfigResult[]; runtime: string }>;
   }
 }
@@ -59,6 +60,8 @@ const memory: MemoryProbe = {
   // Chromium runs with --js-flags=--expose-gc; performance.memory is Chromium's JS heap figure.
   gc: () => (window as unknown as { gc?: () => void }).gc?.(),
   sample: () => ({ heap: (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize }),
+  // The machine's CPU use, from the Node side (browser-run.ts); Chromium's own share is not visible.
+  cpu: async () => window.benchCpu?.(),
 };
 
 async function adapterName(): Promise<string> {

@@ -5,11 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1
-# WebGPU in Node: SwiftShader from Debian's chromium (Debian 12's own Mesa is too old for Dawn), unless
-# the caller points VK_ICD_FILENAMES at another driver (a real GPU's, or a newer lavapipe).
-if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f /usr/lib/chromium/vk_swiftshader_icd.json ]; then
-  export VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
-fi
 # Dawn prints an error for every adapter request without a runtime dir.
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
   export XDG_RUNTIME_DIR="/tmp/recurrent-xdg-$(id -u)"
@@ -17,4 +12,6 @@ if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
 fi
 pnpm exec turbo run build --output-logs=errors-only >&2
 # Relaxed SIMD lets @recurrent/wasm use its fastest kernels (Chromium has it on; Node 20 needs the flag).
-exec node --expose-gc --experimental-wasm-relaxed-simd apps/bench/dist/cli.js "$@"
+# WebGPU in Node: the software Vulkan driver (Debian 12's own Mesa is too old for Dawn) unless the caller
+# chose one (a real GPU's, a newer lavapipe).
+exec node --expose-gc --experimental-wasm-relaxed-simd --import ./conformance/dist/use-software-gpu.js apps/bench/dist/cli.js "$@"

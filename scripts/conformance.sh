@@ -4,9 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TURBO_TELEMETRY_DISABLED=1
-# No GPU here: WebGPU in Node (Dawn) runs on the software Vulkan driver of Debian's chromium unless the
-# caller chose a driver already.
-SWIFTSHADER=/usr/lib/chromium/vk_swiftshader_icd.json
-if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f "$SWIFTSHADER" ]; then export VK_ICD_FILENAMES="$SWIFTSHADER"; fi
 pnpm exec turbo run build --output-logs=errors-only >&2
-exec node conformance/dist/cli.js "$@"
+# No GPU here: WebGPU in Node (Dawn) runs on the software Vulkan driver unless the caller chose one.
+exec node --import ./conformance/dist/use-software-gpu.js conformance/dist/cli.js "$@"

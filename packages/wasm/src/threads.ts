@@ -6,7 +6,8 @@ import { RnnError } from '@recurrent/core';
  * the same way in Node (worker_threads, eval) and in browsers (a Blob URL), with no bundler setup.
  */
 const WORKER_SOURCE = `
-const isNode = typeof self === 'undefined';
+// Node, Deno and Bun workers have require (Bun's also have a \`self\` that never hears the parent's messages).
+const isNode = typeof require === 'function';
 const port = isNode ? require('node:worker_threads').parentPort : self;
 const listen = (handler) => isNode ? port.on('message', handler) : (self.onmessage = (event) => handler(event.data));
 let kernels = null;

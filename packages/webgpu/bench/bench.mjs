@@ -2,11 +2,10 @@
 //   pnpm --filter @recurrent/webgpu bench                     S and M
 //   pnpm --filter @recurrent/webgpu bench -- --sizes S,M,L    L is ~17 GFLOP: about a minute per forward on SwiftShader
 //   options: --repeats N (timed forwards per size, median reported; default 3)
-import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { useSoftwareVulkanUnlessChosen } from '@recurrent/conformance/software-gpu';
 
-const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
-if (process.env.VK_ICD_FILENAMES === undefined && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+useSoftwareVulkanUnlessChosen();
 
 const { createRnn, forwardFlops, initStateDict, planForward, planModel, randomTensorData, resolveConfig } = await import('@recurrent/core');
 const { createBackend } = await import('../dist/index.js');

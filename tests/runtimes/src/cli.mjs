@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// The conformance table per runtime.
+//   pnpm conformance --runtime deno            one runtime (node20 node22 node24 deno bun chromium firefox)
+//   pnpm conformance --runtime deno,bun --json
+//   node tests/runtimes/src/cli.mjs --all      every runtime CI runs here (this package's test)
+// Exit status 1 when an engine fails a case, or cannot run in a runtime where it should (a runtime or engine
+// missing here is a failure unless KNOWN_GAPS names it with the reason; there are none today).
+import { parseArgs } from 'node:util';
+import { RUNTIMES, formatReport, runConformance } from './runtimes.mjs';
+
+/** Runtime × engine pairs that cannot run, with the reason, shown in every report. Aim: empty. */
+const KNOWN_GAPS = [];
+
+const { values } = parseArgs({ options: { runtime: { type: 'string', multiple: true }, all: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+if (values.help || (!values.all && !values.runtime)) {
+  console.log(`usage: pnpm conformance --runtime NAME[,NAME] [--json]   (${Object.keys(RUNTIMES).join(', ')})\n       node tests/runtimes/src/cli.mjs --all   (CI's set: ${Object.keys(RUNTIMES).filter((r) => RUNTIMES[r].ci).join(', ')})`);
+  process.exit(values.help ? 0 : 2);
+}
+const runtimes = values.all ? Object.keys(RUNTIMES).filter((r) => RUNTIMES[r].ci) : values.runtime.flatMap((r) => r.split(','));
+const unknown = runtimes.filter((r) => !(r in RUNTIMES));
+if (unknown.length > 0) {
+  console.error(`unknown runtime(s) ${unknown.join(', ')}: one of ${Object.keys(RUNTIMES).join(', ')}`);
+  process.exit(2);
+}
+
+const isGap = (runtime, engine) => KNOWN_GAPS.find((g) => g.runtime === runtime && (g.engine === undefined || g.engine === engine));
+const progress = process.stderr.isTTY ? (text) => process.stderr.write(`\r${text.slice(0, 100).padEnd(100)}`) : undefined;
+let passed = 0;
+let failed = 0;
+const reports = [];
+for (const runtime of runtimes) {
+  const report = await runConformance(runtime, { onProgress: progress });
+  if (progress) process.stderr.write(`\r${' '.repeat(100)}\r`);
+  reports.push(report);
+  if (report.unavailable && !isGap(runtime)) failed++;
+  for (const engine of report.engines) {
+    passed += engine.passed;
+    failed += engine.failed;
+    if (!engine.available && !isGap(runtime, engine.package)) failed++;
+  }
+  if (!values.json) console.log(`${formatReport(report)}\n`);
+}
+if (values.json) console.log(JSON.stringify({ knownGaps: KNOWN_GAPS, runtimes: reports }, (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 1));
+else {
+  for (const gap of KNOWN_GAPS) console.log(`known gap: ${gap.runtime}${gap.engine ? ` ${gap.engine}` : ''}: ${gap.reason}`);
+  console.log(`runtimes: ${reports.map((r) => `${r.runtime} ${r.seconds.toFixed(0)} s`).join(', ')}`);
+  // Cases passed and failed over every runtime and engine; a runtime or engine that could not run counts as one failure.
+  console.log(`${passed} passed, ${failed} failed`);
+}
+process.exitCode = failed > 0 ? 1 : 0;

@@ -27,7 +27,7 @@ export interface MemoryProbe {
   /** Collects garbage when the runtime allows it (node --expose-gc), so deltas mean something. */
   gc(): void;
   sample(): { rss?: number; heap?: number };
-  /** CPU time (ms) the whole machine has spent busy so far, and this process (Node only). */
+  /** CPU time (ms) the whole machine has spent busy so far, and this process with its children (Node only). */
   cpu?(): Promise<CpuSample | undefined>;
 }
 
@@ -37,7 +37,7 @@ export interface CpuSample {
   ownMs?: number;
 }
 
-/** How many cores were busy during a config's timed rounds: all of them, and ours (Node, PyTorch's process excluded). */
+/** How many cores were busy during a config's timed rounds: all of them, and ours (Node, PyTorch's process included). */
 export interface CpuUse {
   cores: number;
   busyCores: number;

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -89,6 +89,19 @@ export async function machineCpu(): Promise<{ cores: number; machineBusyMs: numb
   }
 }
 
+/** CPU time of this process's live children (PyTorch's python3), from /proc/<pid>/stat utime + stime. */
+async function childrenCpuMs(): Promise<number> {
+  let ms = 0;
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    // Fields after the command name (which may hold spaces, so split after its closing parenthesis).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[1]) === process.pid) ms += (Number(fields[11]) + Number(fields[12])) * 10;
+  }
+  return ms;
+}
+
 export const nodeMemory: MemoryProbe = {
   gc: () => (globalThis as { gc?: () => void }).gc?.(),
   sample() {
@@ -98,6 +111,6 @@ export const nodeMemory: MemoryProbe = {
   async cpu() {
     const machine = await machineCpu();
     const own = process.cpuUsage();
-    return machine && { ...machine, ownMs: (own.user + own.system) / 1000 };
+    return machine && { ...machine, ownMs: (own.user + own.system) / 1000 + (await childrenCpuMs()) };
   },
 };

@@ -131,16 +131,18 @@ function cellCode(shape: CellShape, values: { h_prev: string; c_prev: string; b_
  */
 function matvecCode(o: { G: number; F: 'f32' | 'vec4f'; src: string; s: string; weights: string; w: string; K: string; row: string; gate: string }): string {
   const gates = Array.from({ length: o.G }, (_, q) => q);
-  const at = (k: string, q: number) => `${o.weights}[${o.w} + (${k}) * ${o.row}${q > 0 ? ` + ${q}u * ${o.gate}` : ''}]`;
+  const at = (k: string, q: number) => `${o.weights}[w + (${k}) * ${o.row}${q > 0 ? ` + ${q}u * ${o.gate}` : ''}]`;
   if (o.F === 'vec4f') {
-    return `${gates.map((q) => `var a${q} = vec4f(0.0);`).join(' ')}
+    return `let w = ${o.w};
+        ${gates.map((q) => `var a${q} = vec4f(0.0);`).join(' ')}
         for (var k = 0u; k < ${o.K}; k++) {
           let hk = vec4f(${o.src}[${o.s} + k]);
           ${gates.map((q) => `a${q} = fma(hk, ${at('k', q)}, a${q});`).join('\n          ')}
         }`;
   }
   const four = (q: number) => `vec4f(${[0, 1, 2, 3].map((i) => at(i === 0 ? 'k' : `k + ${i}u`, q)).join(', ')})`;
-  return `${gates.map((q) => `var s${q} = vec4f(0.0);`).join(' ')}
+  return `let w = ${o.w};
+        ${gates.map((q) => `var s${q} = vec4f(0.0);`).join(' ')}
         var k = 0u;
         for (; k + 4u <= ${o.K}; k += 4u) {
           let hk = vec4f(${o.src}[${o.s} + k], ${o.src}[${o.s} + k + 1u], ${o.src}[${o.s} + k + 2u], ${o.src}[${o.s} + k + 3u]);
@@ -274,7 +276,7 @@ export function recurrenceShader(shape: CellShape): Kernel {
       { name: 'u', type: 'f32', writable: true, doc: '(D, N, H): o ⊙ tanh(c_t), before the projection' },
     );
   }
-  const gateSums = matvecCode({ G: shape.gates, F: 'f32', src: 'state_prev', s: 'hs', weights: 'W_hhT', w: 'd * HO * G * H + j', K: 'HO', row: 'G * H', gate: 'H' });
+  const gateSums = matvecCode({ G: shape.gates, F: 'f32', src: 'state_prev', s: 'hs', weights: 'W_hhT', w: 'd * HO * G * H + j', K: 'HO', row: '(G * H)', gate: 'H' });
   const x = Array.from({ length: shape.gates }, (_, q) => `let x${q} = projected[x + ${q}u * H];`).join(' ');
   const project = P > 0
     ? /* wgsl */ `
@@ -383,10 +385,11 @@ export function persistentRecurrenceShader(shape: CellShape): Kernel {
   const gather = (array: string, base: string) => (vec4 ? `vec4f(${lanes.map((e) => `${array}[${scalarAt(base, e)}]`).join(', ')})` : `${array}[${base} + j]`);
   const scatter = (array: string, base: string, value: string) =>
     lanes.map((e) => `${array}[${scalarAt(base, e)}] = ${value}${vec4 ? `.${'xyzw'[e]}` : ''};`).join(' ');
-  const U = vec4 ? 'H / 4u' : 'H';
-  const gateSums = matvecCode({ G, F, src: 'h_wg', s: 'hp', weights: 'W_hhT', w: `d * HO * G * ${U} + j`, K: 'HO', row: `G * ${U}`, gate: U });
+  // Units per row of H (constant-folded: keep it parenthesised inside products).
+  const U = vec4 ? '(H / 4u)' : 'H';
+  const gateSums = matvecCode({ G, F, src: 'h_wg', s: 'hp', weights: 'W_hhT', w: `d * HO * G * ${U} + j`, K: 'HO', row: `(G * ${U})`, gate: U });
   const x = Array.from({ length: G }, (_, q) => `let x${q} = projected[x + ${q}u * ${U} + j];`).join(' ');
-  const PU = vecP ? 'P / 4u' : 'P';
+  const PU = vecP ? '(P / 4u)' : 'P';
 
   const gatePhase = /* wgsl */ `
       for (var j = li; j < ${U}; j += WG) {

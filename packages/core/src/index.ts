@@ -1,11 +1,14 @@
 export type {
   Backend,
+  BackwardPlan,
   DirectionWeights,
+  EngineGradients,
   EngineModel,
   EngineResult,
   ForwardOptions,
   ForwardPlan,
   ForwardResult,
+  Gradients,
   Gru,
   GruConfig,
   LayerPlan,
@@ -20,11 +23,12 @@ export type {
   StateDict,
   Stream,
   Tensor,
+  UpstreamGradients,
 } from './types.js';
 export { RnnError, isRnnError, type RnnErrorCode } from './errors.js';
 export { createRnn, createLstm, createGru } from './modules.js';
 export { resolveConfig, forwardFlops, numDirections, outputSize, GATES, MODULE_NAMES, type ResolvedConfig } from './config.js';
-export { parameterShapes, parameterSuffix, planModel } from './weights.js';
+export { namedParameters, parameterShapes, parameterSuffix, planModel } from './weights.js';
 export { planForward, checkTensor, type InitialState } from './forward.js';
 export { readSafetensors, writeSafetensors } from './safetensors.js';
 export { initStateDict, randomTensorData, seededRandom } from './init.js';

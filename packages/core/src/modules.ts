@@ -3,9 +3,10 @@ import { RnnError, describeValue, formatShape } from './errors.js';
 import { checkTensor, planForward, type InitialState } from './forward.js';
 import { swapLeadingAxes } from './layout.js';
 import type {
-  Backend, ForwardOptions, ForwardResult, Gru, GruConfig, Lstm, LstmConfig, LstmResult, Mode, Rnn, RnnConfig, StateDict, Stream, Tensor,
+  Backend, ForwardOptions, ForwardResult, Gradients, Gru, GruConfig, Lstm, LstmConfig, LstmResult, Mode, Rnn, RnnConfig, StateDict, Stream, Tensor,
+  UpstreamGradients,
 } from './types.js';
-import { planModel } from './weights.js';
+import { namedParameters, planModel } from './weights.js';
 
 export function checkBackend(backend: unknown): Backend {
   const candidate = backend as Backend | null;
@@ -33,10 +34,14 @@ interface BuiltModule {
   backend: string;
   forward(input: Tensor, hx: InitialState | undefined, options: ForwardOptions | undefined): Promise<AnyResult>;
   stream(hx: InitialState | undefined): Stream<AnyResult>;
+  backward(input: Tensor, hx: InitialState | undefined, upstream: UpstreamGradients, options: ForwardOptions | undefined): Promise<Gradients>;
+  stateDict(): StateDict;
+  loadStateDict(weights: StateDict): Promise<void>;
   dispose(): void;
 }
 
 const copyTensor = (t: Tensor): Tensor => ({ data: t.data.slice(), shape: [...t.shape] });
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
  * Builds any module from its config and a PyTorch state dict on the given engine. Everything is
@@ -44,7 +49,7 @@ const copyTensor = (t: Tensor): Tensor => ({ data: t.data.slice(), shape: [...t.
  */
 async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfig, weights: StateDict, backend: Backend): Promise<BuiltModule> {
   const resolved = resolveConfig(config, mode);
-  const plan = planModel(resolved, weights);
+  let plan = planModel(resolved, weights);
   const engine = checkBackend(backend);
   const engineModel = await engine.createModel(plan);
   const D = numDirections(resolved);
@@ -134,11 +139,94 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
     };
   }
 
+  /**
+   * Checks the upstream gradients against the shapes forward gives for this call and makes them
+   * time-major, like everything an engine receives.
+   */
+  function planUpstream(upstream: UpstreamGradients, L: number, N: number, batched: boolean, batchFirst: boolean) {
+    if (upstream === null || typeof upstream !== 'object' || Array.isArray(upstream)) {
+      throw new RnnError('type', `upstream gradients must be an object like { output?, hN?${mode === 'lstm' ? ', cN?' : ''} }, got ${describeValue(upstream)}`, { field: 'upstream' });
+    }
+    const known = mode === 'lstm' ? ['output', 'hN', 'cN'] : ['output', 'hN'];
+    const unknown = Object.keys(upstream).filter((key) => !known.includes(key));
+    if (unknown.length > 0) {
+      throw new RnnError('type', `upstream gradients have unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}. Known for ${module}: ${known.join(', ')}`, { unknown });
+    }
+    const stateShape = (width: number): number[] => (batched ? [stateRows, N, width] : [stateRows, width]);
+    const expected: Record<string, number[]> = {
+      output: batchFirst ? [N, L, D * Hout] : batched ? [L, N, D * Hout] : [L, D * Hout],
+      hN: stateShape(Hout),
+      cN: stateShape(resolved.hiddenSize),
+    };
+    const checked = (key: 'output' | 'hN' | 'cN'): Float32Array | null => {
+      const value = upstream[key];
+      if (value === undefined || value === null) return null;
+      const tensor = checkTensor(value, `upstream.${key}`);
+      if (!sameShape(tensor.shape, expected[key]!)) {
+        throw new RnnError('shape', `upstream.${key} must have the shape forward gives ${key} for this input, ${formatShape(expected[key]!)}, got ${formatShape(tensor.shape)}`, {
+          field: `upstream.${key}`,
+          expected: expected[key],
+          actual: tensor.shape,
+        });
+      }
+      return tensor.data;
+    };
+    const output = checked('output');
+    return {
+      gradOutput: output !== null && batchFirst ? swapLeadingAxes(output, N, L, D * Hout) : output,
+      gradHN: checked('hN'),
+      gradCN: mode === 'lstm' ? checked('cN') : null,
+    };
+  }
+
+  async function backward(input: Tensor, hx: InitialState | undefined, upstream: UpstreamGradients, options: ForwardOptions | undefined): Promise<Gradients> {
+    checkLive();
+    const { plan: forwardPlan, layout } = planForward(resolved, input, hx, options);
+    const { seqLen: L, batch: N } = forwardPlan;
+    const gradients = planUpstream(upstream, L, N, layout.batched, layout.batchFirst);
+    if (engineModel.backward === undefined) {
+      throw new RnnError('unavailable', `The ${engineModel.backend ?? engine.name} engine cannot compute gradients (it has no backward)`, { backend: engine.name });
+    }
+    const result = await engineModel.backward({ ...forwardPlan, ...gradients });
+    const I = resolved.inputSize;
+    const stateShape = (width: number): number[] => (layout.batched ? [stateRows, N, width] : [stateRows, width]);
+    const grads: Gradients = {
+      input: layout.batchFirst
+        ? { data: swapLeadingAxes(result.input, L, N, I), shape: [N, L, I] }
+        : { data: result.input, shape: layout.batched ? [L, N, I] : [L, I] },
+      h0: { data: result.h0, shape: stateShape(Hout) },
+      weights: namedParameters(resolved, result.layers, false),
+    };
+    if (mode === 'lstm') {
+      if (result.c0 === undefined) throw new RnnError('internal', `The ${engine.name} engine returned no gradient for c0`);
+      grads.c0 = { data: result.c0, shape: stateShape(resolved.hiddenSize) };
+    }
+    return grads;
+  }
+
+  function stateDict(): StateDict {
+    checkLive();
+    return namedParameters(resolved, plan.layers.map((layer) => layer.directions), true);
+  }
+
+  async function loadStateDict(weights: StateDict): Promise<void> {
+    checkLive();
+    const next = planModel(resolved, weights);
+    if (engineModel.loadWeights === undefined) {
+      throw new RnnError('unavailable', `The ${engineModel.backend ?? engine.name} engine cannot replace weights in place: create a new model with ${create}`, { backend: engine.name });
+    }
+    await engineModel.loadWeights(next);
+    plan = next;
+  }
+
   return {
     config: resolved,
     backend: engineModel.backend ?? engine.name,
     forward,
     stream,
+    backward,
+    stateDict,
+    loadStateDict,
     dispose(): void {
       if (disposed) return;
       disposed = true;
@@ -155,6 +243,9 @@ export async function createRnn(config: RnnConfig, weights: StateDict, backend: 
     backend: built.backend,
     forward: (input, h0, options) => built.forward(input, h0, options),
     stream: (h0) => built.stream(h0),
+    backward: (input, h0, upstream, options) => built.backward(input, h0, upstream, options),
+    stateDict: () => built.stateDict(),
+    loadStateDict: (weights) => built.loadStateDict(weights),
     dispose: () => built.dispose(),
   };
 }
@@ -167,6 +258,9 @@ export async function createGru(config: GruConfig, weights: StateDict, backend: 
     backend: built.backend,
     forward: (input, h0, options) => built.forward(input, h0, options),
     stream: (h0) => built.stream(h0),
+    backward: (input, h0, upstream, options) => built.backward(input, h0, upstream, options),
+    stateDict: () => built.stateDict(),
+    loadStateDict: (weights) => built.loadStateDict(weights),
     dispose: () => built.dispose(),
   };
 }
@@ -182,6 +276,9 @@ export async function createLstm(config: LstmConfig, weights: StateDict, backend
     backend: built.backend,
     forward: (input, hx, options) => built.forward(input, hx, options) as Promise<LstmResult>,
     stream: (hx) => built.stream(hx) as Stream<LstmResult>,
+    backward: (input, hx, upstream, options) => built.backward(input, hx, upstream, options) as Promise<Gradients & { c0: Tensor }>,
+    stateDict: () => built.stateDict(),
+    loadStateDict: (weights) => built.loadStateDict(weights),
     dispose: () => built.dispose(),
   };
 }

@@ -74,22 +74,59 @@ export interface Stream<Result> {
   dispose(): void;
 }
 
+/**
+ * The gradients a backward starts from: ∂loss/∂output, ∂loss/∂h_n and (LSTM) ∂loss/∂c_n, each shaped like
+ * what forward returned for the same input. An absent one is zero.
+ */
+export interface UpstreamGradients {
+  output?: Tensor;
+  hN?: Tensor;
+  cN?: Tensor;
+}
+
+/**
+ * What `loss.backward()` leaves in `.grad` for loss = Σ output·gradOutput + Σ h_n·gradHN + Σ c_n·gradCN:
+ * the gradients with respect to the input, the initial states (the zero state when none was given) and
+ * every parameter under PyTorch's names. Gradients are of the inference function: dropout is not applied.
+ */
+export interface Gradients {
+  /** Shaped like the input; zero at padded positions (past an element's length). */
+  input: Tensor;
+  /** Shaped like h0. */
+  h0: Tensor;
+  /** LSTM only: shaped like c0. */
+  c0?: Tensor;
+  /** One gradient per parameter, same names and shapes as the state dict. */
+  weights: StateDict;
+}
+
 /** What every module has, whatever its cell. */
 interface Module<Config> {
   readonly config: Readonly<Required<Config>>;
   /** Which engine (and which variant of it) really runs this model, e.g. `cpu`, `wasm-simd`. */
   readonly backend: string;
+  /** A copy of the weights the model holds, under PyTorch's names and in PyTorch's order. */
+  stateDict(): StateDict;
+  /**
+   * Replaces the weights, checked strictly like `load_state_dict(strict=True)`; the engine replaces its
+   * weights in place. A state dict that does not fit is refused and the model keeps its weights.
+   */
+  loadStateDict(weights: StateDict): Promise<void>;
   dispose(): void;
 }
 
 export interface Rnn extends Module<RnnConfig> {
   forward(input: Tensor, h0?: Tensor, options?: ForwardOptions): Promise<ForwardResult>;
+  /** Backpropagation through time for the same call as forward(input, h0, options). */
+  backward(input: Tensor, h0: Tensor | undefined, upstream: UpstreamGradients, options?: ForwardOptions): Promise<Gradients>;
   /** A stream starting from h0 (zeros when absent); unidirectional models only. */
   stream(h0?: Tensor): Stream<ForwardResult>;
 }
 
 export interface Gru extends Module<GruConfig> {
   forward(input: Tensor, h0?: Tensor, options?: ForwardOptions): Promise<ForwardResult>;
+  /** Backpropagation through time for the same call as forward(input, h0, options). */
+  backward(input: Tensor, h0: Tensor | undefined, upstream: UpstreamGradients, options?: ForwardOptions): Promise<Gradients>;
   /** A stream starting from h0 (zeros when absent); unidirectional models only. */
   stream(h0?: Tensor): Stream<ForwardResult>;
 }
@@ -97,6 +134,8 @@ export interface Gru extends Module<GruConfig> {
 export interface Lstm extends Module<LstmConfig> {
   /** `hx` is `[h0, c0]`, both or neither, as in PyTorch. */
   forward(input: Tensor, hx?: [h0: Tensor, c0: Tensor], options?: ForwardOptions): Promise<LstmResult>;
+  /** Backpropagation through time for the same call as forward(input, hx, options); the result has c0. */
+  backward(input: Tensor, hx: [h0: Tensor, c0: Tensor] | undefined, upstream: UpstreamGradients, options?: ForwardOptions): Promise<Gradients & { c0: Tensor }>;
   /** A stream starting from [h0, c0] (zeros when absent); unidirectional models only. */
   stream(hx?: [h0: Tensor, c0: Tensor]): Stream<LstmResult>;
 }
@@ -174,11 +213,37 @@ export interface EngineResult {
   cN?: Float32Array;
 }
 
+/** One validated backward call: the forward's plan plus the upstream gradients, time-major like it. */
+export interface BackwardPlan extends ForwardPlan {
+  /** (L, N, D·H_out), or null for zeros. Values at padded positions are to be ignored (they take no gradient). */
+  gradOutput: Float32Array | null;
+  /** (D·numLayers, N, H_out), or null for zeros. */
+  gradHN: Float32Array | null;
+  /** LSTM only: (D·numLayers, N, H), or null for zeros. */
+  gradCN: Float32Array | null;
+}
+
+/** What an engine's backward returns: fresh arrays, in the plan's layouts. */
+export interface EngineGradients {
+  /** (L, N, inputSize), zero past each element's length. */
+  input: Float32Array;
+  /** (D·numLayers, N, H_out) */
+  h0: Float32Array;
+  /** LSTM only: (D·numLayers, N, H) */
+  c0?: Float32Array;
+  /** Per layer, per direction, shaped like the ModelPlan's weights (b_ih/b_hh null without bias, W_hr null without projection). */
+  layers: DirectionWeights[][];
+}
+
 /** A model prepared by one engine (weights uploaded, pipelines built). */
 export interface EngineModel {
   /** Which variant runs it, e.g. `wasm-relaxed-simd-threads`; defaults to the backend's name. */
   readonly backend?: string;
   forward(plan: ForwardPlan): Promise<EngineResult>;
+  /** BPTT for the plan; engines without it make `model.backward` reject with `unavailable`. */
+  backward?(plan: BackwardPlan): Promise<EngineGradients>;
+  /** Replaces the weights in place with a validated plan of the same model (same sizes). */
+  loadWeights?(plan: ModelPlan): Promise<void>;
   dispose(): void;
 }
 

@@ -172,3 +172,26 @@ export function planModel(config: ResolvedConfig, weights: StateDict, { cell = f
     layers,
   };
 }
+
+/**
+ * Names per-layer, per-direction arrays (weights or their gradients, laid out like a ModelPlan's) under
+ * PyTorch's state_dict keys, in PyTorch's order. `copy` gives the caller arrays the model does not share.
+ */
+export function namedParameters(config: ResolvedConfig, layers: DirectionWeights[][], copy: boolean): StateDict {
+  const shapes = parameterShapes(config);
+  const named: StateDict = {};
+  layers.forEach((directions, layer) => directions.forEach((weights, direction) => {
+    const suffix = parameterSuffix(layer, direction);
+    const entries: [string, Float32Array | null][] = [
+      ['weight_ih', weights.W_ih], ['weight_hh', weights.W_hh], ['bias_ih', weights.b_ih], ['bias_hh', weights.b_hh], ['weight_hr', weights.W_hr],
+    ];
+    for (const [name, data] of entries) {
+      const key = name + suffix;
+      const shape = shapes.get(key);
+      if (shape === undefined || data === null) continue;
+      named[key] = { data: copy ? data.slice() : data, shape: [...shape] };
+    }
+  }));
+  // PyTorch's order: the order of parameterShapes.
+  return Object.fromEntries([...shapes.keys()].filter((key) => key in named).map((key) => [key, named[key]!]));
+}

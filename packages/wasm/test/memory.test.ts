@@ -1,9 +1,30 @@
-import { createRnn, initStateDict, isRnnError, planModel, randomTensorData, resolveConfig, type RnnConfig } from '@recurrent/core';
+import {
+  createGru, createLstm, createRnn, initStateDict, isRnnError, planModel, randomTensorData, resolveConfig,
+  type Backend, type GruConfig, type LstmConfig, type RnnConfig, type Tensor,
+} from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend } from '../src/index.js';
 
 const config: RnnConfig = { inputSize: 16, hiddenSize: 24, numLayers: 2, bidirectional: true };
 const input = { data: randomTensorData(6 * 3 * 16, 1), shape: [6, 3, 16] };
+
+/** An LSTM with a projection and a GRU beside the RNN, the same shapes (4 state rows, batch 3). */
+const state = (width: number, seed: number): Tensor => ({ data: randomTensorData(4 * 3 * width, seed), shape: [4, 3, width] });
+type AnyForward = (input: Tensor, hx?: never, options?: { lengths: number[] }) => Promise<unknown>;
+const modules = [
+  {
+    name: 'LSTM with projSize',
+    config: { ...config, projSize: 7 } as LstmConfig,
+    create: async (c: LstmConfig, backend: Backend) => createLstm(c, initStateDict(c, 1, 'lstm'), backend) as unknown as Promise<{ forward: AnyForward; dispose(): void }>,
+    hx: [state(7, 2), state(24, 3)] as never,
+  },
+  {
+    name: 'GRU',
+    config: config as GruConfig,
+    create: async (c: GruConfig, backend: Backend) => createGru(c, initStateDict(c, 1, 'gru'), backend) as unknown as Promise<{ forward: AnyForward; dispose(): void }>,
+    hx: state(24, 2) as never,
+  },
+];
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -25,6 +46,21 @@ describe('linear memory', () => {
       if (i % 2 === 0) expect(output.data).toEqual(first.output.data);
     }
     expect(wasm.stats()).toEqual(after);
+  });
+
+  it.each(modules)('$name: memory stays flat across 300 forwards, and dispose() gives all of it back', async ({ create, config: moduleConfig, hx }) => {
+    const wasm = await createBackend();
+    const empty = wasm.stats().wasmAllocatedBytes;
+    const model = await create(moduleConfig, wasm);
+    const first = await model.forward(input, hx);
+    const after = wasm.stats();
+    for (let i = 0; i < 300; i++) {
+      const result = await model.forward(input, i % 3 === 0 ? hx : undefined, i % 2 ? { lengths: [6, 2, 4] } : undefined);
+      if (i % 6 === 0) expect(result).toEqual(first);
+    }
+    expect(wasm.stats()).toEqual(after);
+    model.dispose();
+    expect(wasm.stats()).toEqual({ wasmMemoryBytes: after.wasmMemoryBytes, wasmAllocatedBytes: empty });
   });
 
   it('reuses the scratch of a larger input for a smaller one', async () => {
@@ -111,6 +147,26 @@ describe('limits', () => {
     expect(isRnnError(await rejection(rnn.forward({ data: new Float32Array(8 * 100_000), shape: [100_000, 1, 8] })), 'limit')).toBe(true);
     const { output } = await rnn.forward({ data: new Float32Array(8 * 4), shape: [4, 1, 8] });
     expect(output.data.length).toBe(4 * 8);
+  });
+
+  it('LSTM and GRU: limit errors name the module and come before anything is allocated', async () => {
+    const wasm = await createBackend({ maximumMemoryBytes: 4 * 2 ** 20 });
+    const before = wasm.stats();
+    const lstm: LstmConfig = { inputSize: 300, hiddenSize: 400, projSize: 100, bidirectional: true };
+    const error = await rejection(createLstm(lstm, initStateDict(lstm, 1, 'lstm'), wasm));
+    expect(isRnnError(error, 'limit')).toBe(true);
+    expect((error as Error).message).toMatch(/weights of an LSTM with hidden size 400, projection size 100, 1 layer\(s\), 2 direction\(s\)/);
+    expect(wasm.stats()).toEqual(before);
+
+    const small: GruConfig = { inputSize: 8, hiddenSize: 16 };
+    const gru = await createGru(small, initStateDict(small, 1, 'gru'), wasm);
+    const allocated = wasm.stats();
+    const tooLong = await rejection(gru.forward({ data: new Float32Array(8 * 50_000), shape: [50_000, 1, 8] }));
+    expect(isRnnError(tooLong, 'limit')).toBe(true);
+    expect((tooLong as Error).message).toMatch(/50000 step\(s\) × 1 batch element\(s\)/);
+    expect(wasm.stats()).toEqual(allocated);
+    const { output } = await gru.forward({ data: new Float32Array(8 * 4), shape: [4, 1, 8] });
+    expect(output.shape).toEqual([4, 1, 16]);
   });
 
   it('rejects bad options with the type error', async () => {

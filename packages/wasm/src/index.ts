@@ -16,7 +16,8 @@ export interface WasmBackendOptions {
   /**
    * Threads per forward, the caller's included: 'auto' (default) takes the machine's cores (at most 8)
    * where WASM threads work (Node; browsers on a crossOriginIsolated page), else 1. A number above 1
-   * requires thread support. Small steps (N·H·H under THREADED_WORK = 131,072) always run on one thread.
+   * requires thread support. Small steps (N·G·H·H_out multiply-adds under THREADED_WORK = 131,072)
+   * always run on one thread.
    */
   threads?: number | 'auto';
   /** The most bytes the WebAssembly memory may grow to (default and at most 4 GiB). */

@@ -9,7 +9,7 @@ import { RnnError } from '@recurrent/core';
 import type { Browser, Page } from 'playwright-core';
 import type { BrowserRunner } from './browser.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, VECTORS_DIR } from './node.js';
-import type { CaseResult } from './run.js';
+import type { CaseResult, Check } from './run.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -25,7 +25,8 @@ export interface BrowserSession {
   page: Page;
   /** Creates the engine's backend in the page; null, or why it failed. */
   init(): Promise<string | null>;
-  runCase(id: string): Promise<CaseResult>;
+  /** The case's forward check, or (`stream`) its stream check, run in the page. */
+  runCase(id: string, check?: Check): Promise<CaseResult>;
   /** Console errors and uncaught exceptions since the last call. */
   takeConsoleErrors(): string[];
   close(): Promise<void>;
@@ -147,7 +148,8 @@ export async function startBrowserSession(options: { entry: URL | string; vector
     return {
       page,
       init: () => page.evaluate(() => (globalThis as unknown as Window).__recurrentConformance.init()),
-      runCase: (id) => page.evaluate((caseId) => (globalThis as unknown as Window).__recurrentConformance.runCase(caseId), id),
+      runCase: (id, check = 'forward') =>
+        page.evaluate(([caseId, kind]) => (globalThis as unknown as Window).__recurrentConformance.runCase(caseId, kind), [id, check] as const),
       takeConsoleErrors: () => errors.splice(0),
       close,
     };

@@ -1,13 +1,14 @@
 import type { Backend } from '@recurrent/core';
 import { decodeCase, decodeManifest, type Manifest } from './format.js';
-import { runCase, type CaseResult } from './run.js';
+import { runCase, runStreamCase, type CaseResult, type Check } from './run.js';
 
 /** What the page exposes as `globalThis.__recurrentConformance` for the Node side to drive. */
 export interface BrowserRunner {
   /** Creates the backend; resolves to null, or to why createBackend() failed. */
   init(): Promise<string | null>;
   caseIds(): Promise<string[]>;
-  runCase(id: string): Promise<CaseResult>;
+  /** The case's forward check, or (`stream`) its stream check. */
+  runCase(id: string, check?: Check): Promise<CaseResult>;
 }
 
 function describeError(error: unknown): string {
@@ -40,12 +41,12 @@ export function installBrowserRunner(engine: { createBackend: () => Promise<Back
     async caseIds() {
       return (await loadManifest()).cases.map((c) => c.id);
     },
-    async runCase(id) {
+    async runCase(id, check = 'forward') {
       const entry = (await loadManifest()).cases.find((c) => c.id === id);
       if (entry === undefined) throw new Error(`no case ${id} in vectors/manifest.json`);
       if (backend === null) throw new Error('init() has not created a backend');
       const c = decodeCase(await fetchBytes(entry.file), `vectors/${entry.file}`);
-      return runCase(backend, c);
+      return check === 'stream' ? runStreamCase(backend, c) : runCase(backend, c);
     },
   };
   (globalThis as { __recurrentConformance?: BrowserRunner }).__recurrentConformance = runner;

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `pnpm conformance`: every engine available in Node over every golden vector, as a table.
+ * `pnpm conformance`: every engine available in Node over every golden vector (and every unidirectional
+ * module case once more as a stream check: the input pushed through model.stream() in chunks), as a table.
  *
  *     node conformance/dist/cli.js [--json] [ENGINE_DIR ...]
  *
@@ -16,7 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Backend } from '@recurrent/core';
 import { FAMILY_LABELS, MODULE_FAMILIES, type Manifest, type ModuleFamily } from './format.js';
 import { countFeatures, loadCase, loadManifest } from './node.js';
-import { runCase, type CaseResult } from './run.js';
+import { runCase, runStreamCase, streamsCase, type CaseResult } from './run.js';
 import { TOLERANCE } from './tolerance.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,10 +29,13 @@ interface EngineReport {
   available: boolean;
   reason: string | null;
   backend: string | null;
+  /** Checks passed and failed: every case's forward check plus the stream checks. */
   passed: number;
   failed: number;
-  /** Passed and failed per module (RNN, LSTM, LSTM with proj_size, GRU). */
+  /** Forward checks passed and failed per module (RNN, LSTM, LSTM with proj_size, GRU, and the cells). */
   modules: Record<ModuleFamily, { passed: number; failed: number }>;
+  /** Stream checks passed and failed per module (unidirectional RNN, LSTM, LSTM-proj, GRU cases). */
+  streams: Record<ModuleFamily, { passed: number; failed: number }>;
   worstErrorVsRef64: number;
   worstErrorVsTorch32: number;
   ms: number;
@@ -109,26 +113,31 @@ async function runEngine(dir: string, manifest: Manifest, quiet: boolean): Promi
     passed: 0,
     failed: 0,
     modules: Object.fromEntries(MODULE_FAMILIES.map((m) => [m, { passed: 0, failed: 0 }])) as EngineReport['modules'],
+    streams: Object.fromEntries(MODULE_FAMILIES.map((m) => [m, { passed: 0, failed: 0 }])) as EngineReport['streams'],
     worstErrorVsRef64: 0,
     worstErrorVsTorch32: 0,
     ms: 0,
     results: [],
   };
   if (!('backend' in opened)) return report;
-  const progress = quiet ? null : new Progress(manifest.cases.length);
-  for (const [i, entry] of manifest.cases.entries()) {
-    progress?.update(opened.name, i, entry.id);
-    const result = await runCase(opened.backend, loadCase(entry));
+  const checks = [
+    ...manifest.cases.map((entry) => ({ entry, run: runCase, label: entry.id })),
+    ...manifest.cases.filter(streamsCase).map((entry) => ({ entry, run: runStreamCase, label: `stream ${entry.id}` })),
+  ];
+  const progress = quiet ? null : new Progress(checks.length);
+  for (const [i, { entry, run, label }] of checks.entries()) {
+    progress?.update(opened.name, i, label);
+    const result = await run(opened.backend, loadCase(entry));
     report.results.push(result);
     report.backend ??= result.backend;
     report.ms += result.ms;
     if (result.passed) report.passed++;
     else report.failed++;
-    report.modules[result.module][result.passed ? 'passed' : 'failed']++;
+    report[result.check === 'stream' ? 'streams' : 'modules'][result.module][result.passed ? 'passed' : 'failed']++;
     if (!(result.errorVsRef64 <= report.worstErrorVsRef64)) report.worstErrorVsRef64 = result.errorVsRef64;
     if (!(result.errorVsTorch32 <= report.worstErrorVsTorch32)) report.worstErrorVsTorch32 = result.errorVsTorch32;
   }
-  progress?.update(opened.name, manifest.cases.length, 'done');
+  progress?.update(opened.name, checks.length, 'done');
   progress?.end();
   opened.backend.dispose();
   return report;
@@ -139,19 +148,24 @@ const exp = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x))
 function printTable(manifest: Manifest, reports: EngineReport[]): void {
   const out: string[] = [];
   const features = countFeatures(manifest.cases);
-  out.push(`recurrent conformance: ${manifest.cases.length} cases (PyTorch ${manifest.torch}, spec ${manifest.specHash.slice(0, 12)})`);
+  const streamed = manifest.cases.filter(streamsCase);
+  out.push(`recurrent conformance: ${manifest.cases.length} cases and ${streamed.length} stream checks (PyTorch ${manifest.torch}, spec ${manifest.specHash.slice(0, 12)})`);
   const perModule = MODULE_FAMILIES.map((m) => [m, manifest.cases.filter((c) => c.module === m).length] as const);
   out.push(`cases per module: ${perModule.map(([m, n]) => `${FAMILY_LABELS[m]} ${n}`).join(', ')}`);
+  out.push(`stream checks per module (every unidirectional case, pushed in chunks): ${MODULE_FAMILIES.map((m) => [m, streamed.filter((c) => c.module === m).length] as const)
+    .filter(([, n]) => n > 0).map(([m, n]) => `${FAMILY_LABELS[m]} ${n}`).join(', ')}`);
   out.push(`cases per feature: ${[...features].map(([f, n]) => `${f} ${n}`).join(', ')}`);
   out.push(`tolerance: max|engine − float64| ≤ max(${TOLERANCE.K} × max|torch32 − float64|, ${TOLERANCE.FLOOR_ULPS} ulp × max(1, max|float64|)) per case`);
   out.push('');
-  // One column per module, passed/total, so a reader sees at a glance which modules an engine runs.
+  // One column per module, passed/total, so a reader sees at a glance which modules an engine runs; then the stream checks.
   const modules = perModule.filter(([, n]) => n > 0).map(([m]) => m);
-  const header = ['engine', 'backend', ...modules.map((m) => FAMILY_LABELS[m]), 'passed', 'failed', 'worst vs f64', 'worst vs torch32', 'time'];
+  const header = ['engine', 'backend', ...modules.map((m) => FAMILY_LABELS[m]), 'streams', 'passed', 'failed', 'worst vs f64', 'worst vs torch32', 'time'];
+  const count = (c: { passed: number; failed: number }) => `${c.passed}/${c.passed + c.failed}`;
   const rows = reports.filter((r) => r.available).map((r) => [
     r.package,
     r.backend ?? '',
-    ...modules.map((m) => `${r.modules[m].passed}/${r.modules[m].passed + r.modules[m].failed}`),
+    ...modules.map((m) => count(r.modules[m])),
+    count(Object.values(r.streams).reduce((sum, c) => ({ passed: sum.passed + c.passed, failed: sum.failed + c.failed }), { passed: 0, failed: 0 })),
     String(r.passed),
     String(r.failed),
     exp(r.worstErrorVsRef64),
@@ -162,7 +176,7 @@ function printTable(manifest: Manifest, reports: EngineReport[]): void {
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   out.push(line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line));
   for (const r of reports.filter((r) => !r.available)) out.push(`${r.package}: not available: ${r.reason}`);
-  const failures = reports.flatMap((r) => r.results.filter((c) => !c.passed).map((c) => `${r.package} ${c.id}: ${c.reason}`));
+  const failures = reports.flatMap((r) => r.results.filter((c) => !c.passed).map((c) => `${r.package} ${c.check === 'stream' ? 'stream ' : ''}${c.id}: ${c.reason}`));
   if (failures.length > 0) out.push('', 'failures:', ...failures.map((f) => `  ${f}`));
   console.log(out.join('\n'));
 }
@@ -188,6 +202,7 @@ async function main(argv: string[]): Promise<number> {
       specHash: manifest.specHash,
       cases: manifest.cases.length,
       modules: Object.fromEntries(MODULE_FAMILIES.map((m) => [m, manifest.cases.filter((c) => c.module === m).length])),
+      streams: Object.fromEntries(MODULE_FAMILIES.map((m) => [m, manifest.cases.filter((c) => c.module === m && streamsCase(c)).length])),
       features: Object.fromEntries(countFeatures(manifest.cases)),
       tolerance: TOLERANCE,
       engines: reports,

@@ -3,7 +3,7 @@ import { unpack } from 'msgpackr';
 
 /** What generator/generate.py writes; a reader of another format or version refuses the file. */
 export const VECTOR_FORMAT = 'recurrent-conformance-vectors';
-export const VECTOR_VERSION = 2;
+export const VECTOR_VERSION = 3;
 export const REGENERATE_COMMAND = 'pnpm --filter @recurrent/conformance generate';
 
 /** The float64 reference: the same float32 weights and inputs run by PyTorch in double. */
@@ -14,10 +14,12 @@ export interface Tensor64 {
 
 /**
  * The module and its constructor options, as core resolves them: `nonlinearity` is 'tanh' (unused) for
- * LSTM and GRU, `projSize` is 0 but for a projected LSTM.
+ * LSTM and GRU, `projSize` is 0 but for a projected LSTM. A cell (`cell: true`: nn.RNNCell, nn.LSTMCell,
+ * nn.GRUCell) is one layer, one direction, time-major: numLayers 1, batchFirst and bidirectional false.
  */
 export interface CaseConfig {
   mode: Mode;
+  cell: boolean;
   inputSize: number;
   hiddenSize: number;
   numLayers: number;
@@ -28,21 +30,24 @@ export interface CaseConfig {
   projSize: number;
 }
 
-/** What the result tables group cases by: nn.RNN, nn.LSTM, nn.LSTM with proj_size, nn.GRU. */
-export type ModuleFamily = 'rnn' | 'lstm' | 'lstm-proj' | 'gru';
+/** What the result tables group cases by: nn.RNN, nn.LSTM, nn.LSTM with proj_size, nn.GRU, and the three cells. */
+export type ModuleFamily = 'rnn' | 'lstm' | 'lstm-proj' | 'gru' | 'rnn-cell' | 'lstm-cell' | 'gru-cell';
 
-export const MODULE_FAMILIES: readonly ModuleFamily[] = ['rnn', 'lstm', 'lstm-proj', 'gru'];
+export const MODULE_FAMILIES: readonly ModuleFamily[] = ['rnn', 'lstm', 'lstm-proj', 'gru', 'rnn-cell', 'lstm-cell', 'gru-cell'];
 
 /** How tables head each family. */
-export const FAMILY_LABELS: Record<ModuleFamily, string> = { rnn: 'RNN', lstm: 'LSTM', 'lstm-proj': 'LSTM-proj', gru: 'GRU' };
+export const FAMILY_LABELS: Record<ModuleFamily, string> = {
+  rnn: 'RNN', lstm: 'LSTM', 'lstm-proj': 'LSTM-proj', gru: 'GRU', 'rnn-cell': 'RNNCell', 'lstm-cell': 'LSTMCell', 'gru-cell': 'GRUCell',
+};
 
-export function moduleFamily(config: Pick<CaseConfig, 'mode' | 'projSize'>): ModuleFamily {
+export function moduleFamily(config: Pick<CaseConfig, 'mode' | 'projSize'> & { cell?: boolean }): ModuleFamily {
+  if (config.cell === true) return `${config.mode}-cell`;
   return config.mode === 'lstm' && config.projSize > 0 ? 'lstm-proj' : config.mode;
 }
 
-/** PyTorch's results: c_n only for an LSTM. */
+/** PyTorch's results: c_n only for an LSTM. A cell has no output (null): its h′ and c′ are hN and cN. */
 export interface Results<T> {
-  output: T;
+  output: T | null;
   hN: T;
   cN: T | null;
 }
@@ -58,9 +63,9 @@ export interface ConformanceCase {
   file: string;
   config: CaseConfig;
   input: Tensor;
-  /** (D·layers, N, H_out), or without N for unbatched input; null for zeros. */
+  /** (D·layers, N, H_out), or without N for unbatched input; null for zeros. A cell's h is (N, H) or (H). */
   h0: Tensor | null;
-  /** LSTM only: (D·layers, N, H), given exactly when h0 is; null otherwise. */
+  /** LSTM only: (D·layers, N, H) (a cell's c: (N, H) or (H)), given exactly when h0 is; null otherwise. */
   c0: Tensor | null;
   lengths: number[] | null;
   stateDict: StateDict;
@@ -136,7 +141,7 @@ function readString(file: string, record: Record<string, unknown>, key: string):
 
 function readConfig(file: string, value: unknown): CaseConfig {
   if (!isObject(value)) throw formatError(file, 'field "config" is missing');
-  const { mode, inputSize, hiddenSize, numLayers, nonlinearity, bias, batchFirst, bidirectional, projSize } = value;
+  const { mode, cell, inputSize, hiddenSize, numLayers, nonlinearity, bias, batchFirst, bidirectional, projSize } = value;
   const positive = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 1;
   if (mode !== 'rnn' && mode !== 'lstm' && mode !== 'gru') throw formatError(file, `config.mode is ${JSON.stringify(mode)}, expected "rnn", "lstm" or "gru"`);
   if (!positive(inputSize) || !positive(hiddenSize) || !positive(numLayers)) throw formatError(file, 'config sizes must be positive integers');
@@ -144,10 +149,13 @@ function readConfig(file: string, value: unknown): CaseConfig {
   if (!(projSize === 0 || (mode === 'lstm' && positive(projSize) && projSize < hiddenSize))) {
     throw formatError(file, `config.projSize is ${JSON.stringify(projSize)}: 0, or for an LSTM an integer below hiddenSize`);
   }
-  if (typeof bias !== 'boolean' || typeof batchFirst !== 'boolean' || typeof bidirectional !== 'boolean') {
-    throw formatError(file, 'config.bias, batchFirst and bidirectional must be booleans');
+  if (typeof cell !== 'boolean' || typeof bias !== 'boolean' || typeof batchFirst !== 'boolean' || typeof bidirectional !== 'boolean') {
+    throw formatError(file, 'config.cell, bias, batchFirst and bidirectional must be booleans');
   }
-  return { mode, inputSize, hiddenSize, numLayers, nonlinearity, bias, batchFirst, bidirectional, projSize };
+  if (cell && (numLayers !== 1 || batchFirst || bidirectional || projSize !== 0)) {
+    throw formatError(file, 'a cell has numLayers 1, batchFirst and bidirectional false and projSize 0');
+  }
+  return { mode, cell, inputSize, hiddenSize, numLayers, nonlinearity, bias, batchFirst, bidirectional, projSize };
 }
 
 /** Decodes one vector file; anything malformed, truncated or of another version is an RnnError('format') naming `file`. */
@@ -169,8 +177,9 @@ export function decodeCase(bytes: Uint8Array, file: string): ConformanceCase {
     const value = record[key];
     if (!isObject(value)) throw formatError(file, `field "${key}" is missing`);
     if (lstm !== (value.cN !== null && value.cN !== undefined)) throw formatError(file, `${key}.cN must be present for an LSTM and null otherwise`);
+    if (config.cell !== (value.output === null)) throw formatError(file, `${key}.output must be null for a cell and a tensor otherwise`);
     return {
-      output: readTensor(file, `${key}.output`, value.output, dtype as 'float32'),
+      output: config.cell ? null : readTensor(file, `${key}.output`, value.output, dtype as 'float32'),
       hN: readTensor(file, `${key}.hN`, value.hN, dtype as 'float32'),
       cN: lstm ? readTensor(file, `${key}.cN`, value.cN, dtype as 'float32') : null,
     };

@@ -46,6 +46,7 @@ export function fuzzCase(seed: number): FuzzCase {
   const hiddenSize = chance(0.15) ? pick([1, 16, 17, 31, 40]) : int(1, 12);
   const config: CaseConfig = {
     mode,
+    cell: false,
     inputSize,
     hiddenSize,
     numLayers: int(1, 3),

@@ -15,6 +15,8 @@ export {
   type ManifestEntry,
   type Tensor64,
 } from './format.js';
-export { createCaseModel, moduleConfig, runCase, type CaseModel, type CaseResult } from './run.js';
+export {
+  createCaseModel, moduleConfig, runCase, runStreamCase, streamChunkings, streamsCase, ONE_STEP_PUSHES, type CaseModel, type CaseResult, type CaseStream, type Check, type Chunking,
+} from './run.js';
 export { TOLERANCE, EPSILON_F32, toleranceFor } from './tolerance.js';
 export { fuzzCase, compareWithReference, FUZZ_TOLERANCE, type FuzzCase, type FuzzResult } from './fuzz.js';

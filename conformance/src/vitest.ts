@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareWithReference, fuzzCase } from './fuzz.js';
 import { loadCase, loadManifest } from './node.js';
 import { formatResultTable } from './report.js';
-import { createCaseModel, runCase, type CaseResult } from './run.js';
+import { createCaseModel, runCase, runStreamCase, streamsCase, type CaseResult } from './run.js';
 
 export interface ConformanceSuiteOptions {
   /** The engine's name in test titles and reports, e.g. `cpu`. */
@@ -19,13 +19,16 @@ function describeError(error: unknown): string {
 }
 
 function failureMessage(engine: string, r: CaseResult): string {
-  return `${engine} fails ${r.id}: ${r.reason}\n  max error vs float64 ${r.errorVsRef64.toExponential(3)}, vs torch float32 ${r.errorVsTorch32.toExponential(3)}, tolerance ${r.tolerance.toExponential(3)}`;
+  return `${engine} fails ${r.check === 'stream' ? 'the stream check of ' : ''}${r.id}: ${r.reason}\n  max error vs float64 ${r.errorVsRef64.toExponential(3)}, vs torch float32 ${r.errorVsTorch32.toExponential(3)}, tolerance ${r.tolerance.toExponential(3)}`;
 }
 
 /**
- * Every golden vector as one `it`: the model is built through createRnn, createLstm or createGru on the
- * engine and its output, h_n and (LSTM) c_n are compared with PyTorch's float64 reference under the one tolerance policy. A case the
- * engine cannot run fails with the reason; there is no way to skip one.
+ * Every golden vector as one `it`: the model is built through createRnn, createLstm or createGru (a cell
+ * through createRnnCell, createLstmCell or createGruCell) on the engine and its output, h_n and (LSTM)
+ * c_n (a cell's h′ and c′) are compared with PyTorch's float64 reference under the one tolerance policy.
+ * Then every unidirectional module case once more as a stream check (`streams > <id>`): the same input
+ * pushed through model.stream() in chunks, judged against the same reference. A case the engine cannot
+ * run fails with the reason; there is no way to skip one.
  *
  *     conformanceSuite({ name: 'cpu', createBackend });
  */
@@ -46,14 +49,16 @@ export function conformanceSuite(options: ConformanceSuiteOptions): void {
       backend?.dispose();
       if (results.length > 0) console.log(formatResultTable(options.name, results));
     });
-    for (const entry of manifest.cases) {
-      it(entry.id, { timeout: options.timeoutMs ?? 120_000 }, async () => {
-        if (backend === null) throw new Error(`engine ${options.name} is not available: createBackend() failed with ${unavailable}`);
-        const result = await runCase(backend, loadCase(entry));
-        results.push(result);
-        if (!result.passed) expect.fail(failureMessage(options.name, result));
-      });
-    }
+    const check = (run: typeof runCase) => async (entry: (typeof manifest.cases)[number]) => {
+      if (backend === null) throw new Error(`engine ${options.name} is not available: createBackend() failed with ${unavailable}`);
+      const result = await run(backend, loadCase(entry));
+      results.push(result);
+      if (!result.passed) expect.fail(failureMessage(options.name, result));
+    };
+    for (const entry of manifest.cases) it(entry.id, { timeout: options.timeoutMs ?? 120_000 }, () => check(runCase)(entry));
+    describe('streams: each unidirectional case pushed through model.stream() in chunks', () => {
+      for (const entry of manifest.cases.filter(streamsCase)) it(entry.id, { timeout: options.timeoutMs ?? 120_000 }, () => check(runStreamCase)(entry));
+    });
   });
 }
 
@@ -181,16 +186,18 @@ export function browserConformanceSuite(options: BrowserConformanceSuiteOptions)
     it('the page is cross-origin isolated (SharedArrayBuffer for WASM threads)', async () => {
       expect(await started().page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
     });
-    for (const entry of manifest.cases) {
-      it(entry.id, { timeout: options.timeoutMs ?? 120_000 }, async () => {
-        const s = started();
-        const result = await s.runCase(entry.id);
-        results.push(result);
-        const pageErrors = s.takeConsoleErrors();
-        if (pageErrors.length > 0) expect.fail(`the page logged errors during ${entry.id}:\n${pageErrors.join('\n')}`);
-        if (!result.passed) expect.fail(failureMessage(`${options.name} (Chromium)`, result));
-      });
-    }
+    const check = (kind: 'forward' | 'stream') => async (entry: (typeof manifest.cases)[number]) => {
+      const s = started();
+      const result = await s.runCase(entry.id, kind);
+      results.push(result);
+      const pageErrors = s.takeConsoleErrors();
+      if (pageErrors.length > 0) expect.fail(`the page logged errors during ${kind === 'stream' ? 'the stream check of ' : ''}${entry.id}:\n${pageErrors.join('\n')}`);
+      if (!result.passed) expect.fail(failureMessage(`${options.name} (Chromium)`, result));
+    };
+    for (const entry of manifest.cases) it(entry.id, { timeout: options.timeoutMs ?? 120_000 }, () => check('forward')(entry));
+    describe('streams: each unidirectional case pushed through model.stream() in chunks', () => {
+      for (const entry of manifest.cases.filter(streamsCase)) it(entry.id, { timeout: options.timeoutMs ?? 120_000 }, () => check('stream')(entry));
+    });
     it('the page logged no console errors after the last case', () => {
       expect(started().takeConsoleErrors()).toEqual([]);
     });

@@ -24,7 +24,7 @@ describe('bad vector files end in RnnError(format) naming the file', () => {
     const c = decodeCase(bytes, file);
     expect(c.id).toBe('edge-h1');
     expect(c.input.data).toBeInstanceOf(Float32Array);
-    expect(c.ref64.output.data).toBeInstanceOf(Float64Array);
+    expect(c.ref64.output?.data).toBeInstanceOf(Float64Array);
     expect(Object.keys(c.stateDict)).toContain('weight_hh_l1_reverse');
   });
 
@@ -42,7 +42,7 @@ describe('bad vector files end in RnnError(format) naming the file', () => {
   it('a file of another format version', () => {
     const record = unpack(bytes) as Record<string, unknown>;
     const error = formatErrorOf(() => decodeCase(pack({ ...record, version: 1 }), 'v1.msgpack'));
-    expect(error.message).toMatch(/v1\.msgpack: format version 1 is not the version 2/);
+    expect(error.message).toMatch(/v1\.msgpack: format version 1 is not the version 3/);
   });
 
   it('a file of another format', () => {
@@ -73,6 +73,20 @@ describe('bad vector files end in RnnError(format) naming the file', () => {
       .toContain('config.mode is "transformer"');
     const gru = unpack(readFileSync(join(VECTORS_DIR, 'gru-lengths-uni.msgpack'))) as Record<string, any>;
     expect(formatErrorOf(() => decodeCase(pack({ ...gru, config: { ...gru.config, projSize: 2 } }), 'proj.msgpack')).message).toContain('config.projSize is 2');
+  });
+
+  it('a cell file: no output, h′ and c′ as hN and cN; a cell with a sequence option or an output is refused', () => {
+    const cell = unpack(readFileSync(join(VECTORS_DIR, 'lstm-cell-product-bias-hx.msgpack'))) as Record<string, any>;
+    const c = decodeCase(pack(cell), 'cell.msgpack');
+    expect(c.config.cell).toBe(true);
+    expect(c.ref64.output).toBeNull();
+    expect(c.ref64.hN.shape).toEqual([3, 7]);
+    expect(c.ref64.cN?.shape).toEqual([3, 7]);
+    expect(formatErrorOf(() => decodeCase(pack({ ...cell, config: { ...cell.config, numLayers: 2 } }), 'layers.msgpack')).message).toContain('a cell has numLayers 1');
+    expect(formatErrorOf(() => decodeCase(pack({ ...cell, ref64: { ...cell.ref64, output: cell.ref64.hN } }), 'out.msgpack')).message)
+      .toContain('ref64.output must be null for a cell');
+    const { cell: _cell, ...noCell } = cell.config;
+    expect(formatErrorOf(() => decodeCase(pack({ ...cell, config: noCell }), 'nocell.msgpack')).message).toContain('config.cell');
   });
 
   it('a manifest that is not JSON, or of another version', () => {

@@ -1,7 +1,7 @@
 import type { Backend } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { loadCase, loadManifest } from '../src/node.js';
-import { runCase } from '../src/run.js';
+import { ONE_STEP_PUSHES, runCase, runStreamCase, streamChunkings, streamsCase } from '../src/run.js';
 import { TOLERANCE, toleranceFor } from '../src/tolerance.js';
 import { conformanceSuite } from '../src/vitest.js';
 import { createTextbookBackend } from './fixtures/engines/textbook/index.js';
@@ -68,6 +68,74 @@ describe('the runner fails broken engines with the reason', () => {
     expect(result.errorVsRef64).toBeLessThan(result.tolerance);
     expect(result.errorVsTorch32).toBeGreaterThan(0);
     expect(result.torchErrorVsRef64).toBeGreaterThan(0);
+  });
+});
+
+describe('cells and streams', () => {
+  it('a cell case runs through createXCell and judges h′ and c′', async () => {
+    const result = await runCase(createTextbookBackend(), load('lstm-cell-saturating-cell-state'));
+    expect(result).toMatchObject({ passed: true, check: 'forward', module: 'lstm-cell' });
+    const broken = await runCase(createTextbookBackend('bias-twice'), load('gru-cell-product-bias-hx'));
+    expect(broken.passed).toBe(false);
+    expect(broken.module).toBe('gru-cell');
+  });
+
+  it('every unidirectional module case gets a stream check, and no cell or bidirectional case', () => {
+    const entries = loadManifest().cases;
+    const streamed = entries.filter(streamsCase);
+    expect(streamed.length).toBeGreaterThan(100);
+    for (const module of ['rnn', 'lstm', 'lstm-proj', 'gru']) expect(streamed.some((e) => e.module === module)).toBe(true);
+    expect(streamed.every((e) => !e.module.endsWith('-cell') && !e.features.includes('bidirectional'))).toBe(true);
+    expect(entries.filter((e) => e.features.includes('unidirectional')).length).toBe(streamed.length);
+  });
+
+  it('chunkings: one step per push, 1, 2, 3 and the rest, and one push', () => {
+    const sizes = (T: number, lengths: number[] | null) => streamChunkings(T, lengths).map((c) => c.sizes);
+    expect(sizes(6, null)).toEqual([[1, 1, 1, 1, 1, 1], [1, 2, 3], [6]]);
+    expect(sizes(4, null)).toEqual([[1, 1, 1, 1], [1, 2, 1], [4]]);
+    expect(streamChunkings(1, null)).toEqual([{ name: 'one push', sizes: [1] }]);
+    const long = streamChunkings(1000, null);
+    expect(long[0]!.sizes).toEqual([...new Array<number>(ONE_STEP_PUSHES).fill(1), 1000 - ONE_STEP_PUSHES]);
+    expect(long[1]!.sizes).toEqual([1, 2, 3, 994]);
+  });
+
+  it('with lengths, every chunk but the last lies within the shortest element, so no element is asked for 0 steps', () => {
+    const sizes = (T: number, lengths: number[]) => streamChunkings(T, lengths).map((c) => c.sizes);
+    expect(sizes(10, [10, 4, 7])).toEqual([[1, 1, 1, 7], [1, 2, 7], [10]]);
+    expect(sizes(5, [1, 5])).toEqual([[5]]);
+    for (const lengths of [[10, 4, 7], [3, 3], [10, 10], [2, 9, 5]]) {
+      for (const { sizes: chunks } of streamChunkings(10, lengths)) {
+        let s = 0;
+        for (const k of chunks) {
+          for (const len of lengths) expect(Math.min(Math.max(len - s, 0), k)).toBeGreaterThanOrEqual(1);
+          s += k;
+        }
+        expect(s).toBe(10);
+      }
+    }
+  });
+
+  it('a stream check passes on a correct engine, with lengths, batch_first and unbatched input', async () => {
+    for (const id of ['lengths-uni-l2-relu-h0', 'lstm-deep-l4-lengths-bf', 'product-uni-l1-bf-tanh-bias-h0', 'gru-unbatched-uni-h0', 'lstm-proj-uni-l1-tm-p3-bias-h0']) {
+      const result = await runStreamCase(createTextbookBackend(), load(id));
+      expect(result, `${id}: ${result.reason}`).toMatchObject({ passed: true, check: 'stream' });
+    }
+  });
+
+  it('an engine that drops the states it is given passes a zero-h0 forward but fails its stream check, naming the chunking', async () => {
+    const textbook = createTextbookBackend();
+    const forgets: Backend = {
+      ...textbook,
+      async createModel(plan) {
+        const model = await textbook.createModel(plan);
+        return { ...model, forward: (forwardPlan) => model.forward({ ...forwardPlan, h0: null, c0: null }) };
+      },
+    };
+    const c = load('gru-product-uni-l2-tm-bias-zero-h0');
+    expect((await runCase(forgets, c)).passed).toBe(true);
+    const result = await runStreamCase(forgets, c);
+    expect(result.passed).toBe(false);
+    expect(result.reason).toMatch(/^pushed one step per push \(1 \+ 1 \+ .*\): max \|engine − float64 reference\|/);
   });
 });
 

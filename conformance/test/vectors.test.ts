@@ -32,12 +32,14 @@ describe('the vectors match the spec', () => {
     expect(total).toBeLessThan(25e6);
   });
 
-  it('each case says its module: in the manifest, in its features, and (LSTM, GRU) in its id', () => {
+  it('each case says its module: in the manifest, in its features, and (LSTM, GRU, cells) in its id', () => {
     for (const c of cases) {
       const entry = manifest.cases.find((e) => e.id === c.id)!;
       expect(entry.module).toBe(moduleFamily(c.config));
       expect(c.features).toContain(c.config.mode);
-      if (c.config.mode !== 'rnn') expect(c.id.startsWith(`${c.config.mode}-`)).toBe(true);
+      expect(c.features.includes('cell')).toBe(c.config.cell);
+      if (c.config.cell) expect(c.id.startsWith(`${c.config.mode}-cell-`)).toBe(true);
+      else if (c.config.mode !== 'rnn') expect(c.id.startsWith(`${c.config.mode}-`)).toBe(true);
       expect(c.c0 !== null).toBe(c.config.mode === 'lstm' && c.h0 !== null);
       expect(c.ref64.cN !== null).toBe(c.config.mode === 'lstm');
     }
@@ -188,4 +190,46 @@ describe('the LSTM and GRU specs cover what issue 11 asks for', () => {
       expect(some((c) => Object.entries(c.stateDict).some(([name, t]) => name.startsWith('weight_hr') && hasNonFinite(t.data, 'nan')))).toBe(true);
     });
   });
+});
+
+describe('the cell specs cover what issue 12 asks for', () => {
+  type Case = (typeof allCases)[number];
+  const isNonFinite = (v: number) => !Number.isFinite(v);
+  for (const mode of ['rnn', 'lstm', 'gru'] as const) {
+    const cells = allCases.filter((c) => c.config.cell && c.config.mode === mode);
+    const some = (predicate: (c: Case) => boolean) => cells.some(predicate);
+    const batched = (c: Case) => c.input.shape.length === 2;
+
+    it(`${mode} cell: 15 to 30 small cases, h′ ${mode === 'lstm' ? 'and c′ ' : ''}(N, H) or (H), no output`, () => {
+      expect(cells.length).toBeGreaterThanOrEqual(15);
+      expect(cells.length).toBeLessThanOrEqual(30);
+      for (const c of cells) {
+        expect(c.ref64.output).toBeNull();
+        expect(c.ref64.hN.shape).toEqual(batched(c) ? [c.input.shape[0], c.config.hiddenSize] : [c.config.hiddenSize]);
+        expect(c.ref64.cN?.shape ?? null).toEqual(mode === 'lstm' ? c.ref64.hN.shape : null);
+        expect(c.config.hiddenSize).toBeLessThanOrEqual(64);
+      }
+    });
+
+    it(`${mode} cell: batched and unbatched, with and without ${mode === 'lstm' ? '[h, c]' : 'h'}, no bias${mode === 'rnn' ? ', relu' : ''}`, () => {
+      for (const withBatch of [true, false]) {
+        for (const withState of [true, false]) {
+          for (const bias of [true, false]) expect(some((c) => batched(c) === withBatch && (c.h0 !== null) === withState && c.config.bias === bias)).toBe(true);
+        }
+      }
+      if (mode === 'rnn') expect(some((c) => c.config.nonlinearity === 'relu' && !batched(c))).toBe(true);
+    });
+
+    it(`${mode} cell: sizes I=1, H=1, N=1, odd N and H not a multiple of 4; saturating; NaN/±Inf`, () => {
+      expect(some((c) => c.config.inputSize === 1 && c.config.hiddenSize === 1)).toBe(true);
+      expect(some((c) => batched(c) && c.input.shape[0] === 1)).toBe(true);
+      expect(some((c) => batched(c) && c.input.shape[0]! > 8 && c.input.shape[0]! % 2 === 1)).toBe(true);
+      expect(some((c) => c.config.hiddenSize > 16 && c.config.hiddenSize % 4 !== 0)).toBe(true);
+      expect(cells.filter((c) => c.features.includes('saturating')).length).toBeGreaterThanOrEqual(2);
+      expect(some((c) => Array.prototype.some.call(c.input.data, isNonFinite))).toBe(true);
+      expect(some((c) => c.h0 !== null && Array.prototype.some.call(c.h0.data, isNonFinite))).toBe(true);
+      expect(some((c) => Object.values(c.stateDict).some((t) => Array.prototype.some.call(t.data, isNonFinite)))).toBe(true);
+      if (mode === 'lstm') expect(some((c) => c.c0 !== null && Array.prototype.some.call(c.c0.data, isNonFinite))).toBe(true);
+    });
+  }
 });

@@ -1,7 +1,8 @@
 """PyTorch itself as a benchmark peer: the native ceiling, and the reference output of every config.
 
-Started by apps/bench/src/torch.ts with Debian's python3 (python3-torch); it speaks one JSON object
-per line on stdin/stdout:
+Started by apps/bench/src/torch.ts with Debian's python3 (python3-torch), once per benchmark run; it
+says {"ok": true, "torch": version} when torch is imported, then speaks one JSON object per line on
+stdin/stdout:
 
   {"cmd": "load", "file": F, "mode": "lstm", "config": {...}, "params": [[name, shape, offset], ...],
    "input": [shape, offset], "threads": 1}
@@ -10,7 +11,7 @@ per line on stdin/stdout:
   {"cmd": "run", "output": F or null}
       one forward under torch.no_grad() (h0 = zeros); writes the output's float32 bytes to F if given;
       replies {"ok": true, "ms": forward time in ms}
-  {"cmd": "exit"}
+  {"cmd": "exit"}   (or the end of stdin)
 
 Errors come back as {"ok": false, "error": "..."}. Threads are fixed before torch does any work
 (torch.set_num_threads, and OMP_NUM_THREADS set by the caller for OpenBLAS).
@@ -33,6 +34,7 @@ def main():
         reply({"ok": False, "error": "PyTorch cannot be imported: {}: {}".format(type(error).__name__, error)})
         return
     torch.set_grad_enabled(False)
+    reply({"ok": True, "torch": torch.__version__})
     module = None
     x = None
     for line in sys.stdin:

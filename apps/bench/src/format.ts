@@ -65,8 +65,8 @@ export function goalRows(results: ConfigResult[]): string[][] {
     ratio.label,
     ratio.goal === undefined ? '' : `≥ ${ratio.goal}× (${ratio.goalConfigs!.map((n) => n.replace(/^(lstm|gru)-/, (_, mode: 'lstm' | 'gru') => `${MODULE_NAMES[mode]} `)).join(', ')})`,
     ...configs.map((c) => ratioCell(ratio, c).text),
-  ]);
-  return [header, ...rows];
+  ]).filter((row) => row.slice(2).some((cell) => cell !== '—')); // a ratio nothing could time is left out (e.g. --engines)
+  return rows.length ? [header, ...rows] : [];
 }
 
 /** One row per timed engine. */

@@ -60,7 +60,7 @@ export function nodeRunners(): Runner[] {
     ortWebRunner(cores, `${cores} threads (all cores)`, spawnOrtWebWorker, loadModel),
     tfjsRunner('wasm', loadTf),
     tfjsRunner('cpu', loadTf),
-    torchRunner(1),
+    torchRunner,
     naiveRunner,
   ];
 }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -11,6 +12,8 @@ import type { Runner, Workload } from './runner.js';
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', 'python', 'torch_runner.py');
 /** Debian's python3, which has python3-torch; RECURRENT_BENCH_PYTHON points elsewhere. */
 const PYTHON = process.env.RECURRENT_BENCH_PYTHON ?? '/usr/bin/python3';
+/** PyTorch runs on one thread: the native single-thread ceiling. */
+const THREADS = 1;
 
 interface Reply {
   ok: boolean;
@@ -36,23 +39,74 @@ function torchArgs(c: BenchConfig): Record<string, unknown> {
 }
 
 /**
- * One python3 process holding one PyTorch model of the workload, with our weights and input (handed
- * over once, in a temporary file). run() is a forward in that process; its time includes the line of
- * JSON each way (well under a millisecond), as ORT-web's include its postMessage.
+ * One python3 process with torch imported, for the whole benchmark run (importing torch takes
+ * seconds): it holds one model at a time, the workload's, with our weights and input (handed over
+ * once per workload, in a temporary file). run() is a forward in that process; its time includes
+ * a line of JSON each way (well under a millisecond), as ORT-web's include its postMessage.
  */
-export class TorchProcess {
+class TorchProcess {
+  private loaded: Workload | undefined;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'recurrent-bench-torch-'));
+
   private constructor(
     private readonly ask: (message: object) => Promise<Reply>,
-    private readonly dir: string,
-    private readonly end: () => void,
     readonly version: string,
-    readonly threads: number,
-  ) {}
+  ) {
+    process.once('exit', () => rmSync(this.dir, { recursive: true, force: true }));
+  }
 
-  static async start({ config, weights, input }: Workload, threads: number): Promise<TorchProcess> {
-    const dir = await mkdtemp(join(tmpdir(), 'recurrent-bench-torch-'));
+  static async start(): Promise<TorchProcess> {
+    const child = spawn(PYTHON, [SCRIPT], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: String(THREADS), MKL_NUM_THREADS: String(THREADS) },
+    });
+    // It lives as long as the benchmark and ends when our stdin pipe closes. It keeps Node alive only
+    // while a reply is awaited, so that an idle one never holds a finished benchmark open.
+    const pipes = [child.stdin, child.stdout, child.stderr] as unknown as { ref(): void; unref(): void }[];
+    const hold = (on: boolean): void => {
+      if (on) child.ref();
+      else child.unref();
+      for (const pipe of pipes) (on ? pipe.ref() : pipe.unref());
+    };
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-2000)));
+    const waiting: ((reply: Reply) => void)[] = [];
+    let exited: string | undefined;
+    const failAll = (why: string): void => {
+      exited = why;
+      for (const w of waiting.splice(0)) w({ ok: false, error: why });
+    };
+    child.on('error', (error) => failAll(`${PYTHON} cannot start: ${error.message}`));
+    child.on('exit', (code) => failAll(`${PYTHON} exited (code ${code})${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      let reply: Reply;
+      try {
+        reply = JSON.parse(line) as Reply;
+      } catch {
+        return; // not ours (a library printing on stdout)
+      }
+      waiting.shift()?.(reply);
+      if (waiting.length === 0) hold(false);
+    });
+    const hello = new Promise<Reply>((resolve) => waiting.push(resolve));
+    const ask = (message: object): Promise<Reply> =>
+      new Promise<Reply>((resolve) => {
+        if (exited) return resolve({ ok: false, error: exited });
+        waiting.push(resolve);
+        hold(true);
+        child.stdin.write(JSON.stringify(message) + '\n');
+      });
+    const ready = await hello;
+    if (!ready.ok) throw new RnnError('unavailable', `PyTorch: ${ready.error}`);
+    return new TorchProcess(ask, ready.torch ?? '?');
+  }
+
+  /** Makes the workload's model the one this process holds (a no-op when it already is). */
+  async load(workload: Workload): Promise<void> {
+    if (this.loaded === workload) return;
+    const { config, weights, input } = workload;
     // Our tensors, back to back in one file; the process reads each at its byte offset.
-    const file = join(dir, 'workload.f32');
+    const file = join(this.dir, 'workload.f32');
     const handle = await open(file, 'w');
     let offset = 0;
     const write = async (data: Float32Array): Promise<number> => {
@@ -65,52 +119,15 @@ export class TorchProcess {
     for (const [name, t] of Object.entries(weights)) params.push([name, t.shape, await write(t.data)]);
     const inputAt = await write(input.data);
     await handle.close();
-
-    const child = spawn(PYTHON, [SCRIPT], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) },
-    });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-2000)));
-    const lines = createInterface({ input: child.stdout });
-    const waiting: ((reply: Reply) => void)[] = [];
-    let exited: string | undefined;
-    const failAll = (why: string): void => {
-      exited = why;
-      for (const w of waiting.splice(0)) w({ ok: false, error: why });
-    };
-    child.on('error', (error) => failAll(`${PYTHON} cannot start: ${error.message}`));
-    child.on('exit', (code) => failAll(`${PYTHON} exited (code ${code})${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`));
-    lines.on('line', (line) => {
-      let reply: Reply;
-      try {
-        reply = JSON.parse(line) as Reply;
-      } catch {
-        return; // not ours (a library printing on stdout)
-      }
-      waiting.shift()?.(reply);
-    });
-    const ask = (message: object): Promise<Reply> =>
-      new Promise<Reply>((resolve) => {
-        if (exited) return resolve({ ok: false, error: exited });
-        waiting.push(resolve);
-        child.stdin.write(JSON.stringify(message) + '\n');
-      });
-    const end = (): void => {
-      if (!exited) child.stdin.end(JSON.stringify({ cmd: 'exit' }) + '\n');
-    };
-    // A process that has no torch says so at once, before reading any command.
-    const loaded = await ask({ cmd: 'load', file, mode: config.mode, config: torchArgs(config), params, input: [input.shape, inputAt], threads });
-    if (!loaded.ok) {
-      end();
-      await rm(dir, { recursive: true, force: true });
-      throw new RnnError('unavailable', `PyTorch: ${loaded.error}`);
-    }
-    return new TorchProcess(ask, dir, end, loaded.torch ?? '?', loaded.threads ?? threads);
+    this.loaded = undefined;
+    const reply = await this.ask({ cmd: 'load', file, mode: config.mode, config: torchArgs(config), params, input: [input.shape, inputAt], threads: THREADS });
+    if (!reply.ok) throw new RnnError('unavailable', `PyTorch: ${reply.error}`);
+    this.loaded = workload;
   }
 
-  /** One forward; with `wantOutput`, the output sequence (as PyTorch lays it out: batch_first or not). */
-  async run(wantOutput: boolean): Promise<Float32Array> {
+  /** One forward of the loaded model; with `wantOutput`, the output sequence (batch_first or not, as PyTorch lays it out). */
+  async run(workload: Workload, wantOutput: boolean): Promise<Float32Array> {
+    await this.load(workload);
     const outFile = wantOutput ? join(this.dir, 'output.f32') : null;
     const reply = await this.ask({ cmd: 'run', output: outFile });
     if (!reply.ok) throw new RnnError('internal', `PyTorch: ${reply.error}`);
@@ -118,42 +135,36 @@ export class TorchProcess {
     const bytes = await readFile(outFile);
     return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   }
-
-  async close(): Promise<void> {
-    this.end();
-    await rm(this.dir, { recursive: true, force: true });
-  }
 }
+
+let shared: Promise<TorchProcess> | undefined;
+/** The run's python3 process, started on first use (a failure to start is remembered, not retried). */
+const torchProcess = (): Promise<TorchProcess> => (shared ??= TorchProcess.start());
 
 /** PyTorch's own output for a workload: the reference every engine and peer is checked against. */
 export async function torchReference(workload: Workload): Promise<{ output: Float32Array; source: string }> {
-  const torch = await TorchProcess.start(workload, 1);
-  try {
-    return { output: await torch.run(true), source: `PyTorch ${torch.version}` };
-  } finally {
-    await torch.close();
-  }
+  const torch = await torchProcess();
+  return { output: await torch.run(workload, true), source: `PyTorch ${torch.version}` };
 }
 
-/** PyTorch on the CPU with a fixed thread count (Debian's build, OpenBLAS): the native ceiling we chase. */
-export function torchRunner(threads: number): Runner {
-  return {
-    id: 'torch-1t',
-    label: `PyTorch, ${threads} thread${threads === 1 ? '' : 's'}`,
-    group: 'peer',
-    async prepare(workload) {
-      const torch = await TorchProcess.start(workload, threads);
-      let checked = false;
-      return {
-        detail: `torch ${torch.version}, ${torch.threads} thread(s)`,
-        async run() {
-          // Only the first (check) run ships the output back; timed runs return an empty array.
-          const output = await torch.run(!checked);
-          checked = true;
-          return output;
-        },
-        dispose: () => torch.close(),
-      };
-    },
-  };
-}
+/** PyTorch on the CPU on one thread (Debian's build, OpenBLAS): the native ceiling we chase. */
+export const torchRunner: Runner = {
+  id: 'torch-1t',
+  label: 'PyTorch, 1 thread',
+  group: 'peer',
+  async prepare(workload) {
+    const torch = await torchProcess();
+    await torch.load(workload);
+    let checked = false;
+    return {
+      detail: `torch ${torch.version}, ${THREADS} thread`,
+      async run() {
+        // Only the first (check) run ships the output back; timed runs return an empty array.
+        const output = await torch.run(workload, !checked);
+        checked = true;
+        return output;
+      },
+      dispose() {},
+    };
+  },
+};

@@ -80,8 +80,44 @@ function singleDot(
 }
 
 /** Offsets 0, stride, 2·stride, … : the offset table of a plain row-major matrix. */
-export function strided(count: number, stride: number, start = 0): Int32Array {
+export function strided(count: number, stride: number): Int32Array {
   const offsets = new Int32Array(count);
-  for (let i = 0; i < count; i++) offsets[i] = start + i * stride;
+  for (let i = 0; i < count; i++) offsets[i] = i * stride;
   return offsets;
+}
+
+/** The (cols, rows) transpose of a row-major (rows, cols) matrix, e.g. W_hhᵀ so that dh·W_hh is a gemmRowsBt. */
+export function transposed(M: Float32Array, rows: number, cols: number): Float32Array {
+  const T = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) T[c * rows + r] = M[r * cols + c]!;
+  return T;
+}
+
+/**
+ * A sum of outer products over R rows, the shape of every weight gradient (dW = Σ_t dgatesᵀ·x_t):
+ *
+ *     C[m·cols + n] = Σ_r A[aRow[r] + m] · B[bRow[r] + n]     for m < M, n < cols
+ *
+ * Both operands are gathered transposed first, so that gemmRowsBt runs its sums along contiguous rows of
+ * length R (all steps of all batch elements at once) instead of one outer product per step.
+ */
+export function gemmAtB(R: number, M: number, cols: number, A: Float32Array, aRow: Int32Array, B: Float32Array, bRow: Int32Array, C: Float32Array): void {
+  const At = new Float32Array(M * R);
+  const Bt = new Float32Array(cols * R);
+  for (let r = 0; r < R; r++) {
+    const a = aRow[r]!, b = bRow[r]!;
+    for (let m = 0; m < M; m++) At[m * R + r] = A[a + m]!;
+    for (let n = 0; n < cols; n++) Bt[n * R + r] = B[b + n]!;
+  }
+  gemmRowsBt(M, cols, R, At, strided(M, R), Bt, new Float32Array(cols), new Int32Array(M), C, strided(M, cols));
+}
+
+/** Σ_r A[aRow[r] + m] for m < M (a bias gradient: the gate gradients summed over every step), summed in float64. */
+export function sumRows(R: number, M: number, A: Float32Array, aRow: Int32Array): Float32Array {
+  const sum = new Float64Array(M);
+  for (let r = 0; r < R; r++) {
+    const a = aRow[r]!;
+    for (let m = 0; m < M; m++) sum[m] = sum[m]! + A[a + m]!;
+  }
+  return Float32Array.from(sum);
 }

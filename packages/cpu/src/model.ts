@@ -1,7 +1,7 @@
-import type { EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
+import type { BackwardPlan, DirectionWeights, EngineGradients, EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
 import { cellOf, type Cell } from './cells.js';
-import { gemmRowsBt, strided } from './gemm.js';
+import { gemmAtB, gemmRowsBt, strided, sumRows, transposed } from './gemm.js';
 
 /** One direction's recurrent weights. */
 interface Direction {
@@ -68,6 +68,18 @@ function lengthOrder(L: number, N: number, lengths: Int32Array | null): { order:
   return { order, activeAt };
 }
 
+/** The rows r = t·N + b of the time-major layout that an element runs (t < len_b), in order. */
+function validRows(L: number, N: number, lengths: Int32Array | null): Int32Array {
+  const rows: number[] = [];
+  for (let t = 0; t < L; t++) for (let b = 0; b < N; b++) if (lengths === null || t < lengths[b]!) rows.push(t * N + b);
+  return Int32Array.from(rows);
+}
+
+/** The offset table of rows r of a (L·N, stride) matrix, starting `start` into each row. */
+function rowsOf(rows: Int32Array, stride: number, start = 0): Int32Array {
+  return rows.map((r) => r * stride + start);
+}
+
 /** One direction's running state, rows in length order: a row not yet running keeps its h0/c0. */
 interface State {
   /** (N, H_out) */
@@ -76,6 +88,36 @@ interface State {
   c: Float32Array;
   /** (N, H): what the cell writes, h itself unless a projection follows. */
   h_cell: Float32Array;
+}
+
+/**
+ * What a forward keeps of one layer for the backward. Rows r = t·N + b of the time-major layout, the D
+ * directions side by side in each row; rows past an element's length are never written.
+ */
+interface LayerTape {
+  /** (L·N, inputSize): the layer's input (the caller's input, or the output of the layer below). */
+  x: Float32Array;
+  /** (L·N, D·H_out): h_{t-1}, the state each step read. */
+  h_prev: Float32Array;
+  /** (L·N, D·S·H): what the cell saved to differentiate the step (Cell.saved blocks of H). */
+  saved: Float32Array;
+  /** (L·N, D·H): the LSTM's h before the projection, with proj_size only (else empty). */
+  h_cell: Float32Array;
+}
+
+/** One direction's gradients running backwards through time, rows in length order like State. */
+interface GradState {
+  /** (N, H_out): ∂L/∂h_t, then ∂L/∂h_{t-1} after the step. */
+  dh: Float32Array;
+  /** (N, H), LSTM only: ∂L/∂c_t, then ∂L/∂c_{t-1}. */
+  dc: Float32Array;
+  /** (N, H): ∂L/∂(the cell's h), dh itself unless a projection follows. */
+  dh_cell: Float32Array;
+}
+
+/** Copies `width` values from src[s…] to dst[d…] (a loop: no subarray views inside the time loops). */
+function copyRow(src: Float32Array, s: number, dst: Float32Array, d: number, width: number): void {
+  for (let j = 0; j < width; j++) dst[d + j] = src[s + j]!;
 }
 
 export class CpuModel implements EngineModel {
@@ -87,6 +129,9 @@ export class CpuModel implements EngineModel {
   private readonly P: number;
   private readonly D: number;
   private readonly lstm: boolean;
+  private readonly hasBias: boolean;
+  /** Bytes the latest backward held at its peak: the forward's tapes plus one layer's gradient buffers (see backwardBytes). */
+  lastBackwardBytes = 0;
 
   constructor(plan: ModelPlan) {
     this.cell = cellOf(plan);
@@ -96,19 +141,45 @@ export class CpuModel implements EngineModel {
     this.P = plan.projSize;
     this.D = plan.numDirections;
     this.lstm = plan.mode === 'lstm';
+    this.hasBias = plan.hasBias;
   }
 
   async forward(plan: ForwardPlan): Promise<EngineResult> {
-    if (this.layers === null) throw new RnnError('disposed', 'This CPU model was disposed');
-    return this.run(this.layers, plan);
+    return this.run(this.live(), plan, null);
+  }
+
+  /**
+   * Backpropagation through time: a forward that keeps what the cells need (LayerTape), then the layers
+   * from the top down, each a time loop run backwards followed by its weight gradients as GEMMs over
+   * every step at once.
+   */
+  async backward(plan: BackwardPlan): Promise<EngineGradients> {
+    const layers = this.live();
+    const tapes: LayerTape[] = [];
+    this.run(layers, plan, tapes);
+    return this.backpropagate(layers, plan, tapes);
+  }
+
+  /** The plan has the same sizes (core checked the state dict against this model's config). */
+  async loadWeights(plan: ModelPlan): Promise<void> {
+    this.live();
+    this.layers = buildLayers(plan, this.cell);
   }
 
   dispose(): void {
     this.layers = null;
   }
 
-  /** Runs the stack: each layer reads the previous layer's (L, N, D·H_out) output. */
-  private run(layers: Layer[], { seqLen: L, batch: N, input, h0, c0, lengths }: ForwardPlan): EngineResult {
+  private live(): Layer[] {
+    if (this.layers === null) throw new RnnError('disposed', 'This CPU model was disposed');
+    return this.layers;
+  }
+
+  /**
+   * Runs the stack: each layer reads the previous layer's (L, N, D·H_out) output. With `tapes`, each
+   * layer also records its LayerTape there.
+   */
+  private run(layers: Layer[], { seqLen: L, batch: N, input, h0, c0, lengths }: ForwardPlan, tapes: LayerTape[] | null): EngineResult {
     const { H, Hout, P, D } = this;
     const DGH = D * this.cell.gates * H;
     const hN = new Float32Array(layers.length * D * N * Hout);
@@ -130,7 +201,17 @@ export class CpuModel implements EngineModel {
         gatherRows(h0, (index * D + d) * N * Hout, Hout, order, state.h);
         if (this.lstm) gatherRows(c0, (index * D + d) * N * H, H, order, state.c);
       });
-      this.recur(layer, projected, output, L, N, order, activeAt, states);
+      let tape: LayerTape | null = null;
+      if (tapes !== null) {
+        tape = {
+          x,
+          h_prev: new Float32Array(rows * D * Hout),
+          saved: new Float32Array(rows * D * this.cell.saved * H),
+          h_cell: new Float32Array(P > 0 ? rows * D * H : 0),
+        };
+        tapes.push(tape);
+      }
+      this.recur(layer, projected, output, L, N, order, activeAt, states, tape);
       // The states now hold h_n (and c_n): forward after step len_b−1, reverse after step 0.
       states.forEach((state, d) => {
         scatterRows(state.h, Hout, order, hN, (index * D + d) * N * Hout);
@@ -150,11 +231,12 @@ export class CpuModel implements EngineModel {
    *     h_t = h_t·W_hrᵀ                                         LSTM with proj_size only
    *
    * A row not yet running keeps h0/c0, so the reverse direction starts from them at each element's own
-   * last step.
+   * last step. With a tape, the step also records h_{t-1}, what the cell saves and (projected) its h.
    */
-  private recur(layer: Layer, projected: Float32Array, output: Float32Array, L: number, N: number, order: Int32Array, activeAt: Int32Array, states: State[]): void {
+  private recur(layer: Layer, projected: Float32Array, output: Float32Array, L: number, N: number, order: Int32Array, activeAt: Int32Array, states: State[], tape: LayerTape | null): void {
     const { cell, H, Hout, P, D } = this;
     const GH = cell.gates * H;
+    const S = cell.saved;
     const gates = new Float32Array(N * GH);
     const gateRows = strided(N, GH);
     const hRows = strided(N, Hout);
@@ -162,23 +244,169 @@ export class CpuModel implements EngineModel {
     const biasRows = new Int32Array(N);
     const noBias = new Float32Array(P);
     const xRow = new Int32Array(N);
+    const savedRow = new Int32Array(N);
     for (let step = 0; step < L; step++) {
       for (let d = 0; d < D; d++) {
         const t = d === 0 ? step : L - 1 - step;
         const active = activeAt[t]!;
         const { W_hh, b_hh_inside, W_hr } = layer.directions[d]!;
         const { h, c, h_cell } = states[d]!;
-        gemmRowsBt(active, GH, Hout, h, hRows, W_hh, b_hh_inside, biasRows, gates, gateRows);
-        for (let i = 0; i < active; i++) xRow[i] = (t * N + order[i]!) * D * GH + d * GH;
-        cell.update(active, H, projected, xRow, gates, h_cell, c);
-        if (W_hr !== null) gemmRowsBt(active, P, H, h_cell, cellRows, W_hr, noBias, biasRows, h, hRows);
-        // Rows not running stay 0 in the output, as pad_packed_sequence pads.
         for (let i = 0; i < active; i++) {
-          const to = (t * N + order[i]!) * D * Hout + d * Hout;
-          for (let j = 0; j < Hout; j++) output[to + j] = h[i * Hout + j]!;
+          const r = t * N + order[i]!;
+          xRow[i] = r * D * GH + d * GH;
+          savedRow[i] = (r * D + d) * S * H;
+          if (tape !== null) copyRow(h, i * Hout, tape.h_prev, (r * D + d) * Hout, Hout);
         }
+        gemmRowsBt(active, GH, Hout, h, hRows, W_hh, b_hh_inside, biasRows, gates, gateRows);
+        cell.update(active, H, projected, xRow, gates, h_cell, c, tape?.saved ?? null, savedRow);
+        if (W_hr !== null) {
+          if (tape !== null) for (let i = 0; i < active; i++) copyRow(h_cell, i * H, tape.h_cell, ((t * N + order[i]!) * D + d) * H, H);
+          gemmRowsBt(active, P, H, h_cell, cellRows, W_hr, noBias, biasRows, h, hRows);
+        }
+        // Rows not running stay 0 in the output, as pad_packed_sequence pads.
+        for (let i = 0; i < active; i++) copyRow(h, i * Hout, output, (t * N + order[i]!) * D * Hout + d * Hout, Hout);
       }
     }
+  }
+
+  /**
+   * The layers from the top down. Each layer's output gradient is ∂L/∂output for the top one and the
+   * input gradient of the layer above for the others; each layer gives back its weight gradients,
+   * ∂L/∂h0 (∂L/∂c0) and ∂L/∂x. Memory: see the package README ("Training").
+   */
+  private backpropagate(layers: Layer[], plan: BackwardPlan, tapes: LayerTape[]): EngineGradients {
+    const { seqLen: L, batch: N, lengths, gradOutput, gradHN, gradCN } = plan;
+    const { cell, H, Hout, P, D } = this;
+    const DGH = D * cell.gates * H;
+    const { order, activeAt } = lengthOrder(L, N, lengths);
+    const valid = validRows(L, N, lengths);
+    const dh0 = new Float32Array(layers.length * D * N * Hout);
+    const dc0 = new Float32Array(this.lstm ? layers.length * D * N * H : 0);
+    const gradients: DirectionWeights[][] = new Array(layers.length);
+    const states: GradState[] = Array.from({ length: D }, () => {
+      const dh = new Float32Array(N * Hout);
+      return { dh, dc: new Float32Array(this.lstm ? N * H : 0), dh_cell: P > 0 ? new Float32Array(N * H) : dh };
+    });
+    let tapeBytes = 0;
+    let layerBytes = 0;
+    let dOut = gradOutput;
+    for (let index = layers.length - 1; index >= 0; index--) {
+      const layer = layers[index]!;
+      const tape = tapes[index]!;
+      const I = layer.inputSize;
+      // ∂L/∂(gate pre-activations) of every step: input side, and hidden side where it differs (GRU's n).
+      const dgx = new Float32Array(L * N * DGH);
+      const dgh = cell.hiddenBiasInside.length > 0 ? new Float32Array(L * N * DGH) : dgx;
+      // ∂L/∂h_t of every step (the projected h), for dW_hr: with proj_size only.
+      const dh_tape = new Float32Array(P > 0 ? L * N * D * P : 0);
+      states.forEach((state, d) => {
+        gatherRows(gradHN, (index * D + d) * N * Hout, Hout, order, state.dh);
+        if (this.lstm) gatherRows(gradCN, (index * D + d) * N * H, H, order, state.dc);
+      });
+      this.recurBackward(layer, tape, dOut, dgx, dgh, dh_tape, L, N, order, activeAt, states);
+      states.forEach((state, d) => {
+        scatterRows(state.dh, Hout, order, dh0, (index * D + d) * N * Hout);
+        if (this.lstm) scatterRows(state.dc, H, order, dc0, (index * D + d) * N * H);
+      });
+      gradients[index] = this.weightGradients(layer, tape, dgx, dgh, dh_tape, valid);
+      // ∂L/∂x_t = dgx_t·W_ih for every running step and both directions at once; zero past each length.
+      const dx = new Float32Array(L * N * I);
+      gemmRowsBt(valid.length, I, DGH, dgx, rowsOf(valid, DGH), transposed(layer.W_ih, DGH, I), new Float32Array(I), new Int32Array(valid.length), dx, rowsOf(valid, I));
+      dOut = dx;
+      tapeBytes += tape.h_prev.byteLength + tape.saved.byteLength + tape.h_cell.byteLength + (index > 0 ? tape.x.byteLength : 0);
+      layerBytes = Math.max(layerBytes, dgx.byteLength + (dgh === dgx ? 0 : dgh.byteLength) + dh_tape.byteLength + dx.byteLength);
+    }
+    this.lastBackwardBytes = tapeBytes + layerBytes;
+    return this.lstm ? { input: dOut!, h0: dh0, c0: dc0, layers: gradients } : { input: dOut!, h0: dh0, layers: gradients };
+  }
+
+  /**
+   * The time loop of one layer run backwards, shared by every cell: the forward direction over
+   * t = len_b−1…0, the reverse one over t = 0…len_b−1, both in the same loop. At each step, for the
+   * running rows (the same prefix of the length order as forward):
+   *
+   *     dh_t += ∂L/∂output_t
+   *     dh_cell = dh_t·W_hr                                      LSTM with proj_size only
+   *     dgx, dgh, dc_{t-1}, dh_{t-1} (direct) = cell.backward(…)  pointwise, in place
+   *     dh_{t-1} += dgh·W_hh                                      one GEMM for all G gates
+   *
+   * A row not running keeps its dh and dc: the forward direction's rows start from ∂L/∂h_n (∂L/∂c_n) at
+   * their own last step, and every row ends holding ∂L/∂h0 (∂L/∂c0).
+   */
+  private recurBackward(
+    layer: Layer, tape: LayerTape, dOut: Float32Array | null, dgx: Float32Array, dgh: Float32Array, dh_tape: Float32Array,
+    L: number, N: number, order: Int32Array, activeAt: Int32Array, states: GradState[],
+  ): void {
+    const { cell, H, Hout, P, D } = this;
+    const GH = cell.gates * H;
+    const S = cell.saved;
+    // dh·W_hh and dh·W_hr as gemmRowsBt, which multiplies by a transpose.
+    const W_hhT = layer.directions.map(({ W_hh }) => transposed(W_hh, GH, Hout));
+    const W_hrT = layer.directions.map(({ W_hr }) => (W_hr === null ? null : transposed(W_hr, P, H)));
+    const hRows = strided(N, Hout);
+    const cellRows = strided(N, H);
+    const zeroRows = new Int32Array(N);
+    const zeros = new Float32Array(Math.max(H, Hout));
+    const gateRow = new Int32Array(N);
+    const savedRow = new Int32Array(N);
+    const hPrevRow = new Int32Array(N);
+    for (let step = L - 1; step >= 0; step--) {
+      for (let d = 0; d < D; d++) {
+        const t = d === 0 ? step : L - 1 - step;
+        const active = activeAt[t]!;
+        const W_hr = W_hrT[d]!;
+        const { dh, dc, dh_cell } = states[d]!;
+        for (let i = 0; i < active; i++) {
+          const r = t * N + order[i]!;
+          gateRow[i] = r * D * GH + d * GH;
+          savedRow[i] = (r * D + d) * S * H;
+          // h_prev, output and its gradient share the (L·N, D·H_out) layout.
+          hPrevRow[i] = (r * D + d) * Hout;
+          if (dOut !== null) for (let j = 0; j < Hout; j++) dh[i * Hout + j] += dOut[hPrevRow[i]! + j]!;
+        }
+        if (W_hr !== null) {
+          for (let i = 0; i < active; i++) copyRow(dh, i * P, dh_tape, hPrevRow[i]!, P);
+          gemmRowsBt(active, H, P, dh, hRows, W_hr, zeros, zeroRows, dh_cell, cellRows);
+        }
+        cell.backward(active, H, tape.saved, savedRow, tape.h_prev, hPrevRow, dh_cell, dc, dgx, dgh, gateRow);
+        // dh_{t-1} = its direct part (left in dh_cell, which is dh unless projected: then it is 0) + dgh·W_hh.
+        gemmRowsBt(active, Hout, GH, dgh, gateRow, W_hhT[d]!, W_hr === null ? dh : zeros, W_hr === null ? hRows : zeroRows, dh, hRows);
+      }
+    }
+  }
+
+  /**
+   * A layer's weight gradients, each one GEMM over every running step (R rows) at once:
+   *
+   *     dW_ih = Σ_t dgx_tᵀ·x_t  (both directions together)   dW_hh = Σ_t dgh_tᵀ·h_{t-1}   dW_hr = Σ_t dh_tᵀ·h_cell_t
+   *     db_ih = Σ_t dgx_t                                       db_hh = Σ_t dgh_t
+   */
+  private weightGradients(layer: Layer, tape: LayerTape, dgx: Float32Array, dgh: Float32Array, dh_tape: Float32Array, valid: Int32Array): DirectionWeights[] {
+    const { cell, H, Hout, P, D } = this;
+    const GH = cell.gates * H;
+    const DGH = D * GH;
+    const I = layer.inputSize;
+    const R = valid.length;
+    const dW_ih = new Float32Array(DGH * I);
+    gemmAtB(R, DGH, I, dgx, rowsOf(valid, DGH), tape.x, rowsOf(valid, I), dW_ih);
+    const db_ih = this.hasBias ? sumRows(R, DGH, dgx, rowsOf(valid, DGH)) : null;
+    return layer.directions.map(({ W_hr }, d) => {
+      const gateRows = rowsOf(valid, DGH, d * GH);
+      const dW_hh = new Float32Array(GH * Hout);
+      gemmAtB(R, GH, Hout, dgh, gateRows, tape.h_prev, rowsOf(valid, D * Hout, d * Hout), dW_hh);
+      let dW_hr: Float32Array | null = null;
+      if (W_hr !== null) {
+        dW_hr = new Float32Array(P * H);
+        gemmAtB(R, P, H, dh_tape, rowsOf(valid, D * P, d * P), tape.h_cell, rowsOf(valid, D * H, d * H), dW_hr);
+      }
+      return {
+        W_ih: dW_ih.slice(d * GH * I, (d + 1) * GH * I),
+        W_hh: dW_hh,
+        b_ih: db_ih === null ? null : db_ih.slice(d * GH, (d + 1) * GH),
+        b_hh: this.hasBias ? sumRows(R, GH, dgh, gateRows) : null,
+        W_hr: dW_hr,
+      };
+    });
   }
 }
 

@@ -36,7 +36,7 @@ export async function createModule(config: BenchConfig, weights: StateDict, back
 export interface Prepared {
   /** What really runs, e.g. `wasm-simd`, `1 thread`. */
   detail?: string;
-  /** The output sequence, (N, L, D·H_out) if `batchFirstOutput` or the config is batch_first, else (L, N, D·H). */
+  /** The output sequence, (N, L, D·H_out) if `batchFirstOutput` or the config is batch_first, else (L, N, D·H_out). */
   run(): Promise<Float32Array>;
   /** True when run() returns (N, L, ·) whatever the config (tfjs). */
   batchFirstOutput?: boolean;

@@ -11,10 +11,11 @@ if [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
   npm install -g --silent "pnpm@$PNPM_VERSION"
 fi
 
-# Debian packages: chromium (browser tests; its SwiftShader Vulkan driver gives WebGPU without a GPU)
-# and the Vulkan loader Dawn needs in Node.
+# Debian packages: chromium (browser tests; its SwiftShader Vulkan driver gives WebGPU without a GPU),
+# firefox-esr (the conformance suite in Gecko) and the Vulkan loader Dawn needs in Node. Node 22/24, Deno
+# and Bun come from npm, pinned by the lockfile (tests/binaries).
 need=()
-for pkg in chromium libvulkan1; do
+for pkg in chromium firefox-esr libvulkan1; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

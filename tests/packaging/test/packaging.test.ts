@@ -102,6 +102,20 @@ describe('installed from the packed tarballs with npm', () => {
     }
   });
 
+  it('each README starts with an example that runs as it is written', async () => {
+    for (const pkg of PUBLISHED) {
+      const { name } = JSON.parse(await readFile(join(REPO, pkg, 'package.json'), 'utf8')) as { name: string };
+      const readme = await readFile(join(project, 'node_modules', name, 'README.md'), 'utf8');
+      const example = /^```(?:js|ts)\n([\s\S]*?)^```/m.exec(readme)?.[1];
+      expect(example, `${name}: README.md has a js/ts example`).toBeDefined();
+      const file = `readme-${name.split('/')[1]}.mjs`;
+      await writeFile(join(project, file), example!);
+      await timed(`README ${name}`, () => run(process.execPath, [file], { cwd: project, env, timeout: 120_000 })).catch((error: Error & { stderr?: string }) => {
+        throw new Error(`${name}'s README example failed: ${error.stderr || error.message}`);
+      });
+    }
+  }, 300_000);
+
   for (const node of ['node20', 'node22', 'node24'] as const) {
     it(`${node}: import and require() of every package, the same numbers on every engine`, async () => {
       const bin = BINARIES[node];

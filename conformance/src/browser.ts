@@ -1,5 +1,6 @@
 import type { Backend } from '@recurrent/core';
 import { decodeCase, decodeManifest, type Manifest } from './format.js';
+import { decodeGradientCase, decodeGradientManifest, runGradientCase, type GradientManifest, type GradientResult } from './gradients.js';
 import { runCase, runStreamCase, type CaseResult, type Check } from './run.js';
 
 /** What the page exposes as `globalThis.__recurrentConformance` for the Node side to drive. */
@@ -9,6 +10,8 @@ export interface BrowserRunner {
   caseIds(): Promise<string[]>;
   /** The case's forward check, or (`stream`) its stream check. */
   runCase(id: string, check?: Check): Promise<CaseResult>;
+  /** The gradient case's backward check (vectors from /gradient-vectors/, beside `vectorsUrl`). */
+  runGradientCase(id: string): Promise<GradientResult>;
 }
 
 function describeError(error: unknown): string {
@@ -27,6 +30,10 @@ export function installBrowserRunner(engine: { createBackend: () => Promise<Back
     if (!response.ok) throw new Error(`GET ${file}: ${response.status} ${response.statusText}`);
     return new Uint8Array(await response.arrayBuffer());
   };
+  let gradientManifest: Promise<GradientManifest> | null = null;
+  const gradientsUrl = new URL('../gradient-vectors/', vectorsUrl).href;
+  const loadGradientManifest = () =>
+    (gradientManifest ??= fetchBytes(new URL('manifest.json', gradientsUrl).href).then((bytes) => decodeGradientManifest(new TextDecoder().decode(bytes), 'gradients/vectors/manifest.json')));
   const loadManifest = () =>
     (manifest ??= fetchBytes('manifest.json').then((bytes) => decodeManifest(new TextDecoder().decode(bytes), 'vectors/manifest.json')));
   const runner: BrowserRunner = {
@@ -47,6 +54,12 @@ export function installBrowserRunner(engine: { createBackend: () => Promise<Back
       if (backend === null) throw new Error('init() has not created a backend');
       const c = decodeCase(await fetchBytes(entry.file), `vectors/${entry.file}`);
       return check === 'stream' ? runStreamCase(backend, c) : runCase(backend, c);
+    },
+    async runGradientCase(id) {
+      const entry = (await loadGradientManifest()).cases.find((c) => c.id === id);
+      if (entry === undefined) throw new Error(`no case ${id} in gradients/vectors/manifest.json`);
+      if (backend === null) throw new Error('init() has not created a backend');
+      return runGradientCase(backend, decodeGradientCase(await fetchBytes(new URL(entry.file, gradientsUrl).href), `gradients/vectors/${entry.file}`));
     },
   };
   (globalThis as { __recurrentConformance?: BrowserRunner }).__recurrentConformance = runner;

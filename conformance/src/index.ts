@@ -20,3 +20,7 @@ export {
 } from './run.js';
 export { TOLERANCE, EPSILON_F32, toleranceFor } from './tolerance.js';
 export { fuzzCase, compareWithReference, FUZZ_TOLERANCE, type FuzzCase, type FuzzResult } from './fuzz.js';
+export {
+  decodeGradientCase, decodeGradientManifest, exclusionFor, formatGradientTable, gradientTolerance, runGradientCase, GRADIENT_FORMAT, GRADIENT_REGENERATE_COMMAND, GRADIENT_VERSION,
+  type GradientCase, type GradientCaseConfig, type GradientExclusion, type GradientManifest, type GradientManifestEntry, type GradientResult, type GradientSet,
+} from './gradients.js';

@@ -1,6 +1,7 @@
 import type { Backend } from '@recurrent/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareWithReference, fuzzCase } from './fuzz.js';
+import { browserGradientCases, gradientCases } from './gradients-vitest.js';
 import { loadCase, loadManifest } from './node.js';
 import { formatResultTable } from './report.js';
 import { createCaseModel, runCase, runStreamCase, streamsCase, type CaseResult } from './run.js';
@@ -59,6 +60,7 @@ export function conformanceSuite(options: ConformanceSuiteOptions): void {
     describe('streams: each unidirectional case pushed through model.stream() in chunks', () => {
       for (const entry of manifest.cases.filter(streamsCase)) it(entry.id, { timeout: options.timeoutMs ?? 120_000 }, () => check(runStreamCase)(entry));
     });
+    gradientCases(options.name, () => backend, () => unavailable, options.timeoutMs);
   });
 }
 
@@ -198,6 +200,7 @@ export function browserConformanceSuite(options: BrowserConformanceSuiteOptions)
     describe('streams: each unidirectional case pushed through model.stream() in chunks', () => {
       for (const entry of manifest.cases.filter(streamsCase)) it(entry.id, { timeout: options.timeoutMs ?? 120_000 }, () => check('stream')(entry));
     });
+    browserGradientCases(options.name, started, options.timeoutMs);
     it('the page logged no console errors after the last case', () => {
       expect(started().takeConsoleErrors()).toEqual([]);
     });

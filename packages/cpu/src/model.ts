@@ -133,7 +133,8 @@ export class CpuModel implements EngineModel {
   /** Bytes the latest backward held at its peak: the forward's tapes plus one layer's gradient buffers (see backwardBytes). */
   lastBackwardBytes = 0;
 
-  constructor(plan: ModelPlan) {
+  /** `onDispose` runs once, when the model is disposed (the backend's stats stop counting it). */
+  constructor(plan: ModelPlan, private readonly onDispose: () => void = () => {}) {
     this.cell = cellOf(plan);
     this.layers = buildLayers(plan, this.cell);
     this.H = plan.hiddenSize;
@@ -167,7 +168,10 @@ export class CpuModel implements EngineModel {
   }
 
   dispose(): void {
+    if (this.layers === null) return;
     this.layers = null;
+    this.lastBackwardBytes = 0;
+    this.onDispose();
   }
 
   private live(): Layer[] {

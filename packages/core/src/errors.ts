@@ -13,6 +13,7 @@ export type RnnErrorCode =
   | 'unavailable' // an engine that cannot run here (no WebGPU adapter, no WebAssembly)
   | 'limit' // a size beyond what the engine can hold (WASM memory, GPU binding size)
   | 'device-lost' // the GPU device was lost
+  | 'aborted' // the caller's AbortSignal fired (its reason is the error's cause)
   | 'internal'; // a bug in this library: please report it
 
 export class RnnError extends Error {

@@ -1,5 +1,6 @@
 import { MODULE_NAMES, numDirections, outputSize, type ResolvedConfig } from './config.js';
 import { RnnError, describeValue, formatShape } from './errors.js';
+import { checkSignal } from './abort.js';
 import { swapLeadingAxes } from './layout.js';
 import type { ForwardOptions, ForwardPlan, Tensor } from './types.js';
 
@@ -134,9 +135,10 @@ export function planForward(
   }
 
   const lengths = planLengths(options, batched, batch, seqLen);
+  const signal = checkSignal(options?.signal);
   const timeMajor = batchFirst ? swapLeadingAxes(input.data, batch, seqLen, features) : input.data;
   return {
-    plan: { seqLen, batch, input: timeMajor, h0, c0, lengths },
+    plan: { seqLen, batch, input: timeMajor, h0, c0, lengths, signal },
     layout: { batched, batchFirst },
   };
 }
@@ -146,9 +148,9 @@ function planLengths(options: ForwardOptions | undefined, batched: boolean, batc
   if (typeof options !== 'object') {
     throw new RnnError('type', `options must be an object like { lengths }, got ${describeValue(options)}`, { field: 'options' });
   }
-  const unknown = Object.keys(options).filter((key) => key !== 'lengths');
+  const unknown = Object.keys(options).filter((key) => key !== 'lengths' && key !== 'signal');
   if (unknown.length > 0) {
-    throw new RnnError('type', `options has unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}. Known: lengths`, { unknown });
+    throw new RnnError('type', `options has unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')}. Known: lengths, signal`, { unknown });
   }
   const raw = options.lengths;
   if (raw === undefined || raw === null) return null;

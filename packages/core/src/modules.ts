@@ -1,5 +1,6 @@
 import { MODULE_NAMES, numDirections, outputSize, publicConfig, resolveConfig, type ResolvedConfig } from './config.js';
 import { RnnError, describeValue, formatShape } from './errors.js';
+import { abortable } from './abort.js';
 import { checkTensor, planForward, type InitialState } from './forward.js';
 import { swapLeadingAxes } from './layout.js';
 import type {
@@ -66,7 +67,7 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
     checkLive();
     const { plan: forwardPlan, layout } = planForward(resolved, input, hx, options);
     const { seqLen: L, batch: N } = forwardPlan;
-    const result = await engineModel.forward(forwardPlan);
+    const result = await abortable(forwardPlan.signal, () => engineModel.forward(forwardPlan), `${module} forward`);
     const stateShape = (width: number): number[] => (layout.batched ? [stateRows, N, width] : [stateRows, width]);
     const output: Tensor = layout.batchFirst
       ? { data: swapLeadingAxes(result.output, L, N, D * Hout), shape: [N, L, D * Hout] }
@@ -187,7 +188,8 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
     if (engineModel.backward === undefined) {
       throw new RnnError('unavailable', `The ${engineModel.backend ?? engine.name} engine cannot compute gradients (it has no backward)`, { backend: engine.name });
     }
-    const result = await engineModel.backward({ ...forwardPlan, ...gradients });
+    const engineBackward = engineModel.backward.bind(engineModel);
+    const result = await abortable(forwardPlan.signal, () => engineBackward({ ...forwardPlan, ...gradients }), `${module} backward`);
     const I = resolved.inputSize;
     const stateShape = (width: number): number[] => (layout.batched ? [stateRows, N, width] : [stateRows, width]);
     const grads: Gradients = {

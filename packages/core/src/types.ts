@@ -48,6 +48,11 @@ export interface ForwardOptions {
    * exactly like pack_padded_sequence(enforce_sorted=False) + pad_packed_sequence(total_length=L).
    */
   lengths?: ArrayLike<number>;
+  /**
+   * Cancels the call: it rejects with RnnError('aborted') (the signal's reason as `cause`) at once if the
+   * signal has already fired, else soon after it fires; the model stays usable.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ForwardResult {
@@ -201,6 +206,8 @@ export interface ForwardPlan {
   c0: Float32Array | null;
   /** One per batch element, each in 1..L; null when every element runs all L steps. */
   lengths: Int32Array | null;
+  /** The caller's signal: long-running engines check it between steps or step blocks (throwIfAborted). */
+  signal?: AbortSignal | null;
 }
 
 /** What an engine returns: fresh arrays the caller may keep. */

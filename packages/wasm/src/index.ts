@@ -1,5 +1,5 @@
 import type { Backend, EngineModel, ModelPlan } from '@recurrent/core';
-import { RnnError } from '@recurrent/core';
+import { RnnError, runtimeName } from '@recurrent/core';
 import * as binaries from './generated/binaries.js';
 import { Heap, WASM32_MAX_BYTES } from './heap.js';
 import { WasmModel, type Kernels, type Runtime } from './model.js';
@@ -115,18 +115,18 @@ export async function createBackend(options: WasmBackendOptions = {}): Promise<W
   const features = detectFeatures();
   if (!features.simd) {
     throw new RnnError('unavailable', features.webAssembly
-      ? 'This runtime has WebAssembly but not its SIMD extension, which @recurrent/wasm needs (Node ≥ 16.4, Chrome ≥ 91, Firefox ≥ 89, Safari ≥ 16.4): use @recurrent/cpu'
-      : 'This runtime has no WebAssembly: use @recurrent/cpu');
+      ? `${runtimeName()} has WebAssembly but not its SIMD extension, which @recurrent/wasm needs (Node ≥ 16.4, Chrome ≥ 91, Firefox ≥ 89, Safari ≥ 16.4): use @recurrent/cpu`
+      : `${runtimeName()} has no WebAssembly: use @recurrent/cpu`);
   }
   if (relaxedSimd === true && !features.relaxedSimd) {
-    throw new RnnError('unavailable', 'relaxedSimd: true was asked for, but this runtime has no relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd); use relaxedSimd: \'auto\'');
+    throw new RnnError('unavailable', `relaxedSimd: true was asked for, but ${runtimeName()} has no WebAssembly relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd); use relaxedSimd: 'auto'`);
   }
   const useRelaxed = relaxedSimd !== false && features.relaxedSimd;
 
   const support = await threadSupport();
   const threadsAvailable = features.threads && support.available;
   if (typeof threads === 'number' && threads > 1 && !threadsAvailable) {
-    throw new RnnError('unavailable', `threads: ${threads} was asked for, but WASM threads cannot run here: ${support.reason || 'no WebAssembly threads'}; use threads: 'auto'`);
+    throw new RnnError('unavailable', `threads: ${threads} was asked for, but WASM threads cannot run in ${runtimeName()}: ${support.reason || 'no WebAssembly threads'}; use threads: 'auto'`);
   }
   const threadCount = threads === 'auto' ? (threadsAvailable ? Math.min(support.cores, 8) : 1) : threads;
 

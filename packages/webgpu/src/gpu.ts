@@ -1,4 +1,4 @@
-import { RnnError } from '@recurrent/core';
+import { RnnError, runtimeName } from '@recurrent/core';
 
 /** A GPU device and what is known about where it came from. */
 export interface AcquiredDevice {
@@ -22,7 +22,7 @@ async function findGpu(): Promise<{ gpu: GPU; fromDawn: boolean }> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return { gpu: nav.gpu, fromDawn: false };
   if (!isNode()) {
-    throw new RnnError('unavailable', 'WebGPU is not available here: navigator.gpu is undefined (this browser has no WebGPU, or it is disabled)');
+    throw new RnnError('unavailable', `WebGPU is not available in ${runtimeName()}: navigator.gpu is undefined (no WebGPU, or it is disabled)`);
   }
   dawnGpu ??= loadDawn().catch((error: unknown) => {
     dawnGpu = null;
@@ -43,7 +43,7 @@ async function loadDawn(): Promise<GPU> {
   try {
     dawn = (await import(/* @vite-ignore */ specifier)) as typeof dawn;
   } catch (cause) {
-    throw new RnnError('unavailable', `WebGPU is not available in this Node: the 'webgpu' package (Dawn) could not be loaded: ${String(cause)}`, {}, { cause });
+    throw new RnnError('unavailable', `WebGPU is not available in ${runtimeName()}: the 'webgpu' package (Dawn) could not be loaded: ${String(cause)}`, {}, { cause });
   }
   // Dawn's classes (GPUBufferUsage, …) must be globals for WebGPU code written for browsers.
   for (const [name, value] of Object.entries(dawn.globals)) {
@@ -73,13 +73,13 @@ export async function acquireDevice(given?: GPUDevice): Promise<AcquiredDevice> 
   try {
     adapter = await gpu.requestAdapter();
   } catch (cause) {
-    throw new RnnError('unavailable', `WebGPU is not available: requestAdapter() failed: ${String(cause)}`, {}, { cause });
+    throw new RnnError('unavailable', `WebGPU is not available in ${runtimeName()}: requestAdapter() failed: ${String(cause)}`, {}, { cause });
   }
   if (adapter === null) {
     const hint = fromDawn
       ? ' (Dawn found no Vulkan driver: install one, e.g. set VK_ICD_FILENAMES to a SwiftShader or lavapipe ICD json)'
       : ' (no GPU, or WebGPU blocked for it)';
-    throw new RnnError('unavailable', `WebGPU is not available: requestAdapter() returned no adapter${hint}`);
+    throw new RnnError('unavailable', `WebGPU is not available: requestAdapter() returned no adapter in ${runtimeName()}${hint}`);
   }
   const wanted: (keyof GPUSupportedLimits)[] = [
     'maxStorageBufferBindingSize',
@@ -97,7 +97,7 @@ export async function acquireDevice(given?: GPUDevice): Promise<AcquiredDevice> 
     const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
     device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   } catch (cause) {
-    throw new RnnError('unavailable', `WebGPU is not available: requestDevice() failed: ${String(cause)}`, {}, { cause });
+    throw new RnnError('unavailable', `WebGPU is not available in ${runtimeName()}: requestDevice() failed: ${String(cause)}`, {}, { cause });
   }
   return { device, description: describeAdapter(adapter.info), owned: true };
 }

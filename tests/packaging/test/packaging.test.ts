@@ -127,6 +127,18 @@ describe('installed from the packed tarballs with npm', () => {
     }, 300_000);
   }
 
+  it("an engine that cannot run rejects with RnnError('unavailable') naming the runtime and what is missing", async () => {
+    // Node 20 has no relaxed SIMD without a flag; a Vulkan driver list that names no driver leaves Dawn without an adapter.
+    const { stdout } = await run(process.execPath, ['unavailable.mjs'], { cwd: project, env: { ...env, VK_ICD_FILENAMES: '/nonexistent/icd.json' } });
+    const got = JSON.parse(stdout) as Record<string, { code: string; message: string } | null>;
+    if (process.versions.node.startsWith('20.')) {
+      expect(got.relaxedSimd?.code).toBe('unavailable');
+      expect(got.relaxedSimd?.message).toContain(`Node ${process.versions.node} has no WebAssembly relaxed SIMD`);
+    }
+    expect(got.webgpu?.code).toBe('unavailable');
+    expect(got.webgpu?.message).toContain(`returned no adapter in Node ${process.versions.node}`);
+  }, 120_000);
+
   it('Deno imports the installed packages (WebGPU on its own implementation, wgpu)', async () => {
     expect(BINARIES.deno).not.toBeNull();
     // Deno's wgpu chooses its adapter itself (llvmpipe here): the caller's environment as it is.

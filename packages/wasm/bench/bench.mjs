@@ -1,6 +1,7 @@
 // Forward throughput of @recurrent/wasm beside @recurrent/cpu and onnxruntime-web's wasm backend (Node,
 // numThreads = 1), interleaved in one run so that machine noise hits every engine alike. Outputs are
 // checked equal before anything is timed. Run: pnpm --filter @recurrent/wasm bench [S|M|L ...] [rnn|lstm|gru ...]
+// [--no-cpu] (leaves out @recurrent/cpu, which takes most of the time at M and L)
 // (the script runs Node with --experimental-wasm-relaxed-simd, so that Node 20 has the relaxed-SIMD rows too).
 // ORT's RNN model is built by onnx.mjs; its LSTM and GRU models come from torch.onnx.export
 // (export-onnx.py, needs python3 with torch and numpy) with the same weights.
@@ -8,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import asc from 'assemblyscript/asc';
 import * as ort from 'onnxruntime-web';
 import { createGru, createLstm, createRnn, forwardFlops, initStateDict, randomTensorData, writeSafetensors } from '@recurrent/core';
 import { createBackend as createCpuBackend } from '@recurrent/cpu';
@@ -59,8 +61,27 @@ function onnxModel(mode, config, weights) {
   return { bytes: readFileSync(onnxFile) };
 }
 
+/** GFLOP per CPU-second of peak.ts: the most any 128-bit SIMD kernel can do on this core. */
+async function fmaPeak() {
+  const wasmFile = join(scratchDir, 'peak.wasm');
+  const source = new URL('./peak.ts', import.meta.url).pathname;
+  const { error } = await asc.main([source, '--runtime', 'stub', '-O3', '--enable', 'simd', '--enable', 'relaxed-simd', '--outFile', wasmFile]);
+  if (error) throw error;
+  const { instance } = await WebAssembly.instantiate(readFileSync(wasmFile), { env: { abort() {} } });
+  const iterations = 20_000_000;
+  let best = 0;
+  for (let round = 0; round < 5; round++) {
+    const cpu0 = process.cpuUsage();
+    instance.exports.peak(iterations);
+    const used = process.cpuUsage(cpu0);
+    best = Math.max(best, (80 * iterations) / ((used.user + used.system) * 1e3));
+  }
+  return best;
+}
+
 console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}; "cores got" = this process's CPU time / wall time during the runs (2 threads can only be 2× faster when it nears 2)`);
 console.log(`node ${process.version}, ${features.relaxedSimd ? 'relaxed SIMD available' : 'no relaxed SIMD (Node 20: --experimental-wasm-relaxed-simd)'}; median of interleaved runs; GFLOP/s = 2·B·T·D·Σ G·H·(I + H) / time (forwardFlops)`);
+if (features.relaxedSimd) console.log(`one core's 128-bit multiply-add peak (bench/peak.ts): ${(await fmaPeak()).toFixed(1)} GFLOP per CPU-second`);
 for (const size of sizes) {
   for (const mode of modes) {
     const { config, N, L, reps } = SIZES[size];
@@ -76,11 +97,15 @@ for (const size of sizes) {
       const model = await create(config, weights, backend);
       runners.push({ name, run: () => model.forward(input), model });
     }
-    try {
-      const cpuModel = await create(config, weights, cpu);
-      runners.push({ name: '@recurrent/cpu', run: () => cpuModel.forward(input), model: cpuModel, reps: Math.min(reps, size === 'S' ? reps : 2) });
-    } catch (error) {
-      leftOut.push(`@recurrent/cpu: ${error.message.split('\n')[0]}`);
+    if (args.includes('--no-cpu')) {
+      leftOut.push('@recurrent/cpu: --no-cpu');
+    } else {
+      try {
+        const cpuModel = await create(config, weights, cpu);
+        runners.push({ name: '@recurrent/cpu', run: () => cpuModel.forward(input), model: cpuModel, reps: Math.min(reps, size === 'S' ? reps : 2) });
+      } catch (error) {
+        leftOut.push(`@recurrent/cpu: ${error.message.split('\n')[0]}`);
+      }
     }
     const onnx = onnxModel(mode, config, weights);
     let session = null;
@@ -124,7 +149,7 @@ for (const size of sizes) {
     const ortMs = samples.has('onnxruntime-web wasm 1 thread') ? median(samples.get('onnxruntime-web wasm 1 thread')) : null;
     const best = (name) => Math.min(...samples.get(name));
     console.log(`\n${size} ${mode.toUpperCase()}: B${N} T${L} I${config.inputSize} H${config.hiddenSize}, ${config.numLayers ?? 1} layer(s)${config.bidirectional ? ', bidirectional' : ''}${config.batchFirst ? ', batch_first' : ''} — ${(flops / 1e9).toFixed(3)} GFLOP per forward, outputs equal (max |Δ| < 1e-4)`);
-    console.log(`  ${'engine'.padEnd(32)} ${'median ms'.padStart(10)}  GFLOP/s (median, best)  cores got  ratios on medians`);
+    console.log(`  ${'engine'.padEnd(32)} ${'median ms'.padStart(10)}  GFLOP/s (median, best)  cores got  per CPU-s  ratios on medians`);
     for (const runner of runners) {
       const ms = median(samples.get(runner.name));
       let ratio = runner.ort || ortMs === null ? '' : `${(ortMs / ms).toFixed(2)}× ORT-web throughput (best: ${(Math.min(...samples.get('onnxruntime-web wasm 1 thread')) / best(runner.name)).toFixed(2)}×)`;
@@ -133,7 +158,9 @@ for (const size of sizes) {
         ratio += `; ${(median(samples.get(single)) / ms).toFixed(2)}× our 1 thread (best: ${(best(single) / best(runner.name)).toFixed(2)}×)`;
       }
       const gflops = (t) => (flops / t / 1e6).toFixed(2).padStart(7);
-      console.log(`  ${runner.name.padEnd(32)} ${ms.toFixed(3).padStart(10)}  ${gflops(ms)} ${gflops(best(runner.name))}        ${median(cores.get(runner.name)).toFixed(2).padStart(5)}     ${ratio}`);
+      // GFLOP per CPU-second: what the engine does with the CPU time it got, whatever the machine's load.
+      const perCpu = Math.max(...samples.get(runner.name).map((t, i) => flops / (t * cores.get(runner.name)[i]) / 1e6));
+      console.log(`  ${runner.name.padEnd(32)} ${ms.toFixed(3).padStart(10)}  ${gflops(ms)} ${gflops(best(runner.name))}        ${median(cores.get(runner.name)).toFixed(2).padStart(5)}    ${perCpu.toFixed(1).padStart(6)}   ${ratio}`);
     }
     for (const reason of leftOut) console.log(`  left out: ${reason}`);
     for (const runner of runners) runner.model?.dispose();

@@ -9,6 +9,7 @@ import { RnnError } from '@recurrent/core';
 import type { Browser, Page } from 'playwright-core';
 import type { BrowserRunner } from './browser.js';
 import { GRADIENT_VECTORS_DIR } from './gradients-node.js';
+import { TRAJECTORY_VECTORS_DIR } from './trajectories-node.js';
 import { CHROMIUM_ARGS, CHROMIUM_PATH, VECTORS_DIR } from './node.js';
 import type { CaseResult, Check } from './run.js';
 
@@ -119,6 +120,7 @@ export async function startBrowserSession(options: { entry: URL | string; vector
     server = await serve([
       ['/vectors/', options.vectorsDir ?? VECTORS_DIR],
       ['/gradient-vectors/', GRADIENT_VECTORS_DIR],
+      ['/trajectory-vectors/', TRAJECTORY_VECTORS_DIR],
       ['/', join(dir, 'dist')],
     ]);
     const { port } = server.address() as AddressInfo;

@@ -2,6 +2,7 @@ import type { Backend } from '@recurrent/core';
 import { decodeCase, decodeManifest, type Manifest } from './format.js';
 import { decodeGradientCase, decodeGradientManifest, runGradientCase, type GradientManifest, type GradientResult } from './gradients.js';
 import { runCase, runStreamCase, type CaseResult, type Check } from './run.js';
+import { decodeTrajectoryCase, decodeTrajectoryManifest, runTrajectoryCase, type TrajectoryManifest, type TrajectoryResult } from './trajectories.js';
 
 /** What the page exposes as `globalThis.__recurrentConformance` for the Node side to drive. */
 export interface BrowserRunner {
@@ -12,6 +13,8 @@ export interface BrowserRunner {
   runCase(id: string, check?: Check): Promise<CaseResult>;
   /** The gradient case's backward check (vectors from /gradient-vectors/, beside `vectorsUrl`). */
   runGradientCase(id: string): Promise<GradientResult>;
+  /** The trajectory case's training check (vectors from /trajectory-vectors/, beside `vectorsUrl`). */
+  runTrajectoryCase(id: string): Promise<TrajectoryResult>;
 }
 
 function describeError(error: unknown): string {
@@ -34,6 +37,10 @@ export function installBrowserRunner(engine: { createBackend: () => Promise<Back
   const gradientsUrl = new URL('../gradient-vectors/', vectorsUrl).href;
   const loadGradientManifest = () =>
     (gradientManifest ??= fetchBytes(new URL('manifest.json', gradientsUrl).href).then((bytes) => decodeGradientManifest(new TextDecoder().decode(bytes), 'gradients/vectors/manifest.json')));
+  let trajectoryManifest: Promise<TrajectoryManifest> | null = null;
+  const trajectoriesUrl = new URL('../trajectory-vectors/', vectorsUrl).href;
+  const loadTrajectoryManifest = () =>
+    (trajectoryManifest ??= fetchBytes(new URL('manifest.json', trajectoriesUrl).href).then((bytes) => decodeTrajectoryManifest(new TextDecoder().decode(bytes), 'trajectories/vectors/manifest.json')));
   const loadManifest = () =>
     (manifest ??= fetchBytes('manifest.json').then((bytes) => decodeManifest(new TextDecoder().decode(bytes), 'vectors/manifest.json')));
   const runner: BrowserRunner = {
@@ -60,6 +67,12 @@ export function installBrowserRunner(engine: { createBackend: () => Promise<Back
       if (entry === undefined) throw new Error(`no case ${id} in gradients/vectors/manifest.json`);
       if (backend === null) throw new Error('init() has not created a backend');
       return runGradientCase(backend, decodeGradientCase(await fetchBytes(new URL(entry.file, gradientsUrl).href), `gradients/vectors/${entry.file}`));
+    },
+    async runTrajectoryCase(id) {
+      const entry = (await loadTrajectoryManifest()).cases.find((c) => c.id === id);
+      if (entry === undefined) throw new Error(`no case ${id} in trajectories/vectors/manifest.json`);
+      if (backend === null) throw new Error('init() has not created a backend');
+      return runTrajectoryCase(backend, decodeTrajectoryCase(await fetchBytes(new URL(entry.file, trajectoriesUrl).href), `trajectories/vectors/${entry.file}`));
     },
   };
   (globalThis as { __recurrentConformance?: BrowserRunner }).__recurrentConformance = runner;

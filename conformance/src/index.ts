@@ -24,3 +24,7 @@ export {
   decodeGradientCase, decodeGradientManifest, exclusionFor, formatGradientTable, gradientTolerance, runGradientCase, GRADIENT_FORMAT, GRADIENT_REGENERATE_COMMAND, GRADIENT_VERSION,
   type GradientCase, type GradientCaseConfig, type GradientExclusion, type GradientManifest, type GradientManifestEntry, type GradientResult, type GradientSet,
 } from './gradients.js';
+export {
+  decodeTrajectoryCase, decodeTrajectoryManifest, formatTrajectoryTable, runTrajectoryCase, trajectoryTolerance, TRAJECTORY_FORMAT, TRAJECTORY_REGENERATE_COMMAND, TRAJECTORY_VERSION,
+  type OptimizerName, type TrajectoryCase, type TrajectoryManifest, type TrajectoryManifestEntry, type TrajectoryResult,
+} from './trajectories.js';

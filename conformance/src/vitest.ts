@@ -2,6 +2,7 @@ import type { Backend } from '@recurrent/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareWithReference, fuzzCase } from './fuzz.js';
 import { browserGradientCases, gradientCases } from './gradients-vitest.js';
+import { browserTrajectoryCases, trajectoryCases } from './trajectories-vitest.js';
 import { loadCase, loadManifest } from './node.js';
 import { formatResultTable } from './report.js';
 import { createCaseModel, runCase, runStreamCase, streamsCase, type CaseResult } from './run.js';
@@ -61,6 +62,7 @@ export function conformanceSuite(options: ConformanceSuiteOptions): void {
       for (const entry of manifest.cases.filter(streamsCase)) it(entry.id, { timeout: options.timeoutMs ?? 120_000 }, () => check(runStreamCase)(entry));
     });
     gradientCases(options.name, () => backend, () => unavailable, options.timeoutMs);
+    trajectoryCases(options.name, () => backend, () => unavailable, options.timeoutMs);
   });
 }
 
@@ -201,6 +203,7 @@ export function browserConformanceSuite(options: BrowserConformanceSuiteOptions)
       for (const entry of manifest.cases.filter(streamsCase)) it(entry.id, { timeout: options.timeoutMs ?? 120_000 }, () => check('stream')(entry));
     });
     browserGradientCases(options.name, started, options.timeoutMs);
+    browserTrajectoryCases(options.name, started, options.timeoutMs);
     it('the page logged no console errors after the last case', () => {
       expect(started().takeConsoleErrors()).toEqual([]);
     });

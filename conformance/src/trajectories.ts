@@ -1,0 +1,323 @@
+import { createGru, createLstm, createRnn, RnnError, type Backend, type Gradients, type Gru, type Lstm, type Rnn, type StateDict, type Tensor } from '@recurrent/core';
+import { Adam, AdamW, SGD, clipGradNorm, type AdamOptions, type Optimizer, type SgdOptions } from '@recurrent/optim';
+import { unpack } from 'msgpackr';
+import type { ModuleFamily, Tensor64 } from './format.js';
+import { exclusionFor, type GradientCaseConfig, type GradientExclusion } from './gradients.js';
+import { moduleConfig } from './run.js';
+import { EPSILON_F32, TOLERANCE } from './tolerance.js';
+
+/**
+ * Training-trajectory conformance: what generator/trajectories.py writes (a model trained `steps` steps by
+ * torch.optim, weights recorded after every step) and the check every engine is held to: the same
+ * training through model.backward, @recurrent/optim and model.loadStateDict. Browser-safe.
+ */
+export const TRAJECTORY_FORMAT = 'recurrent-trajectory-vectors';
+export const TRAJECTORY_VERSION = 1;
+export const TRAJECTORY_REGENERATE_COMMAND = 'pnpm --filter @recurrent/conformance generate:trajectories';
+
+export type OptimizerName = 'sgd' | 'adam' | 'adamw';
+
+export interface TrajectoryCase {
+  id: string;
+  why: string;
+  features: string[];
+  file: string;
+  config: GradientCaseConfig;
+  input: Tensor;
+  h0: Tensor | null;
+  c0: Tensor | null;
+  lengths: number[] | null;
+  /** The weights before the first step. */
+  stateDict: StateDict;
+  /** The fixed upstream gradients of every step; null ones are absent (zero). */
+  upstream: { output: Tensor | null; hN: Tensor | null; cN: Tensor | null };
+  optimizer: { name: OptimizerName; options: Record<string, unknown> };
+  /** clip_grad_norm_ before each step, or none. */
+  clip: { maxNorm: number; normType: number } | null;
+  /** The weights after each step: PyTorch in float32, and the same start run in float64. */
+  torch32: StateDict[];
+  ref64: Record<string, Tensor64>[];
+}
+
+export interface TrajectoryManifestEntry {
+  id: string;
+  file: string;
+  module: ModuleFamily;
+  features: string[];
+  bytes: number;
+  steps: number;
+  torch32MaxError: number;
+  weightsMoved: number;
+}
+
+export interface TrajectoryManifest {
+  format: string;
+  version: number;
+  specHash: string;
+  torch: string;
+  cases: TrajectoryManifestEntry[];
+}
+
+function formatError(file: string, problem: string): RnnError {
+  return new RnnError('format', `Trajectory vector file ${file}: ${problem}. Regenerate the vectors with: ${TRAJECTORY_REGENERATE_COMMAND}`, { file, problem });
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v);
+
+function checkHeader(file: string, value: unknown): Record<string, unknown> {
+  if (!isObject(value)) throw formatError(file, 'expected a map at the top level');
+  if (value.format !== TRAJECTORY_FORMAT) throw formatError(file, `format is ${JSON.stringify(value.format)}, expected "${TRAJECTORY_FORMAT}"`);
+  if (value.version !== TRAJECTORY_VERSION) throw formatError(file, `format version ${JSON.stringify(value.version)} is not the version ${TRAJECTORY_VERSION} this runner reads`);
+  return value;
+}
+
+function readTensor(file: string, where: string, value: unknown, dtype: 'float32' | 'float64'): Tensor | Tensor64 {
+  if (!isObject(value) || !Array.isArray(value.shape) || !(value.data instanceof Uint8Array) || value.dtype !== dtype) {
+    throw formatError(file, `${where} is not a ${dtype} tensor {shape, dtype, data: bytes}`);
+  }
+  const shape = value.shape as number[];
+  const width = dtype === 'float32' ? 4 : 8;
+  if (value.data.byteLength !== shape.reduce((a, b) => a * b, 1) * width) throw formatError(file, `${where} has ${value.data.byteLength} bytes, not what shape [${shape.join(', ')}] needs`);
+  const bytes = new Uint8Array(value.data); // copy: aligned, and owned by us
+  return dtype === 'float32' ? { data: new Float32Array(bytes.buffer), shape: [...shape] } : { data: new Float64Array(bytes.buffer), shape: [...shape] };
+}
+
+function readDict(file: string, where: string, value: unknown, dtype: 'float32' | 'float64'): Record<string, Tensor | Tensor64> {
+  if (!isObject(value)) throw formatError(file, `${where} is not a map of tensors`);
+  return Object.fromEntries(Object.entries(value).map(([name, t]) => [name, readTensor(file, `${where}.${name}`, t, dtype)]));
+}
+
+/** Decodes one trajectory vector file; anything malformed or of another version is an RnnError('format') naming `file`. */
+export function decodeTrajectoryCase(bytes: Uint8Array, file: string): TrajectoryCase {
+  let raw: unknown;
+  try {
+    raw = unpack(bytes);
+  } catch (cause) {
+    throw formatError(file, `not valid MessagePack (${(cause as Error).message})`);
+  }
+  const record = checkHeader(file, raw);
+  const config = record.config as GradientCaseConfig;
+  if (!isObject(config) || !['rnn', 'lstm', 'gru'].includes(config.mode as string)) throw formatError(file, 'field "config" is missing or has no mode');
+  const optimizer = record.optimizer as TrajectoryCase['optimizer'];
+  if (!isObject(optimizer) || !['sgd', 'adam', 'adamw'].includes(optimizer.name) || !isObject(optimizer.options)) throw formatError(file, 'field "optimizer" must be {name: sgd|adam|adamw, options}');
+  if (!Array.isArray(record.torch32) || !Array.isArray(record.ref64) || record.torch32.length !== record.ref64.length || record.torch32.length === 0) {
+    throw formatError(file, 'fields "torch32" and "ref64" must be lists of the same number of steps');
+  }
+  if (!isObject(record.upstream)) throw formatError(file, 'field "upstream" is required');
+  const optional = (where: string, value: unknown): Tensor | null => (value === null || value === undefined ? null : (readTensor(file, where, value, 'float32') as Tensor));
+  const up = record.upstream;
+  return {
+    id: String(record.id),
+    why: String(record.why),
+    features: record.features as string[],
+    file,
+    config,
+    input: readTensor(file, 'input', record.input, 'float32') as Tensor,
+    h0: optional('h0', record.h0),
+    c0: optional('c0', record.c0),
+    lengths: (record.lengths as number[] | null) ?? null,
+    stateDict: readDict(file, 'stateDict', record.stateDict, 'float32') as StateDict,
+    upstream: { output: optional('upstream.output', up.output), hN: optional('upstream.hN', up.hN), cN: optional('upstream.cN', up.cN) },
+    optimizer,
+    clip: (record.clip as TrajectoryCase['clip']) ?? null,
+    torch32: record.torch32.map((step, s) => readDict(file, `torch32[${s}]`, step, 'float32') as StateDict),
+    ref64: record.ref64.map((step, s) => readDict(file, `ref64[${s}]`, step, 'float64') as Record<string, Tensor64>),
+  };
+}
+
+export function decodeTrajectoryManifest(text: string, file: string): TrajectoryManifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw formatError(file, `not valid JSON (${(cause as Error).message})`);
+  }
+  const record = checkHeader(file, raw);
+  if (typeof record.specHash !== 'string' || !Array.isArray(record.cases)) throw formatError(file, 'fields "specHash" and "cases" are required');
+  return record as unknown as TrajectoryManifest;
+}
+
+/** What one engine did on one trajectory case. Plain data (it crosses from the page to Node as JSON). */
+export interface TrajectoryResult {
+  id: string;
+  module: ModuleFamily;
+  features: string[];
+  engine: string;
+  backend: string;
+  passed: boolean;
+  reason: string | null;
+  /** Steps the engine completed within the tolerance (all of them when it passed). */
+  stepsPassed: number;
+  steps: number;
+  /** Steps after which every weight equals PyTorch's float32 weights bit for bit. */
+  stepsEqualTorch32: number;
+  /** max over steps and weights of |engine − PyTorch float64| (NaN when it did not run). */
+  errorVsRef64: number;
+  errorVsTorch32: number;
+  /** max over steps of max |PyTorch float32 − float64|. */
+  torchErrorVsRef64: number;
+  /** max over steps of (engine error / that step's tolerance): under 1 passes. */
+  worstRatio: number;
+  ms: number;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (Number.isNaN(d)) return NaN; // NaN compares false with everything: it would slip through a max
+    if (d > max) max = d;
+  }
+  return max;
+}
+
+function maxAbs(values: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i]!));
+  return max;
+}
+
+/**
+ * The forward tolerance policy (tolerance.ts) applied to the weights after step `s`, both maxima over
+ * every weight: max(K · max|torch32 − ref64|, FLOOR_ULPS · ε₃₂ · max(1, max|ref64|)).
+ */
+export function trajectoryTolerance(c: Pick<TrajectoryCase, 'torch32' | 'ref64'>, s: number): { torchError: number; tolerance: number } {
+  const want = Object.entries(c.ref64[s]!);
+  const torch = c.torch32[s]!;
+  const torchError = Math.max(...want.map(([name, t]) => maxAbsDiff(torch[name]!.data, t.data)));
+  const magnitude = Math.max(1, ...want.map(([, t]) => maxAbs(t.data)));
+  return { torchError, tolerance: Math.max(TOLERANCE.K * torchError, TOLERANCE.FLOOR_ULPS * EPSILON_F32 * magnitude) };
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return `${error.name}${typeof code === 'string' ? `(${code})` : ''}: ${error.message}`;
+  }
+  return String(error);
+}
+
+function createOptimizer(c: TrajectoryCase, params: StateDict): Optimizer {
+  const { name, options } = c.optimizer;
+  if (name === 'sgd') return new SGD(params, options as unknown as SgdOptions);
+  return name === 'adam' ? new Adam(params, options as AdamOptions) : new AdamW(params, options as AdamOptions);
+}
+
+/** One training model of any module: backward for the case's call, and the weights in and out. */
+interface TrainingModel {
+  backend: string;
+  backward(): Promise<Gradients>;
+  stateDict(): StateDict;
+  loadStateDict(weights: StateDict): Promise<void>;
+  dispose(): void;
+}
+
+async function createTrainingModel(backend: Backend, c: TrajectoryCase): Promise<TrainingModel> {
+  const config = moduleConfig({ ...c.config, cell: false });
+  const options = c.lengths === null ? undefined : { lengths: c.lengths };
+  const upstream = Object.fromEntries(Object.entries(c.upstream).filter(([, t]) => t !== null));
+  const wrap = (model: Rnn | Gru | Lstm, backward: () => Promise<Gradients>): TrainingModel => ({
+    backend: model.backend,
+    backward,
+    stateDict: () => model.stateDict(),
+    loadStateDict: (weights) => model.loadStateDict(weights),
+    dispose: () => model.dispose(),
+  });
+  if (c.config.mode === 'lstm') {
+    const lstm = await createLstm(config, c.stateDict, backend);
+    const hx: [Tensor, Tensor] | undefined = c.h0 === null || c.c0 === null ? undefined : [c.h0, c.c0];
+    return wrap(lstm, () => lstm.backward(c.input, hx, upstream, options));
+  }
+  const model = c.config.mode === 'gru' ? await createGru(config, c.stateDict, backend) : await createRnn(config, c.stateDict, backend);
+  return wrap(model, () => model.backward(c.input, c.h0 ?? undefined, upstream, options));
+}
+
+/**
+ * Trains the case's model as a user would — model.backward, clipGradNorm (cases with clipping),
+ * optimiser.step on the model's state dict, model.loadStateDict — once per recorded step, and judges the
+ * weights after every step against PyTorch's float64 trajectory under the tolerance policy. Never throws.
+ */
+export async function runTrajectoryCase(backend: Backend, c: TrajectoryCase, now: () => number = () => performance.now()): Promise<TrajectoryResult> {
+  const result: TrajectoryResult = {
+    id: c.id,
+    module: c.config.mode === 'lstm' && c.config.projSize > 0 ? 'lstm-proj' : c.config.mode,
+    features: c.features,
+    engine: backend?.name ?? 'unknown',
+    backend: backend?.name ?? 'unknown',
+    passed: false,
+    reason: null,
+    stepsPassed: 0,
+    steps: c.ref64.length,
+    stepsEqualTorch32: 0,
+    errorVsRef64: NaN,
+    errorVsTorch32: NaN,
+    torchErrorVsRef64: Math.max(...c.ref64.map((_, s) => trajectoryTolerance(c, s).torchError)),
+    worstRatio: NaN,
+    ms: 0,
+  };
+  const start = now();
+  let model: TrainingModel | null = null;
+  try {
+    model = await createTrainingModel(backend, c);
+    result.backend = model.backend;
+    const params = model.stateDict();
+    const optimizer = createOptimizer(c, params);
+    let vsRef64 = 0;
+    let vsTorch32 = 0;
+    let worst = 0;
+    for (let s = 0; s < c.ref64.length; s++) {
+      const { weights } = await model.backward();
+      if (c.clip !== null) clipGradNorm(weights, c.clip.maxNorm, { normType: c.clip.normType });
+      optimizer.step(weights);
+      await model.loadStateDict(params);
+      const { torchError, tolerance } = trajectoryTolerance(c, s);
+      let equal = true;
+      for (const [name, want] of Object.entries(c.ref64[s]!)) {
+        const got = params[name]!.data;
+        const error = maxAbsDiff(got, want.data);
+        const torch = c.torch32[s]![name]!.data;
+        if (equal) for (let i = 0; i < torch.length && equal; i++) equal = Object.is(got[i], torch[i]);
+        if (!(error <= tolerance)) {
+          result.errorVsRef64 = error;
+          result.worstRatio = error / tolerance;
+          result.reason = `after step ${s + 1} of ${c.ref64.length}, max |engine − float64 reference| for ${name} = ${Number.isNaN(error) ? 'NaN' : error.toExponential(3)} exceeds the tolerance ${tolerance.toExponential(3)} (PyTorch float32 is ${torchError.toExponential(3)} from it)`;
+          return result;
+        }
+        vsRef64 = Math.max(vsRef64, error);
+        vsTorch32 = Math.max(vsTorch32, maxAbsDiff(got, torch));
+        worst = Math.max(worst, error / tolerance);
+      }
+      if (equal) result.stepsEqualTorch32++;
+      result.stepsPassed = s + 1;
+    }
+    Object.assign(result, { passed: true, errorVsRef64: vsRef64, errorVsTorch32: vsTorch32, worstRatio: worst });
+  } catch (error) {
+    result.reason = `threw at step ${result.stepsPassed + 1}: ${describeError(error)}`;
+  } finally {
+    result.ms = now() - start;
+    model?.dispose();
+  }
+  return result;
+}
+
+const exp = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
+
+/** The trajectory table of one engine: counts per module, excluded cases with their reason, failures first. */
+export function formatTrajectoryTable(engine: string, results: readonly TrajectoryResult[], exclusions: readonly GradientExclusion[]): string {
+  const excluded = (r: TrajectoryResult) => !r.passed && exclusionFor(exclusions, r) !== undefined;
+  const failed = results.filter((r) => !r.passed && !excluded(r));
+  const passed = results.filter((r) => r.passed);
+  const worst = passed.reduce((m, r) => Math.max(m, r.worstRatio), 0);
+  const families = [...new Set(results.map((r) => r.module))];
+  const lines = [
+    `trajectories ${engine}: ${passed.length} passed, ${failed.length} failed, ${results.length - passed.length - failed.length} excluded (gradients/exclusions.json); worst error / tolerance ${worst.toFixed(2)}`,
+    `per module: ${families.map((m) => `${m} ${results.filter((r) => r.module === m && r.passed).length}/${results.filter((r) => r.module === m).length}`).join(', ')}`,
+  ];
+  for (const e of exclusions.filter((e) => results.some((r) => exclusionFor([e], r) !== undefined && !r.passed))) lines.push(`excluded: ${e.engine} ${e.family}: ${e.reason}`);
+  lines.push(`${'case'.padEnd(44)} ${'backend'.padEnd(14)} ${'vs f64'.padStart(9)} ${'vs torch32'.padStart(10)} ${'torch32'.padStart(9)} ${'err/tol'.padStart(7)} ${'=torch32'.padStart(8)} ${'ms'.padStart(6)}  result`);
+  for (const r of [...failed, ...results.filter(excluded), ...passed]) {
+    const verdict = r.passed ? 'pass' : excluded(r) ? `excluded (${r.reason})` : `FAIL: ${r.reason}`;
+    lines.push(`${r.id.padEnd(44)} ${r.backend.padEnd(14)} ${exp(r.errorVsRef64).padStart(9)} ${exp(r.errorVsTorch32).padStart(10)} ${exp(r.torchErrorVsRef64).padStart(9)} ${(Number.isFinite(r.worstRatio) ? r.worstRatio.toFixed(2) : '-').padStart(7)} ${`${r.stepsEqualTorch32}/${r.steps}`.padStart(8)} ${r.ms.toFixed(0).padStart(6)}  ${verdict}`);
+  }
+  return lines.join('\n');
+}

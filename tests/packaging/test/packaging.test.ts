@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('../consumer/', import.meta.url));
 /** Every package published to npm (the private apps and tests are not). */
-const PUBLISHED = ['packages/core', 'packages/cpu', 'packages/wasm', 'packages/webgpu', 'conformance'];
+const PUBLISHED = ['packages/core', 'packages/cpu', 'packages/wasm', 'packages/webgpu', 'packages/optim', 'conformance'];
 const ENGINES = ['cpu', 'wasm', 'webgpu'] as const;
 const MODULES = ['rnn', 'lstm', 'gru'] as const;
 type Results = Record<string, { backend: string } & Record<(typeof MODULES)[number], number[]>>;
@@ -65,7 +65,7 @@ function expectSameNumbers(results: Results, where: string): void {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'recurrent-packaging-'));
   const tarballs = join(dir, 'tarballs');
-  await timed('pnpm pack ×5', async () => {
+  await timed(`pnpm pack ×${PUBLISHED.length}`, async () => {
     for (const pkg of PUBLISHED) await run('pnpm', ['pack', '--pack-destination', tarballs], { cwd: join(REPO, pkg), env });
   });
   project = join(dir, 'consumer');

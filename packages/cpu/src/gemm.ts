@@ -1,7 +1,9 @@
+import { PIECE_FLOPS, rowsPerPiece, type Pieces } from './pace.js';
+
 /**
  * The one matrix kernel of the CPU engine, for rows reached through offset tables:
  *
- *     C[cRow[i] + n] = base[baseRow[i] + n] + Σ_k A[aRow[i] + k] · B[n·K + k]   for i < rows, n < cols
+ *     C[cRow[i] + n] = base[baseRow[i] + n] + Σ_k A[aRow[i] + k] · B[n·K + k]   for first ≤ i < rows, n < cols
  *
  * B is row-major (cols, K), i.e. a PyTorch weight, so both operands are read along K; base is a bias
  * (every baseRow 0) or any matrix to add. Blocked 4 rows × 4 columns: each loaded value feeds four
@@ -18,8 +20,9 @@ export function gemmRowsBt(
   baseRow: Int32Array,
   C: Float32Array,
   cRow: Int32Array,
+  first = 0,
 ): void {
-  let i = 0;
+  let i = first;
   for (; i + 4 <= rows; i += 4) {
     const a0 = aRow[i]!, a1 = aRow[i + 1]!, a2 = aRow[i + 2]!, a3 = aRow[i + 3]!;
     let n = 0;
@@ -94,6 +97,21 @@ export function transposed(M: Float32Array, rows: number, cols: number): Float32
 }
 
 /**
+ * gemmRowsBt in pieces of rows (rowsPerPiece), yielding after each. Rows are computed independently, so
+ * any split gives the same bits.
+ */
+export function* gemmPieces(
+  rows: number, cols: number, K: number, A: Float32Array, aRow: Int32Array, B: Float32Array,
+  base: Float32Array, baseRow: Int32Array, C: Float32Array, cRow: Int32Array,
+): Pieces {
+  const per = rowsPerPiece(cols, K);
+  for (let first = 0; first < rows; first += per) {
+    gemmRowsBt(Math.min(rows, first + per), cols, K, A, aRow, B, base, baseRow, C, cRow, first);
+    yield;
+  }
+}
+
+/**
  * A sum of outer products over R rows, the shape of every weight gradient (dW = Σ_t dgatesᵀ·x_t):
  *
  *     C[m·cols + n] = Σ_r A[aRow[r] + m] · B[bRow[r] + n]     for m < M, n < cols
@@ -101,23 +119,28 @@ export function transposed(M: Float32Array, rows: number, cols: number): Float32
  * Both operands are gathered transposed first, so that gemmRowsBt runs its sums along contiguous rows of
  * length R (all steps of all batch elements at once) instead of one outer product per step.
  */
-export function gemmAtB(R: number, M: number, cols: number, A: Float32Array, aRow: Int32Array, B: Float32Array, bRow: Int32Array, C: Float32Array): void {
+export function* gemmAtB(R: number, M: number, cols: number, A: Float32Array, aRow: Int32Array, B: Float32Array, bRow: Int32Array, C: Float32Array): Pieces {
   const At = new Float32Array(M * R);
   const Bt = new Float32Array(cols * R);
+  // The gather moves memory only: a piece is as many rows as a GEMM piece has multiply-adds.
+  const gatherPerPiece = Math.max(1, Math.floor(PIECE_FLOPS / 2 / (M + cols)));
   for (let r = 0; r < R; r++) {
     const a = aRow[r]!, b = bRow[r]!;
     for (let m = 0; m < M; m++) At[m * R + r] = A[a + m]!;
     for (let n = 0; n < cols; n++) Bt[n * R + r] = B[b + n]!;
+    if ((r + 1) % gatherPerPiece === 0) yield;
   }
-  gemmRowsBt(M, cols, R, At, strided(M, R), Bt, new Float32Array(cols), new Int32Array(M), C, strided(M, cols));
+  yield* gemmPieces(M, cols, R, At, strided(M, R), Bt, new Float32Array(cols), new Int32Array(M), C, strided(M, cols));
 }
 
 /** Σ_r A[aRow[r] + m] for m < M (a bias gradient: the gate gradients summed over every step), summed in float64. */
-export function sumRows(R: number, M: number, A: Float32Array, aRow: Int32Array): Float32Array {
+export function* sumRows(R: number, M: number, A: Float32Array, aRow: Int32Array): Pieces<Float32Array> {
   const sum = new Float64Array(M);
+  const rowsPerPiece = Math.max(1, Math.floor(PIECE_FLOPS / M));
   for (let r = 0; r < R; r++) {
     const a = aRow[r]!;
     for (let m = 0; m < M; m++) sum[m] = sum[m]! + A[a + m]!;
+    if ((r + 1) % rowsPerPiece === 0) yield;
   }
   return Float32Array.from(sum);
 }

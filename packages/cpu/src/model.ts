@@ -1,7 +1,8 @@
 import type { BackwardPlan, DirectionWeights, EngineGradients, EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
 import { cellOf, type Cell } from './cells.js';
-import { gemmAtB, gemmRowsBt, strided, sumRows, transposed } from './gemm.js';
+import { gemmAtB, gemmPieces, strided, sumRows, transposed } from './gemm.js';
+import { paced, type Pieces } from './pace.js';
 
 /** One direction's recurrent weights. */
 interface Direction {
@@ -145,8 +146,9 @@ export class CpuModel implements EngineModel {
     this.hasBias = plan.hasBias;
   }
 
+  /** With a signal, the work runs in slices an abort can stop (pace.ts); without one, at once. */
   async forward(plan: ForwardPlan): Promise<EngineResult> {
-    return this.run(this.live(), plan, null);
+    return paced(plan.signal, this.run(this.live(), plan, null), 'forward');
   }
 
   /**
@@ -155,10 +157,13 @@ export class CpuModel implements EngineModel {
    * every step at once.
    */
   async backward(plan: BackwardPlan): Promise<EngineGradients> {
-    const layers = this.live();
+    return paced(plan.signal, this.train(this.live(), plan), 'backward');
+  }
+
+  private *train(layers: Layer[], plan: BackwardPlan): Pieces<EngineGradients> {
     const tapes: LayerTape[] = [];
-    this.run(layers, plan, tapes);
-    return this.backpropagate(layers, plan, tapes);
+    yield* this.run(layers, plan, tapes);
+    return yield* this.backpropagate(layers, plan, tapes);
   }
 
   /** The plan has the same sizes (core checked the state dict against this model's config). */
@@ -183,7 +188,7 @@ export class CpuModel implements EngineModel {
    * Runs the stack: each layer reads the previous layer's (L, N, D·H_out) output. With `tapes`, each
    * layer also records its LayerTape there.
    */
-  private run(layers: Layer[], { seqLen: L, batch: N, input, h0, c0, lengths }: ForwardPlan, tapes: LayerTape[] | null): EngineResult {
+  private *run(layers: Layer[], { seqLen: L, batch: N, input, h0, c0, lengths }: ForwardPlan, tapes: LayerTape[] | null): Pieces<EngineResult> {
     const { H, Hout, P, D } = this;
     const DGH = D * this.cell.gates * H;
     const hN = new Float32Array(layers.length * D * N * Hout);
@@ -197,9 +202,10 @@ export class CpuModel implements EngineModel {
     const projected = new Float32Array(rows * DGH);
     let x = input;
     let output = new Float32Array(0);
-    layers.forEach((layer, index) => {
+    for (let index = 0; index < layers.length; index++) {
+      const layer = layers[index]!;
       // x_t·W_ihᵀ + b_ih + b_hh for every step and both directions at once: it does not depend on h.
-      gemmRowsBt(rows, DGH, layer.inputSize, x, strided(rows, layer.inputSize), layer.W_ih, layer.b_folded, new Int32Array(rows), projected, strided(rows, DGH));
+      yield* gemmPieces(rows, DGH, layer.inputSize, x, strided(rows, layer.inputSize), layer.W_ih, layer.b_folded, new Int32Array(rows), projected, strided(rows, DGH));
       output = new Float32Array(rows * D * Hout);
       states.forEach((state, d) => {
         gatherRows(h0, (index * D + d) * N * Hout, Hout, order, state.h);
@@ -215,14 +221,14 @@ export class CpuModel implements EngineModel {
         };
         tapes.push(tape);
       }
-      this.recur(layer, projected, output, L, N, order, activeAt, states, tape);
+      yield* this.recur(layer, projected, output, L, N, order, activeAt, states, tape);
       // The states now hold h_n (and c_n): forward after step len_b−1, reverse after step 0.
       states.forEach((state, d) => {
         scatterRows(state.h, Hout, order, hN, (index * D + d) * N * Hout);
         if (this.lstm) scatterRows(state.c, H, order, cN, (index * D + d) * N * H);
       });
       x = output;
-    });
+    }
     return this.lstm ? { output, hN, cN } : { output, hN };
   }
 
@@ -237,7 +243,7 @@ export class CpuModel implements EngineModel {
    * A row not yet running keeps h0/c0, so the reverse direction starts from them at each element's own
    * last step. With a tape, the step also records h_{t-1}, what the cell saves and (projected) its h.
    */
-  private recur(layer: Layer, projected: Float32Array, output: Float32Array, L: number, N: number, order: Int32Array, activeAt: Int32Array, states: State[], tape: LayerTape | null): void {
+  private *recur(layer: Layer, projected: Float32Array, output: Float32Array, L: number, N: number, order: Int32Array, activeAt: Int32Array, states: State[], tape: LayerTape | null): Pieces {
     const { cell, H, Hout, P, D } = this;
     const GH = cell.gates * H;
     const S = cell.saved;
@@ -261,11 +267,11 @@ export class CpuModel implements EngineModel {
           savedRow[i] = (r * D + d) * S * H;
           if (tape !== null) copyRow(h, i * Hout, tape.h_prev, (r * D + d) * Hout, Hout);
         }
-        gemmRowsBt(active, GH, Hout, h, hRows, W_hh, b_hh_inside, biasRows, gates, gateRows);
+        yield* gemmPieces(active, GH, Hout, h, hRows, W_hh, b_hh_inside, biasRows, gates, gateRows);
         cell.update(active, H, projected, xRow, gates, h_cell, c, tape?.saved ?? null, savedRow);
         if (W_hr !== null) {
           if (tape !== null) for (let i = 0; i < active; i++) copyRow(h_cell, i * H, tape.h_cell, ((t * N + order[i]!) * D + d) * H, H);
-          gemmRowsBt(active, P, H, h_cell, cellRows, W_hr, noBias, biasRows, h, hRows);
+          yield* gemmPieces(active, P, H, h_cell, cellRows, W_hr, noBias, biasRows, h, hRows);
         }
         // Rows not running stay 0 in the output, as pad_packed_sequence pads.
         for (let i = 0; i < active; i++) copyRow(h, i * Hout, output, (t * N + order[i]!) * D * Hout + d * Hout, Hout);
@@ -278,7 +284,7 @@ export class CpuModel implements EngineModel {
    * input gradient of the layer above for the others; each layer gives back its weight gradients,
    * ∂L/∂h0 (∂L/∂c0) and ∂L/∂x. Memory: see the package README ("Training").
    */
-  private backpropagate(layers: Layer[], plan: BackwardPlan, tapes: LayerTape[]): EngineGradients {
+  private *backpropagate(layers: Layer[], plan: BackwardPlan, tapes: LayerTape[]): Pieces<EngineGradients> {
     const { seqLen: L, batch: N, lengths, gradOutput, gradHN, gradCN } = plan;
     const { cell, H, Hout, P, D } = this;
     const DGH = D * cell.gates * H;
@@ -307,15 +313,15 @@ export class CpuModel implements EngineModel {
         gatherRows(gradHN, (index * D + d) * N * Hout, Hout, order, state.dh);
         if (this.lstm) gatherRows(gradCN, (index * D + d) * N * H, H, order, state.dc);
       });
-      this.recurBackward(layer, tape, dOut, dgx, dgh, dh_tape, L, N, order, activeAt, states);
+      yield* this.recurBackward(layer, tape, dOut, dgx, dgh, dh_tape, L, N, order, activeAt, states);
       states.forEach((state, d) => {
         scatterRows(state.dh, Hout, order, dh0, (index * D + d) * N * Hout);
         if (this.lstm) scatterRows(state.dc, H, order, dc0, (index * D + d) * N * H);
       });
-      gradients[index] = this.weightGradients(layer, tape, dgx, dgh, dh_tape, valid);
+      gradients[index] = yield* this.weightGradients(layer, tape, dgx, dgh, dh_tape, valid);
       // ∂L/∂x_t = dgx_t·W_ih for every running step and both directions at once; zero past each length.
       const dx = new Float32Array(L * N * I);
-      gemmRowsBt(valid.length, I, DGH, dgx, rowsOf(valid, DGH), transposed(layer.W_ih, DGH, I), new Float32Array(I), new Int32Array(valid.length), dx, rowsOf(valid, I));
+      yield* gemmPieces(valid.length, I, DGH, dgx, rowsOf(valid, DGH), transposed(layer.W_ih, DGH, I), new Float32Array(I), new Int32Array(valid.length), dx, rowsOf(valid, I));
       dOut = dx;
       tapeBytes += tape.h_prev.byteLength + tape.saved.byteLength + tape.h_cell.byteLength + (index > 0 ? tape.x.byteLength : 0);
       layerBytes = Math.max(layerBytes, dgx.byteLength + (dgh === dgx ? 0 : dgh.byteLength) + dh_tape.byteLength + dx.byteLength);
@@ -337,10 +343,10 @@ export class CpuModel implements EngineModel {
    * A row not running keeps its dh and dc: the forward direction's rows start from ∂L/∂h_n (∂L/∂c_n) at
    * their own last step, and every row ends holding ∂L/∂h0 (∂L/∂c0).
    */
-  private recurBackward(
+  private *recurBackward(
     layer: Layer, tape: LayerTape, dOut: Float32Array | null, dgx: Float32Array, dgh: Float32Array, dh_tape: Float32Array,
     L: number, N: number, order: Int32Array, activeAt: Int32Array, states: GradState[],
-  ): void {
+  ): Pieces {
     const { cell, H, Hout, P, D } = this;
     const GH = cell.gates * H;
     const S = cell.saved;
@@ -370,11 +376,11 @@ export class CpuModel implements EngineModel {
         }
         if (W_hr !== null) {
           for (let i = 0; i < active; i++) copyRow(dh, i * P, dh_tape, hPrevRow[i]!, P);
-          gemmRowsBt(active, H, P, dh, hRows, W_hr, zeros, zeroRows, dh_cell, cellRows);
+          yield* gemmPieces(active, H, P, dh, hRows, W_hr, zeros, zeroRows, dh_cell, cellRows);
         }
         cell.backward(active, H, tape.saved, savedRow, tape.h_prev, hPrevRow, dh_cell, dc, dgx, dgh, gateRow);
         // dh_{t-1} = its direct part (left in dh_cell, which is dh unless projected: then it is 0) + dgh·W_hh.
-        gemmRowsBt(active, Hout, GH, dgh, gateRow, W_hhT[d]!, W_hr === null ? dh : zeros, W_hr === null ? hRows : zeroRows, dh, hRows);
+        yield* gemmPieces(active, Hout, GH, dgh, gateRow, W_hhT[d]!, W_hr === null ? dh : zeros, W_hr === null ? hRows : zeroRows, dh, hRows);
       }
     }
   }
@@ -385,32 +391,35 @@ export class CpuModel implements EngineModel {
    *     dW_ih = Σ_t dgx_tᵀ·x_t  (both directions together)   dW_hh = Σ_t dgh_tᵀ·h_{t-1}   dW_hr = Σ_t dh_tᵀ·h_cell_t
    *     db_ih = Σ_t dgx_t                                       db_hh = Σ_t dgh_t
    */
-  private weightGradients(layer: Layer, tape: LayerTape, dgx: Float32Array, dgh: Float32Array, dh_tape: Float32Array, valid: Int32Array): DirectionWeights[] {
+  private *weightGradients(layer: Layer, tape: LayerTape, dgx: Float32Array, dgh: Float32Array, dh_tape: Float32Array, valid: Int32Array): Pieces<DirectionWeights[]> {
     const { cell, H, Hout, P, D } = this;
     const GH = cell.gates * H;
     const DGH = D * GH;
     const I = layer.inputSize;
     const R = valid.length;
     const dW_ih = new Float32Array(DGH * I);
-    gemmAtB(R, DGH, I, dgx, rowsOf(valid, DGH), tape.x, rowsOf(valid, I), dW_ih);
-    const db_ih = this.hasBias ? sumRows(R, DGH, dgx, rowsOf(valid, DGH)) : null;
-    return layer.directions.map(({ W_hr }, d) => {
+    yield* gemmAtB(R, DGH, I, dgx, rowsOf(valid, DGH), tape.x, rowsOf(valid, I), dW_ih);
+    const db_ih = this.hasBias ? yield* sumRows(R, DGH, dgx, rowsOf(valid, DGH)) : null;
+    const gradients: DirectionWeights[] = [];
+    for (let d = 0; d < D; d++) {
+      const { W_hr } = layer.directions[d]!;
       const gateRows = rowsOf(valid, DGH, d * GH);
       const dW_hh = new Float32Array(GH * Hout);
-      gemmAtB(R, GH, Hout, dgh, gateRows, tape.h_prev, rowsOf(valid, D * Hout, d * Hout), dW_hh);
+      yield* gemmAtB(R, GH, Hout, dgh, gateRows, tape.h_prev, rowsOf(valid, D * Hout, d * Hout), dW_hh);
       let dW_hr: Float32Array | null = null;
       if (W_hr !== null) {
         dW_hr = new Float32Array(P * H);
-        gemmAtB(R, P, H, dh_tape, rowsOf(valid, D * P, d * P), tape.h_cell, rowsOf(valid, D * H, d * H), dW_hr);
+        yield* gemmAtB(R, P, H, dh_tape, rowsOf(valid, D * P, d * P), tape.h_cell, rowsOf(valid, D * H, d * H), dW_hr);
       }
-      return {
+      gradients.push({
         W_ih: dW_ih.slice(d * GH * I, (d + 1) * GH * I),
         W_hh: dW_hh,
         b_ih: db_ih === null ? null : db_ih.slice(d * GH, (d + 1) * GH),
-        b_hh: this.hasBias ? sumRows(R, GH, dgh, gateRows) : null,
+        b_hh: this.hasBias ? yield* sumRows(R, GH, dgh, gateRows) : null,
         W_hr: dW_hr,
-      };
-    });
+      });
+    }
+    return gradients;
   }
 }
 

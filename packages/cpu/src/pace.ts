@@ -1,0 +1,56 @@
+import { throwIfAborted, yieldToEventLoop } from '@recurrent/core';
+
+/**
+ * Long work written as a generator that yields between pieces of bounded size: a step of the time loop,
+ * a block of GEMM rows. The same generator runs both ways, so the result is the same bits either way:
+ * without a signal, all at once and synchronously (`atOnce`); with one, in slices that let the event loop
+ * run between them, so that an abort can fire at all (`inSlices`).
+ */
+export type Pieces<T = void> = Generator<void, T, void>;
+
+/**
+ * About 1 MFLOP: a quarter to one millisecond on this engine (≈ 4 GFLOP/s on one core, less on a
+ * loaded machine). GEMMs are cut into pieces of rows this big (at least 4 rows, the kernel's block).
+ */
+export const PIECE_FLOPS = 2 ** 20;
+
+/**
+ * How long a slice runs before yielding to the event loop. Measured in time, not FLOPs: a busy machine
+ * runs the same FLOPs several times slower, and the slice bounds how late an abort is noticed.
+ */
+export const SLICE_MS = 10;
+
+/** Runs every piece now, synchronously: the path without a signal. */
+export function atOnce<T>(work: Pieces<T>): T {
+  for (;;) {
+    const next = work.next();
+    if (next.done) return next.value;
+  }
+}
+
+/**
+ * Runs pieces for about SLICE_MS at a time, then yields to the event loop and stops (RnnError 'aborted')
+ * if the signal fired meanwhile. An abandoned generator holds nothing: its buffers are garbage.
+ */
+export async function inSlices<T>(work: Pieces<T>, signal: AbortSignal, what: string): Promise<T> {
+  let sliceStart = performance.now();
+  for (;;) {
+    const next = work.next();
+    if (next.done) return next.value;
+    if (performance.now() - sliceStart >= SLICE_MS) {
+      await yieldToEventLoop();
+      throwIfAborted(signal, what);
+      sliceStart = performance.now();
+    }
+  }
+}
+
+/** With a signal, in slices that an abort can stop; without one, at once. */
+export function paced<T>(signal: AbortSignal | null | undefined, work: Pieces<T>, what: string): Promise<T> {
+  return signal ? inSlices(work, signal, what) : Promise.resolve(atOnce(work));
+}
+
+/** Rows of a GEMM piece: about PIECE_FLOPS of (2·cols·K per row), a multiple of the kernel's 4 rows. */
+export function rowsPerPiece(cols: number, K: number): number {
+  return Math.max(4, Math.floor(PIECE_FLOPS / (2 * cols * K) / 4) * 4);
+}

@@ -20,6 +20,13 @@ const familyOf = (entry: ManifestEntry): string => entry.module ?? 'rnn';
 /** rnn → RNN, lstm-proj → LSTM-proj. */
 const familyLabel = (family: string): string => family.replace(/^[a-z]+/, (name) => name.toUpperCase());
 
+/** Modules in the order the page names them elsewhere (RNN, GRU, LSTM), each before its variants. */
+const MODULE_ORDER = ['rnn', 'gru', 'lstm'];
+const byModule = (a: string, b: string): number => {
+  const rank = (family: string) => MODULE_ORDER.indexOf(family.split('-')[0]!) >>> 0; // unknown modules last
+  return rank(a) - rank(b) || a.localeCompare(b);
+};
+
 export async function setupConformance({ availableEngines }: { availableEngines: () => EngineState[] }): Promise<void> {
   $('tab-conformance').hidden = false;
   const panel = $('panel-conformance');
@@ -37,7 +44,7 @@ export async function setupConformance({ availableEngines }: { availableEngines:
     el('p', { id: 'conformance-error', className: 'error', role: 'alert', hidden: true }),
     el('p', { id: 'conformance-progress', ariaLive: 'polite' }),
     el('table', { id: 'conformance-summary', hidden: true },
-      el('caption', {}, 'Summary per engine'),
+      el('caption', {}, 'Summary per engine, with passed/run per module'),
       el('thead'),
       el('tbody')),
     el('table', { id: 'conformance-cases', hidden: true },
@@ -52,7 +59,8 @@ export async function setupConformance({ availableEngines }: { availableEngines:
   // One checkbox per family the manifest has, each with its number of cases.
   const families = new Map<string, number>();
   await guarded('conformance-error', async () => {
-    for (const entry of (await loadManifest()).cases) families.set(familyOf(entry), (families.get(familyOf(entry)) ?? 0) + 1);
+    const all = (await loadManifest()).cases.map(familyOf);
+    for (const family of [...new Set(all)].sort(byModule)) families.set(family, all.filter((f) => f === family).length);
     counts.textContent = [...families].map(([family, n]) => `${n} ${familyLabel(family)}`).join(', ') + ' cases';
     familyBoxes.append(
       ...[...families.keys()].map((family) => {
@@ -68,7 +76,7 @@ export async function setupConformance({ availableEngines }: { availableEngines:
       const picked = new Set([...familyBoxes.querySelectorAll('input:checked')].map((box) => (box as HTMLInputElement).value));
       const entries = (await loadManifest()).cases.filter((c) => picked.has(familyOf(c)) && (!quick.checked || !/^(large|long)-/.test(c.id)));
       if (entries.length === 0) throw new Error('Tick at least one module family to run.');
-      const runFamilies = [...new Set(entries.map(familyOf))];
+      const runFamilies = [...new Set(entries.map(familyOf))].sort(byModule);
       const engines = availableEngines();
       const summary = $('conformance-summary') as HTMLTableElement;
       const cases = $('conformance-cases') as HTMLTableElement;
@@ -93,7 +101,7 @@ export async function setupConformance({ availableEngines }: { availableEngines:
         }
       }
       summary.tHead!.replaceChildren(
-        el('tr', {}, ...['Engine', 'Ran as', 'Passed', 'Failed', ...runFamilies.map((f) => `${familyLabel(f)} passed`), 'max error vs float64', 'Worst case'].map((h) => el('th', { scope: 'col' }, h))),
+        el('tr', {}, ...['Engine', 'Ran as', 'Passed', 'Failed', ...runFamilies.map(familyLabel), 'max error vs float64', 'Worst case'].map((h) => el('th', { scope: 'col' }, h))),
       );
       summary.tBodies[0]!.replaceChildren(
         ...engines.map(({ engine }) => {

@@ -1,7 +1,9 @@
 // The built demo in headless Chromium (Debian's, WebGPU on SwiftShader), driven like a user would:
-// every engine in the build is switched to, classifies words (checked against PyTorch's probabilities)
-// and invents words (identical for one seed on every engine); agreement, speed, your-model and bad
-// input are exercised; no console errors. Screenshots go to apps/demo/artifacts/.
+// every engine in the build × every cell type (RNN, GRU, LSTM) is switched to and classifies words
+// (checked against PyTorch's probabilities and top language), one at a time and batched; the word
+// generator invents words (identical for one seed on every engine); agreement, conformance (every
+// module family in the manifest), speed, your-model and bad input are exercised; no console errors.
+// Screenshots go to apps/demo/artifacts/.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +17,14 @@ import type { ModelInfo } from '../src/models.js';
 
 const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 const TOLERANCE = 1e-4;
-const classifierInfo = JSON.parse(readFileSync(new URL('../public/models/language-classifier.json', import.meta.url), 'utf8')) as ModelInfo;
+const readInfo = (name: string) => JSON.parse(readFileSync(new URL(`../public/models/${name}.json`, import.meta.url), 'utf8')) as ModelInfo;
+const CELLS = [
+  { id: 'rnn', label: 'RNN', info: readInfo('language-classifier') },
+  { id: 'gru', label: 'GRU', info: readInfo('language-classifier-gru') },
+  { id: 'lstm', label: 'LSTM', info: readInfo('language-classifier-lstm') },
+];
+const classifierInfo = CELLS[0]!.info;
+const argmax = (p: number[]) => p.indexOf(Math.max(...p));
 // Every engine this build depends on must be available in Chromium, not only detected.
 const dependencies = Object.keys(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).dependencies);
 const EXPECTED_ENGINES = ['cpu', 'wasm', 'webgpu'].filter((id) => dependencies.includes(`@recurrent/${id}`));
@@ -40,9 +49,9 @@ async function probabilities(): Promise<number[]> {
   return page.$$eval('#language-bars .bar-row', (rows) => rows.map((row) => Number((row as HTMLElement).dataset.probability)));
 }
 
-async function classify(engine: string, word: string): Promise<number[]> {
+async function classify(engine: string, cell: string, word: string): Promise<number[]> {
   await page.fill('#word', word);
-  await page.waitForSelector(`#language-bars[data-engine="${engine}"][data-word="${word}"]`);
+  await page.waitForSelector(`#language-bars[data-engine="${engine}"][data-cell="${cell}"][data-word="${word}"]`);
   return probabilities();
 }
 
@@ -92,25 +101,52 @@ describe('demo in headless Chromium', () => {
     for (const engine of engines.filter((e) => !EXPECTED_ENGINES.includes(e.id))) expect(engine.reason).toMatch(/unavailable: .+/);
   });
 
-  it('classifies and invents words on every engine, switching at run time', async () => {
+  it('offers the three cell types, each with its held-out accuracy from the model file', async () => {
+    const cells = await page.$$eval('input[name=cell]', (inputs) =>
+      inputs.map((input) => ({
+        id: (input as HTMLInputElement).value,
+        disabled: (input as HTMLInputElement).disabled,
+        accuracy: document.getElementById(`cell-${(input as HTMLInputElement).value}-accuracy`)?.textContent ?? '',
+      })),
+    );
+    expect(cells).toEqual(CELLS.map(({ id, info }) => ({ id, disabled: false, accuracy: `${(info.validationAccuracy! * 100).toFixed(1)}%` })));
+    expect(await page.isChecked('#cell-rnn')).toBe(true);
+  });
+
+  it('classifies on every engine × cell type as PyTorch did, one word at a time and batched; invents words on every engine', async () => {
     for (const engine of EXPECTED_ENGINES) {
       await tab('language');
       await page.check(`#engine-${engine}`);
-      const probabilities: number[][] = [];
-      for (const word of CHECK_WORDS) {
-        const p = await classify(engine, word);
-        const pytorch = classifierInfo.checks.find((c) => c.word === word)!.probabilities;
-        expect(maxAbsDiff(p, pytorch), `${engine} “${word}” against PyTorch`).toBeLessThan(TOLERANCE);
-        probabilities.push(p);
+      for (const { id: cell, label, info } of CELLS) {
+        await page.check(`#cell-${cell}`);
+        const probabilities: number[][] = [];
+        for (const word of CHECK_WORDS) {
+          const p = await classify(engine, cell, word);
+          const pytorch = info.checks.find((c) => c.word === word)!.probabilities;
+          expect(maxAbsDiff(p, pytorch), `${engine} ${label} “${word}” against PyTorch`).toBeLessThan(TOLERANCE);
+          expect(argmax(p), `${engine} ${label} “${word}”: PyTorch's top language`).toBe(argmax(pytorch));
+          // The page's verdict names PyTorch's top language.
+          expect(await page.textContent('#language-verdict')).toContain(`looks ${info.labels[argmax(pytorch)]} `);
+          probabilities.push(p);
+        }
+        const backend = await page.textContent('#ran-backend');
+        expect(backend, 'the page names the engine that ran').toContain(engine);
+        expect(await page.textContent('#classifier-facts')).toContain(`nn.${label}, H = ${info.rnn.hiddenSize}, ${(info.validationAccuracy! * 100).toFixed(1)}% right`);
+        // The heatmap: one column per character, the top layer's 2·H units in rows.
+        expect(await page.getAttribute('#language-heatmap', 'aria-label')).toContain(`${label}'s top layer for “${CHECK_WORDS.at(-1)}”: ${[...CHECK_WORDS.at(-1)!].length} characters × ${2 * info.rnn.hiddenSize} units`);
+        await classify(engine, cell, 'schmetterling');
+
+        // Batched with lengths: the check words in one forward, each row's language PyTorch's top one.
+        await page.fill('#many-words', info.checks.map((c) => c.word).join(' '));
+        await page.click('#classify-many');
+        await page.waitForSelector(`#many-results[data-engine="${engine}"][data-cell="${cell}"]`);
+        const batch = await page.$$eval('#many-results tbody tr', (rows) => rows.map((row) => [...row.children].map((td) => td.textContent ?? '')));
+        expect(batch.map(([word, language]) => [word, language])).toEqual(info.checks.map((c) => [c.word, info.labels[argmax(c.probabilities)]]));
+        batch.forEach(([word, , shown], i) => expect(shown, `${engine} ${label} batched “${word}”`).toBe(`${(Math.max(...info.checks[i]!.probabilities) * 100).toFixed(1)}%`));
+        await screenshot(`02-language-${engine}-${cell}`);
+        results.set(`${engine}/${cell}`, { probabilities, words: '', batch: batch.map((row) => row.join(' ')) });
       }
-      const backend = await page.textContent('#ran-backend');
-      expect(backend, 'the page names the engine that ran').toContain(engine === 'cpu' ? 'cpu' : engine);
-      await classify(engine, 'schmetterling');
-      await page.click('#classify-many');
-      await page.waitForSelector(`#many-results[data-engine="${engine}"]`);
-      const batch = await page.$$eval('#many-results tbody tr', (rows) => rows.map((row) => row.textContent ?? ''));
-      expect(batch.length).toBe(10);
-      await screenshot(`02-language-${engine}`);
+      await page.check('#cell-rnn');
 
       await tab('invent');
       await page.selectOption('#gen-language', { label: 'French' });
@@ -121,39 +157,53 @@ describe('demo in headless Chromium', () => {
       const words = (await page.getAttribute('#gen-words', 'data-words'))!;
       expect(words.split(' ').length).toBe(8);
       await screenshot(`03-invent-${engine}`);
-      results.set(engine, { probabilities, words, batch });
+      results.get(`${engine}/rnn`)!.words = words;
     }
-    const reference = results.get('cpu')!;
-    for (const [engine, result] of results) {
+    for (const [key, result] of results) {
+      const [engine, cell] = key.split('/');
+      const reference = results.get(`cpu/${cell}`)!;
       expect(result.words, `${engine}: same seed, same words`).toBe(reference.words);
-      expect(result.batch, `${engine}: batched classification`).toEqual(reference.batch);
-      result.probabilities.forEach((p, i) => expect(maxAbsDiff(p, reference.probabilities[i]!), `${engine} vs cpu`).toBeLessThan(TOLERANCE));
+      expect(result.batch, `${key}: batched classification`).toEqual(reference.batch);
+      result.probabilities.forEach((p, i) => expect(maxAbsDiff(p, reference.probabilities[i]!), `${key} vs cpu`).toBeLessThan(TOLERANCE));
     }
   });
 
-  it('agreement tab: every engine within 1e-4 of CPU-JS, same invented words', async () => {
+  it("agreement tab: every engine × cell type within 1e-4 of CPU-JS with PyTorch's top language, same invented words", async () => {
+    await tab('language');
+    await page.check('#engine-cpu');
+    await classify('cpu', 'rnn', 'schmetterling');
     await tab('agreement');
     await page.click('#agree');
     await page.waitForSelector('#agree-summary[data-max-diff]');
     const rows = await page.$$eval('#agree-table tbody tr', (trs) => trs.map((tr) => ({ ...(tr as HTMLElement).dataset })));
-    expect(rows.map((r) => r.engine)).toEqual(EXPECTED_ENGINES);
+    expect(rows.map((r) => `${r.engine}/${r.cell}`)).toEqual(EXPECTED_ENGINES.flatMap((engine) => CELLS.map(({ id }) => `${engine}/${id}`)));
     for (const row of rows) {
-      expect(Number(row.maxDiff)).toBeLessThan(TOLERANCE);
+      const { info } = CELLS.find((c) => c.id === row.cell)!;
+      expect(Number(row.maxDiff), `${row.engine}/${row.cell}`).toBeLessThan(TOLERANCE);
+      expect(Number(row.top), `${row.engine}/${row.cell}`).toBe(argmax(info.checks.find((c) => c.word === 'schmetterling')!.probabilities));
       expect(row.sameWords).toBe('true');
     }
+    expect(await page.textContent('#agree-summary')).toContain('RNN, GRU, LSTM');
     await screenshot('04-agreement');
   });
 
-  it('conformance tab: the whole suite passes on every engine', async () => {
+  it('conformance tab: the whole suite, every module family in the manifest, passes on every engine', async () => {
+    const manifest = JSON.parse(readFileSync(new URL('../../../conformance/vectors/manifest.json', import.meta.url), 'utf8')) as { cases: { module?: string }[] };
+    const families = new Map<string, number>();
+    for (const entry of manifest.cases) families.set(entry.module ?? 'rnn', (families.get(entry.module ?? 'rnn') ?? 0) + 1);
     await tab('conformance');
+    const offered = await page.$$eval('#conformance-family-picker input:checked', (boxes) => boxes.map((b) => (b as HTMLInputElement).value));
+    expect([...offered].sort()).toEqual([...families.keys()].sort());
     await page.click('#conformance-run');
     await page.waitForSelector('#conformance-summary[data-done="true"]', { timeout: 900_000 });
     const rows = await page.$$eval('#conformance-summary tbody tr', (trs) => trs.map((tr) => ({ ...(tr as HTMLElement).dataset })));
     await screenshot('05-conformance');
     expect(rows.map((r) => r.engine)).toEqual(EXPECTED_ENGINES);
     for (const row of rows) {
-      expect(Number(row.passed), row.engine).toBeGreaterThan(100);
+      expect(Number(row.passed), row.engine).toBe(manifest.cases.length);
       expect(row.failed, `${row.engine}: ${await page.textContent('#conformance-cases')}`).toBe('0');
+      const byFamily = JSON.parse(row.families!) as Record<string, { passed: number; failed: number }>;
+      expect(Object.fromEntries(Object.entries(byFamily).map(([f, r]) => [f, r.passed]))).toEqual(Object.fromEntries(families));
     }
   });
 
@@ -165,6 +215,27 @@ describe('demo in headless Chromium', () => {
     await page.waitForSelector(`#speed-chart[data-results="${EXPECTED_ENGINES.length}"]`);
     expect(await page.$$eval('#speed-chart svg rect', (rects) => rects.length)).toBeGreaterThanOrEqual(EXPECTED_ENGINES.length);
     await screenshot('06-speed');
+  });
+
+  it("your model: runs the picked cell type's classifier", async () => {
+    for (const { id, label, info } of CELLS) {
+      await tab('language');
+      await page.check(`#cell-${id}`);
+      await tab('own');
+      await page.click('#own-example');
+      await page.waitForFunction((name) => document.getElementById('own-output')!.textContent!.includes(`Loaded ${name}.safetensors`), id === 'rnn' ? 'language-classifier' : `language-classifier-${id}`);
+      expect(JSON.parse(await page.inputValue('#own-config'))).toMatchObject({ module: id, rnn: info.rnn });
+      await page.click('#own-run');
+      await page.waitForFunction((w) => document.getElementById('own-output')!.textContent!.includes(`output  [10, 2, ${w}]`), 2 * info.rnn.hiddenSize);
+      const output = (await page.textContent('#own-output'))!;
+      expect(output).toContain(`module  nn.${label}`);
+      expect(output.includes('c_n'), `${label}: c_n shown only for an LSTM`).toBe(id === 'lstm');
+    }
+    await page.fill('#own-config', '{"module": "transformer", "inputSize": 51, "hiddenSize": 8}');
+    await page.click('#own-run');
+    await page.waitForFunction(() => /"module" must be "rnn", "gru" or "lstm"/.test(document.getElementById('own-error')!.textContent ?? ''));
+    await tab('language');
+    await page.check('#cell-rnn');
   });
 
   it('your model: runs the example, and bad weights, configs and inputs give readable messages', async () => {

@@ -18,18 +18,36 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return max;
 };
 
-describe('demo models on @recurrent/cpu match PyTorch', async () => {
-  const backend = await createBackend();
-  const classifierModel = load('language-classifier');
-  const generatorModel = load('word-generator');
+// The language classifier, once per cell type (same data and time budget).
+const CLASSIFIERS = [
+  { module: 'rnn', file: 'language-classifier' },
+  { module: 'gru', file: 'language-classifier-gru' },
+  { module: 'lstm', file: 'language-classifier-lstm' },
+];
 
-  it('are under 1 MB each', () => {
-    for (const name of ['language-classifier', 'word-generator']) {
-      expect(readFileSync(new URL(`../public/models/${name}.safetensors`, import.meta.url)).byteLength).toBeLessThan(1_000_000);
+describe('demo models', () => {
+  it('are small: under 1.2 MB each (the classifiers are stored as float16)', () => {
+    for (const name of [...CLASSIFIERS.map((c) => c.file), 'word-generator']) {
+      expect(readFileSync(new URL(`../public/models/${name}.safetensors`, import.meta.url)).byteLength, name).toBeLessThan(1_200_000);
     }
   });
 
-  it('classifier: one word at a time gives PyTorch probabilities within 1e-5', async () => {
+  it('the three classifiers were trained alike and say which module they are', () => {
+    const infos = CLASSIFIERS.map(({ file }) => load(file).info);
+    CLASSIFIERS.forEach(({ module }, i) => expect(infos[i]!.module ?? 'rnn').toBe(module));
+    for (const info of infos) {
+      expect(info.training, 'training facts').toMatchObject({ ...infos[0]!.training, steps: expect.any(Number), epochs: expect.any(Number), wallSeconds: expect.any(Number) });
+      expect(info.rnn).toMatchObject({ inputSize: 51, hiddenSize: infos[0]!.rnn.hiddenSize, numLayers: 2, bidirectional: true });
+      expect(info.validationAccuracy).toBeGreaterThan(0.5);
+    }
+  });
+});
+
+describe.each(CLASSIFIERS)('classifier $module on @recurrent/cpu matches PyTorch', async ({ file }) => {
+  const backend = await createBackend();
+  const classifierModel = load(file);
+
+  it('one word at a time gives PyTorch probabilities within 1e-5', async () => {
     const classifier = await LanguageClassifier.create(classifierModel.info, classifierModel.weights, backend);
     expect(classifierModel.info.checks.length).toBeGreaterThan(5);
     for (const check of classifierModel.info.checks) {
@@ -38,19 +56,24 @@ describe('demo models on @recurrent/cpu match PyTorch', async () => {
     }
   });
 
-  it('classifier: all words in one batched forward with lengths give the same probabilities', async () => {
+  it('all words in one batched forward with lengths give the same probabilities', async () => {
     const classifier = await LanguageClassifier.create(classifierModel.info, classifierModel.weights, backend);
     const checks = classifierModel.info.checks;
     const { probabilities } = await classifier.classifyMany(checks.map((c) => c.word!));
     checks.forEach((check, b) => expect(maxAbsDiff(probabilities[b]!, check.probabilities), check.word).toBeLessThan(1e-5));
   });
 
-  it('classifier: empty words and unknown characters are RnnErrors with readable messages', async () => {
+  it('empty words and unknown characters are RnnErrors with readable messages', async () => {
     const classifier = await LanguageClassifier.create(classifierModel.info, classifierModel.weights, backend);
     await expect(classifier.classify('  ')).rejects.toMatchObject({ name: 'RnnError', code: 'shape', message: expect.stringContaining('empty word') });
     await expect(classifier.classify('a1')).rejects.toMatchObject({ name: 'RnnError', code: 'type', message: expect.stringContaining('“1”') });
     await expect(classifier.classifyMany([])).rejects.toMatchObject({ name: 'RnnError', code: 'shape' });
   });
+});
+
+describe('word generator on @recurrent/cpu matches PyTorch', async () => {
+  const backend = await createBackend();
+  const generatorModel = load('word-generator');
 
   it('generator: next-character probabilities, stepping with the hidden state carried, match PyTorch within 1e-5', async () => {
     const generator = await WordGenerator.create(generatorModel.info, generatorModel.weights, backend);

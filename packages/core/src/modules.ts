@@ -29,9 +29,9 @@ interface Carried {
   hx: InitialState;
 }
 
-/** What every module shares: a validated config, an engine model, forward and stream in PyTorch's layouts. */
-interface BuiltModule {
-  config: ResolvedConfig;
+/** Every module behind one face: Rnn, Gru and Lstm are this with their own state and result types. */
+interface AnyModule {
+  config: Readonly<Record<string, unknown>>;
   backend: string;
   forward(input: Tensor, hx: InitialState | undefined, options: ForwardOptions | undefined): Promise<AnyResult>;
   stream(hx: InitialState | undefined): Stream<AnyResult>;
@@ -48,7 +48,7 @@ const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.len
  * Builds any module from its config and a PyTorch state dict on the given engine. Everything is
  * validated here, once; the engine only computes.
  */
-async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfig, weights: StateDict, backend: Backend): Promise<BuiltModule> {
+async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfig, weights: StateDict, backend: Backend): Promise<AnyModule> {
   const resolved = resolveConfig(config, mode);
   let plan = planModel(resolved, weights);
   const engine = checkBackend(backend);
@@ -222,7 +222,7 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
   }
 
   return {
-    config: resolved,
+    config: publicConfig(resolved),
     backend: engineModel.backend ?? engine.name,
     forward,
     stream,
@@ -238,49 +238,19 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
 }
 
 /** Builds an nn.RNN from its config and a PyTorch state dict on the given engine. */
-export async function createRnn(config: RnnConfig, weights: StateDict, backend: Backend): Promise<Rnn> {
-  const built = await buildModule('rnn', config, weights, backend);
-  return {
-    config: publicConfig(built.config) as Required<RnnConfig>,
-    backend: built.backend,
-    forward: (input, h0, options) => built.forward(input, h0, options),
-    stream: (h0) => built.stream(h0),
-    backward: (input, h0, upstream, options) => built.backward(input, h0, upstream, options),
-    stateDict: () => built.stateDict(),
-    loadStateDict: (weights) => built.loadStateDict(weights),
-    dispose: () => built.dispose(),
-  };
+export function createRnn(config: RnnConfig, weights: StateDict, backend: Backend): Promise<Rnn> {
+  return buildModule('rnn', config, weights, backend) as Promise<Rnn>;
 }
 
 /** Builds an nn.GRU (gates r, z, n) from its config and a PyTorch state dict on the given engine. */
-export async function createGru(config: GruConfig, weights: StateDict, backend: Backend): Promise<Gru> {
-  const built = await buildModule('gru', config, weights, backend);
-  return {
-    config: publicConfig(built.config) as Required<GruConfig>,
-    backend: built.backend,
-    forward: (input, h0, options) => built.forward(input, h0, options),
-    stream: (h0) => built.stream(h0),
-    backward: (input, h0, upstream, options) => built.backward(input, h0, upstream, options),
-    stateDict: () => built.stateDict(),
-    loadStateDict: (weights) => built.loadStateDict(weights),
-    dispose: () => built.dispose(),
-  };
+export function createGru(config: GruConfig, weights: StateDict, backend: Backend): Promise<Gru> {
+  return buildModule('gru', config, weights, backend) as Promise<Gru>;
 }
 
 /**
  * Builds an nn.LSTM (gates i, f, g, o; with projSize, h is projected by weight_hr) from its config and
  * a PyTorch state dict on the given engine.
  */
-export async function createLstm(config: LstmConfig, weights: StateDict, backend: Backend): Promise<Lstm> {
-  const built = await buildModule('lstm', config, weights, backend);
-  return {
-    config: publicConfig(built.config) as Required<LstmConfig>,
-    backend: built.backend,
-    forward: (input, hx, options) => built.forward(input, hx, options) as Promise<LstmResult>,
-    stream: (hx) => built.stream(hx) as Stream<LstmResult>,
-    backward: (input, hx, upstream, options) => built.backward(input, hx, upstream, options) as Promise<Gradients & { c0: Tensor }>,
-    stateDict: () => built.stateDict(),
-    loadStateDict: (weights) => built.loadStateDict(weights),
-    dispose: () => built.dispose(),
-  };
+export function createLstm(config: LstmConfig, weights: StateDict, backend: Backend): Promise<Lstm> {
+  return buildModule('lstm', config, weights, backend) as Promise<Lstm>;
 }

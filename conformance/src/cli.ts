@@ -3,7 +3,7 @@
  * `pnpm conformance`: every engine available in Node over every golden vector (and every unidirectional
  * module case once more as a stream check: the input pushed through model.stream() in chunks), as a table.
  *
- *     node conformance/dist/cli.js [--json] [ENGINE_DIR ...]
+ *     node conformance/dist/cli.js [--json] [--cases=ID,ID,...] [ENGINE_DIR ...]
  *
  * Engines are package directories (default: packages/cpu, packages/wasm, packages/webgpu next to
  * conformance/). Each is imported by file URL from its package.json exports: conformance depends on no
@@ -183,17 +183,20 @@ function printTable(manifest: Manifest, reports: EngineReport[]): void {
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    console.log('usage: pnpm conformance [--json] [ENGINE_PACKAGE_DIR ...]   (default: packages/cpu packages/wasm packages/webgpu)');
+    console.log('usage: pnpm conformance [--json] [--cases=ID,ID,...] [ENGINE_PACKAGE_DIR ...]   (default: packages/cpu packages/wasm packages/webgpu)');
     return 0;
   }
   const json = argv.includes('--json');
-  const unknown = argv.filter((a) => a.startsWith('-') && a !== '--json');
+  // --cases: only these case ids (tests/runtimes runs slow software-GPU engines on a subset it names).
+  const cases = argv.find((a) => a.startsWith('--cases='))?.slice('--cases='.length).split(',');
+  const unknown = argv.filter((a) => a.startsWith('-') && a !== '--json' && !a.startsWith('--cases='));
   if (unknown.length > 0) {
     console.error(`unknown option(s): ${unknown.join(' ')} (try --help)`);
     return 2;
   }
   const dirs = argv.filter((a) => !a.startsWith('-')).map((d) => resolve(d));
-  const manifest = loadManifest();
+  const all = loadManifest();
+  const manifest = cases ? { ...all, cases: all.cases.filter((c) => cases.includes(c.id)) } : all;
   const reports: EngineReport[] = [];
   for (const dir of dirs.length > 0 ? dirs : DEFAULT_ENGINES.map((d) => join(REPO_ROOT, d))) reports.push(await runEngine(dir, manifest, json));
   if (json) {

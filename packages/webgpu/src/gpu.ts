@@ -1,5 +1,41 @@
 import { RnnError, runtimeName } from '@recurrent/core';
 
+/** What a backend shares with its models: the device and whether it is still usable. */
+export interface DeviceState {
+  device: GPUDevice;
+  /** Set once the device is lost (destroyed by anyone, driver reset, …). */
+  lost: GPUDeviceLostInfo | null;
+  disposed: boolean;
+  /** GPU buffers alive across all models of the backend, for Backend.stats() (leak checks). */
+  liveBuffers: number;
+  liveBufferBytes: number;
+}
+
+/**
+ * The error for a call that met a lost device (destroyed by anyone, driver reset, …): forward, stream
+ * pushes and backward all reject with it, pending and later calls alike. `cause` is what the GPU threw,
+ * if anything.
+ */
+export function deviceLostError(state: DeviceState, cause?: unknown): RnnError {
+  const info = state.lost;
+  const why = info ? `${info.reason}${info.message ? `: ${info.message}` : ''}` : String(cause);
+  return new RnnError('device-lost', `The GPU device was lost (${why}): create a new backend with createBackend() and a new model`, { reason: info?.reason }, { cause });
+}
+
+/** Throws RnnError('device-lost') once the device is lost, or 'disposed' once the backend is. */
+export function checkDevice(state: DeviceState): void {
+  if (state.disposed) throw new RnnError('disposed', 'The WebGPU backend was disposed: create a new backend with createBackend()');
+  if (state.lost) throw deviceLostError(state);
+}
+
+/**
+ * Whether an error from the GPU (a rejected mapAsync or onSubmittedWorkDone, a throwing call) means the
+ * device is gone: map it with deviceLostError when true.
+ */
+export function isDeviceLoss(state: DeviceState, error: unknown): boolean {
+  return state.lost !== null || (error instanceof Error && error.name === 'AbortError');
+}
+
 /** A GPU device and what is known about where it came from. */
 export interface AcquiredDevice {
   device: GPUDevice;
@@ -100,4 +136,46 @@ export async function acquireDevice(given?: GPUDevice): Promise<AcquiredDevice> 
     throw new RnnError('unavailable', `WebGPU is not available in ${runtimeName()}: requestDevice() failed: ${String(cause)}`, {}, { cause });
   }
   return { device, description: describeAdapter(adapter.info), owned: true };
+}
+
+/**
+ * Runs `work` (synchronous GPU calls) inside out-of-memory and validation error scopes, pushed and
+ * popped with no await between so that models sharing a device never pop each other's scopes; `error`
+ * gives what the GPU reported, out-of-memory first (null when nothing, or when the device is gone).
+ */
+export function scoped<T>(device: GPUDevice, work: () => T): { value: T; error: Promise<GPUError | null> } {
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  const pop = (): Promise<GPUError | null> =>
+    Promise.all([device.popErrorScope(), device.popErrorScope()]).then(
+      ([validation, memory]) => memory ?? validation,
+      () => null,
+    );
+  let value: T;
+  try {
+    value = work();
+  } catch (error) {
+    void pop();
+    throw error;
+  }
+  return { value, error: pop() };
+}
+
+const MiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/**
+ * The RnnError for an error the GPU reported while making or running `what` (buffers of `bytes` in
+ * all): 'device-lost' once the device is gone, 'limit' with the sizes when it ran out of memory,
+ * else 'internal' (a bug of ours: every size was checked before).
+ */
+export function gpuFailure(state: DeviceState, error: unknown, what: string, bytes: number): RnnError {
+  if (state.lost) return deviceLostError(state, error);
+  const message = error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error) ? (error as { message: string }).message : String(error);
+  if ((error as object | null)?.constructor?.name === 'GPUOutOfMemoryError') {
+    return new RnnError('limit', `The GPU ran out of memory for ${what}: ${bytes} bytes (${MiB(bytes)}) on top of the ${MiB(state.liveBufferBytes - bytes)} this backend already holds (${message}); try a smaller batch or shorter sequences, or free other GPU memory`, {
+      bytes,
+      heldBytes: state.liveBufferBytes - bytes,
+    }, { cause: error });
+  }
+  return new RnnError('internal', `WebGPU reported an error for ${what} (a bug in @recurrent/webgpu, please report it): ${message}`, {}, { cause: error });
 }

@@ -1,7 +1,7 @@
 import type { Backend, EngineModel, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
-import { acquireDevice } from './gpu.js';
-import { WebGpuModel, type DeviceState, type RecurrenceKernel } from './model.js';
+import { acquireDevice, checkDevice, gpuFailure, scoped, type DeviceState } from './gpu.js';
+import { WebGpuModel, type RecurrenceKernel } from './model.js';
 
 export { WebGpuModel, type RecurrenceKernel, type Timings } from './model.js';
 export { checkForwardLimits, checkModelLimits, persistentMisfit, type DeviceLimits, type ModelSizes } from './limits.js';
@@ -52,9 +52,18 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
     device: acquired.device,
     adapter: acquired.description,
     async createModel(plan: ModelPlan): Promise<EngineModel> {
-      if (state.disposed) throw new RnnError('disposed', 'This WebGPU backend was disposed: create a new one with createBackend()');
-      if (state.lost) throw new RnnError('device-lost', `The GPU device was lost (${state.lost.reason}): create a new backend with createBackend()`, { reason: state.lost.reason });
-      return new WebGpuModel(state, plan, acquired.description, recurrence);
+      checkDevice(state);
+      // Sizes are checked before the first upload; a device that still runs out of memory for the
+      // weights (or is lost meanwhile) leaves nothing behind: the half-built model is destroyed.
+      const held = state.liveBufferBytes;
+      const built = scoped(acquired.device, () => new WebGpuModel(state, plan, acquired.description, recurrence));
+      const error = await built.error;
+      if (error || state.lost) {
+        const failure = gpuFailure(state, error, `the model's weights and pipelines`, state.liveBufferBytes - held);
+        built.value.dispose();
+        throw failure;
+      }
+      return built.value;
     },
     stats(): Record<string, number> {
       return { liveBuffers: state.liveBuffers, liveBufferBytes: state.liveBufferBytes };

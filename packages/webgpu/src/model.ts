@@ -1,18 +1,13 @@
-import type { EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
-import { RnnError } from '@recurrent/core';
+import type { BackwardPlan, EngineGradients, EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
+import { RnnError, isRnnError } from '@recurrent/core';
+import { checkDevice, deviceLostError, gpuFailure, isDeviceLoss, scoped, type DeviceState } from './gpu.js';
+import { Backpropagation } from './backward.js';
 import { checkForwardLimits, checkModelLimits, persistentMisfit, type ModelSizes } from './limits.js';
 import { GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT, gemmShader, persistentRecurrenceShader, recurrenceShader, type Kernel, type Resource } from './shaders.js';
+import { Pace, submitBlocks, type Block } from './submit.js';
+import { layerArrays } from './weights.js';
 
-/** What a backend shares with its models: the device and whether it is still usable. */
-export interface DeviceState {
-  device: GPUDevice;
-  /** Set once the device is lost (destroyed by anyone, driver reset, …). */
-  lost: GPUDeviceLostInfo | null;
-  disposed: boolean;
-  /** GPU buffers alive across all models of the backend, for Backend.stats() (leak checks). */
-  liveBuffers: number;
-  liveBufferBytes: number;
-}
+export type { DeviceState } from './gpu.js';
 
 /**
  * How the recurrence runs. 'persistent': one dispatch per layer, workgroup (b, d) loops over all L steps
@@ -117,39 +112,20 @@ interface Work {
   readBack: GPUBuffer;
   /** Bytes read back: the output (L, N, D·HO), then stateN. */
   readBytes: number;
+  /**
+   * Uniform slots written per block just before it is submitted (the GEMM's rows, the persistent
+   * kernel's steps), used round-robin: enough for one submission (2 per layer).
+   */
+  dims: GPUBuffer;
+  dimsSlots: number;
+  /** Per layer, reading their uniforms from `dims`. */
   gemmGroups: GPUBindGroup[];
-  /** Per layer: per-step kernel [reads states 0, reads states 1]; persistent kernel [its one group]. */
+  /** Per layer: per-step kernel [reads states 0, reads states 1]; persistent kernel [its one group, on `dims`]. */
   recurGroups: GPUBindGroup[][];
 }
 
-/** Each direction's (rows, cols) matrix transposed to (cols, rows), directions one after another. */
-function transposed(matrices: Float32Array[], rows: number, cols: number): Float32Array {
-  const out = new Float32Array(matrices.length * rows * cols);
-  matrices.forEach((m, d) => {
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[d * rows * cols + c * rows + r] = m[r * cols + c]!;
-  });
-  return out;
-}
-
-/** Per direction: b_ih + b_hh for every gate row, but b_ih alone for GRU's gate n (its b_hn stays in the cell). */
-function foldedBias(plan: ModelPlan, layer: number): Float32Array {
-  const GH = plan.gates * plan.hiddenSize;
-  const gateN = plan.mode === 'gru' ? 2 * plan.hiddenSize : GH;
-  const bias = new Float32Array(plan.numDirections * GH);
-  plan.layers[layer]!.directions.forEach(({ b_ih, b_hh }, d) => {
-    if (b_ih && b_hh) for (let r = 0; r < GH; r++) bias[d * GH + r] = r < gateN ? b_ih[r]! + b_hh[r]! : b_ih[r]!;
-  });
-  return bias;
-}
-
-function gruHiddenBias(plan: ModelPlan, layer: number): Float32Array {
-  const H = plan.hiddenSize;
-  const b_hn = new Float32Array(plan.numDirections * H);
-  plan.layers[layer]!.directions.forEach(({ b_hh }, d) => {
-    if (b_hh) b_hn.set(b_hh.subarray(2 * H, 3 * H), d * H);
-  });
-  return b_hn;
-}
+/** A block of one forward, tagged with the phase profile() times it under. */
+type ForwardBlock = Block & { kind: Phase };
 
 export class WebGpuModel implements EngineModel {
   readonly backend: string;
@@ -166,17 +142,26 @@ export class WebGpuModel implements EngineModel {
   readonly kernel: RecurrenceKernel;
   private readonly gemmLayout: GPUBindGroupLayout;
   private readonly recurLayout: GPUBindGroupLayout;
+  /** Bytes of the recurrence kernel's uniform: (L, N, offsets, steps) persistent, (step, L, N, offset) per step. */
+  private readonly recurUniformBytes: number;
   private work: Work | null = null;
   /** Forwards run one after another on the shared work buffers: concurrent calls queue here. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** How fast this model's blocks run, so that a cancellable call stops within BLOCK_SECONDS or so. */
+  private readonly pace = new Pace();
   private disposed = false;
+  /** The model's plan (sizes and mode; loadWeights and backward read it). */
+  private readonly plan: ModelPlan;
+  /** Built by the first backward. */
+  private training: Backpropagation | null = null;
 
   constructor(private readonly state: DeviceState, plan: ModelPlan, description: string, kernel?: RecurrenceKernel) {
     const { device } = state;
     this.device = device;
     this.sizes = plan;
+    this.plan = plan;
     this.lstm = plan.mode === 'lstm';
-    const { gates: G, hiddenSize: H, outputSize: Hout, projSize: P, numDirections: D } = plan;
+    const { projSize: P } = plan;
     // Every check before the first upload, so a limit error leaves nothing behind.
     checkModelLimits(plan, device.limits);
     const misfit = persistentMisfit(plan, device.limits);
@@ -185,16 +170,15 @@ export class WebGpuModel implements EngineModel {
     this.backend = `webgpu${this.kernel === 'per-step' ? '-per-step' : ''} (${description})`;
 
     this.pool = new BufferPool(state);
-    this.layers = plan.layers.map(({ inputSize, directions }, index) => {
-      const W_ih = new Float32Array(D * G * H * inputSize);
-      directions.forEach(({ W_ih: w }, d) => W_ih.set(w, d * G * H * inputSize));
+    this.layers = plan.layers.map(({ inputSize }, index) => {
+      const { W_ih, bias, W_hhT, b_hn, W_hrT } = layerArrays(plan, index);
       return {
         inputSize,
         W_ih: this.upload(W_ih),
-        bias: this.upload(foldedBias(plan, index)),
-        W_hhT: this.upload(transposed(directions.map((w) => w.W_hh), G * H, Hout)),
-        b_hn: plan.mode === 'gru' ? this.upload(gruHiddenBias(plan, index)) : null,
-        W_hrT: P > 0 ? this.upload(transposed(directions.map((w) => w.W_hr!), P, H)) : null,
+        bias: this.upload(bias),
+        W_hhT: this.upload(W_hhT),
+        b_hn: b_hn === null ? null : this.upload(b_hn),
+        W_hrT: W_hrT === null ? null : this.upload(W_hrT),
       };
     });
 
@@ -203,17 +187,19 @@ export class WebGpuModel implements EngineModel {
       visibility: 4, // GPUShaderStage.COMPUTE
       buffer: { type: writable ? 'storage' : 'read-only-storage' },
     });
-    const dynamicUniform: GPUBindGroupLayoutEntry = {
+    // The persistent kernel's uniform carries its steps too: 32 bytes; the others' 16.
+    const dynamicUniform = (bytes: number): GPUBindGroupLayoutEntry => ({
       binding: 0,
       visibility: 4,
-      buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: 16 },
-    };
-    this.gemmLayout = device.createBindGroupLayout({
-      entries: [dynamicUniform, storage(1, false), storage(2, false), storage(3, false), storage(4, true)],
+      buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: bytes },
     });
+    this.gemmLayout = device.createBindGroupLayout({
+      entries: [dynamicUniform(16), storage(1, false), storage(2, false), storage(3, false), storage(4, true)],
+    });
+    this.recurUniformBytes = this.kernel === 'persistent' ? 32 : 16;
     this.recurKernel = this.kernel === 'persistent' ? persistentRecurrenceShader(plan) : recurrenceShader(plan);
     this.recurLayout = device.createBindGroupLayout({
-      entries: [dynamicUniform, ...this.recurKernel.bindings.map((b, i) => storage(i + 1, b.writable))],
+      entries: [dynamicUniform(this.recurUniformBytes), ...this.recurKernel.bindings.map((b, i) => storage(i + 1, b.writable))],
     });
     const pipeline = (module: GPUShaderModule, layout: GPUBindGroupLayout, entryPoint = 'main'): GPUComputePipeline =>
       device.createComputePipeline({ layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint } });
@@ -242,23 +228,58 @@ export class WebGpuModel implements EngineModel {
     return run.then((result) => ({ result, timings }));
   }
 
+  /** BPTT (backward.ts), queued with forwards; it borrows this model's weights and buffer pool. */
+  backward(plan: BackwardPlan): Promise<EngineGradients> {
+    const run = this.queue.then(() => {
+      this.checkUsable();
+      checkForwardLimits(this.sizes, plan.seqLen, plan.batch, this.device.limits);
+      this.training ??= new Backpropagation({
+        device: this.device,
+        plan: this.plan,
+        layers: this.layers,
+        acquire: (bytes, usage) => this.pool.acquire(bytes, usage),
+        release: (buffers) => this.pool.release(buffers),
+        failure: (error, bytes) => gpuFailure(this.state, error, `this backward's buffers (L=${plan.seqLen}, N=${plan.batch})`, bytes),
+      });
+      return this.training.run(plan);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Bytes of GPU buffers this model's latest backward held (0 before the first). */
+  get backwardBytes(): number {
+    return this.training?.lastBytes ?? 0;
+  }
+
+  /** New weights of the same sizes (core checked them), written into the same buffers, in turn with calls. */
+  loadWeights(plan: ModelPlan): Promise<void> {
+    const run = this.queue.then(() => {
+      this.checkUsable();
+      this.layers.forEach((layer, index) => {
+        const arrays = layerArrays(plan, index);
+        for (const name of ['W_ih', 'bias', 'W_hhT', 'b_hn', 'W_hrT'] as const) {
+          const buffer = layer[name];
+          const data = arrays[name];
+          if (buffer !== null && data !== null) this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+        }
+      });
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.work = null;
+    this.training = null;
     this.pool.destroyAll();
   }
 
   private checkUsable(): void {
     if (this.disposed) throw new RnnError('disposed', 'This WebGPU model was disposed: create a new one (createRnn, createLstm, createGru)');
-    if (this.state.disposed) throw new RnnError('disposed', 'The WebGPU backend of this model was disposed: create a new backend with createBackend()');
-    if (this.state.lost) throw this.deviceLost();
-  }
-
-  private deviceLost(cause?: unknown): RnnError {
-    const info = this.state.lost;
-    const why = info ? `${info.reason}${info.message ? `: ${info.message}` : ''}` : String(cause);
-    return new RnnError('device-lost', `The GPU device was lost (${why}): create a new backend with createBackend() and a new model`, { reason: info?.reason }, { cause });
+    checkDevice(this.state);
   }
 
   private upload(data: Float32Array): GPUBuffer {
@@ -269,67 +290,45 @@ export class WebGpuModel implements EngineModel {
 
   private async run(plan: ForwardPlan, timings: Timings | null): Promise<EngineResult> {
     this.checkUsable();
-    const { seqLen: L, batch: N, input, h0, c0, lengths } = plan;
+    const { seqLen: L, batch: N, input, h0, c0, lengths, signal } = plan;
     const { device } = this;
     const { outputSize: Hout, hiddenSize: H, numDirections: D, numLayers } = this.sizes;
     checkForwardLimits(this.sizes, L, N, device.limits);
     const queue = device.queue;
 
-    // Scopes are pushed and popped with no await in between, so models sharing a device never pop
-    // each other's scopes.
-    device.pushErrorScope('out-of-memory');
-    device.pushErrorScope('validation');
-    let scopes: Promise<[GPUError | null, GPUError | null]>;
-    let work: Work;
-    let encoded: ReturnType<WebGpuModel['encode']>;
-    let timestamps: PassTimestamps | null = null;
-    let submitted: number;
-    try {
-      work = this.workFor(L, N);
+    const setup = scoped(device, () => {
+      const work = this.workFor(L, N);
       queue.writeBuffer(work.x, 0, input.buffer, input.byteOffset, input.byteLength);
       if (h0 !== null) queue.writeBuffer(work.state0, 0, h0.buffer, h0.byteOffset, h0.byteLength);
       if (c0 !== null) queue.writeBuffer(work.state0, this.layerBytes(N).h * numLayers, c0.buffer, c0.byteOffset, c0.byteLength);
       queue.writeBuffer(work.lengths, 0, lengths === null ? new Uint32Array(N).fill(L) : Uint32Array.from(lengths));
-      if (timings?.method === 'timestamp-query') timestamps = new PassTimestamps(device, 2 * this.layers.length);
-      encoded = this.encode(plan, work, timestamps?.querySet ?? null);
-      submitted = performance.now();
-      if (timings === null || timestamps !== null) queue.submit(encoded.phases.map((p) => p.commands));
-      if (timestamps !== null) queue.submit([timestamps.resolve()]);
-    } finally {
-      scopes = Promise.all([device.popErrorScope(), device.popErrorScope()]);
-    }
-    const { phases, passes } = encoded;
-
+      return work;
+    });
+    const work = setup.value;
     const readBytes = work.readBytes;
+    let gpuError: GPUError | null;
     try {
-      if (timestamps !== null) {
+      if (timings === null) {
+        // A call that can be cancelled goes block by block at this model's pace; others in one submission.
+        const pace = signal ? this.pace : null;
+        gpuError = await submitBlocks(this.state, this.blocks(plan, work, pace, null), signal, pace, 'The forward');
         await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
-        const wall = (performance.now() - submitted) / 1000;
-        const spans = await timestamps.read();
-        passes.forEach((phase, i) => (timings![phase] += spans[i]!));
-        timings!.readBack = Math.max(0, wall - timestamps.gpuSpan);
-      } else if (timings !== null) {
-        // Each phase submitted and waited for on its own, to see where the time goes.
-        for (const { phase, commands } of phases) {
-          const start = performance.now();
-          queue.submit([commands]);
-          if (phase === 'readBack') await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
-          else await queue.onSubmittedWorkDone();
-          timings[phase] += (performance.now() - start) / 1000;
-        }
       } else {
-        await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
+        gpuError = await this.profiled(plan, work, timings);
       }
     } catch (error) {
+      const setupError = await setup.error;
       if (this.disposed || this.state.disposed) this.checkUsable();
-      if (this.state.lost || (error instanceof Error && error.name === 'AbortError')) throw this.deviceLost(error);
-      const [validation, memory] = await scopes.catch(() => [null, null]);
-      throw this.gpuError(memory ?? validation ?? error);
+      const failure = isRnnError(error) ? error : isDeviceLoss(this.state, error) ? deviceLostError(this.state, error) : this.gpuError(setupError ?? error, work);
+      if (setupError) this.discardWork(work);
+      throw failure; // aborted (or the device lost) between blocks, or what the GPU said
     }
-    const [validation, memory] = await scopes.catch(() => [null, null]);
-    if (memory ?? validation) {
+    gpuError = (await setup.error) ?? gpuError;
+    if (gpuError) {
       work.readBack.unmap();
-      throw this.gpuError(memory ?? validation);
+      const failure = this.gpuError(gpuError, work);
+      this.discardWork(work);
+      throw failure;
     }
     const mapped = new Float32Array(work.readBack.getMappedRange(0, readBytes));
     const outputEnd = L * N * D * Hout;
@@ -340,13 +339,50 @@ export class WebGpuModel implements EngineModel {
     return result;
   }
 
-  private gpuError(error: unknown): RnnError {
-    if (this.state.lost) return this.deviceLost(error);
-    const message = error instanceof Error || (typeof error === 'object' && error !== null && 'message' in error) ? (error as { message: string }).message : String(error);
-    if ((error as object | null)?.constructor?.name === 'GPUOutOfMemoryError') {
-      return new RnnError('limit', `The GPU ran out of memory for this forward (${message}): try a smaller batch or shorter sequences`, {}, { cause: error });
+  /**
+   * profile(): with 'timestamp-query', one submission as forward() makes, timestamps around every pass;
+   * otherwise each phase submitted and waited for on its own, to see where the time goes.
+   */
+  private async profiled(plan: ForwardPlan, work: Work, timings: Timings): Promise<GPUError | null> {
+    const { device } = this;
+    const { queue } = device;
+    const readBytes = work.readBytes;
+    if (timings.method === 'timestamp-query') {
+      const timestamps = new PassTimestamps(device, 2 * this.layers.length);
+      const passes: Phase[] = [];
+      const submitted = performance.now();
+      const { error } = scoped(device, () => {
+        queue.submit([...this.blocks(plan, work, null, { querySet: timestamps.querySet, passes })].flatMap((b) => b.commands));
+        queue.submit([timestamps.resolve()]);
+      });
+      await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
+      const wall = (performance.now() - submitted) / 1000;
+      const spans = await timestamps.read();
+      passes.forEach((phase, i) => (timings[phase] += spans[i]!));
+      timings.readBack = Math.max(0, wall - timestamps.gpuSpan);
+      return error;
     }
-    return new RnnError('internal', `WebGPU reported an error running the model (a bug in @recurrent/webgpu, please report it): ${message}`, {}, { cause: error });
+    const { value: blocks, error } = scoped(device, () => [...this.blocks(plan, work, null, null)]);
+    for (const { kind, commands } of blocks) {
+      const start = performance.now();
+      queue.submit(commands);
+      if (kind === 'readBack') await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
+      else await queue.onSubmittedWorkDone();
+      timings[kind] += (performance.now() - start) / 1000;
+    }
+    return error;
+  }
+
+  /** Drops a shape's buffers after the GPU failed to make or use them, so the next call builds them afresh. */
+  private discardWork(work: Work): void {
+    if (this.work === work) this.work = null;
+    this.pool.release(work.buffers);
+    this.pool.trim();
+  }
+
+  private gpuError(error: unknown, work: Work): RnnError {
+    const bytes = work.buffers.reduce((sum, b) => sum + b.size, 0);
+    return gpuFailure(this.state, error, `this forward's buffers (L=${work.L}, N=${work.N})`, bytes);
   }
 
   /** Bytes of one layer's h (D, N, HO) and c (D, N, H, zero unless LSTM) states. */
@@ -356,81 +392,112 @@ export class WebGpuModel implements EngineModel {
   }
 
   /**
-   * Every layer: the projection GEMM, then the recurrence (one dispatch, or L dispatches with the
-   * states ping-ponging), h_n (c_n) out; then the last layer's output and the states into the
-   * read-back buffer. Returned as phases so profile() can time them.
+   * The forward as blocks of GPU work, encoded lazily. Every layer: the projection GEMM, then the
+   * recurrence (one dispatch, or one per step with the states ping-ponging), h_n (c_n) out; then the
+   * last layer's output and the states into the read-back buffer. With a pace (a call that can be
+   * cancelled) each GEMM is cut into row tiles and each recurrence into runs of steps, each block about
+   * BLOCK_SECONDS of GPU work; without, one block per phase of a layer, as one submission.
    */
-  private encode(plan: ForwardPlan, work: Work, querySet: GPUQuerySet | null): { phases: { phase: Phase; commands: GPUCommandBuffer }[]; passes: Phase[] } {
+  private *blocks(plan: ForwardPlan, work: Work, pace: Pace | null, timestamps: { querySet: GPUQuerySet; passes: Phase[] } | null): Generator<ForwardBlock> {
     const { seqLen: L, batch: N, h0, c0 } = plan;
     const { device } = this;
     const { gates: G, hiddenSize: H, outputSize: Hout, projSize: P, numDirections: D, numLayers } = this.sizes;
     const bytes = this.layerBytes(N);
     // Where c states start in state0 and stateN.
     const cStart = numLayers * bytes.h;
-    const phases: { phase: Phase; commands: GPUCommandBuffer }[] = [];
     let encoder = device.createCommandEncoder();
-    const endPhase = (phase: Phase): void => {
-      phases.push({ phase, commands: encoder.finish() });
+    const finish = (kind: Phase, flops: number): ForwardBlock => {
+      const block = { kind, flops, commands: [encoder.finish()] };
       encoder = device.createCommandEncoder();
+      return block;
     };
-    // Which phase each compute pass belongs to; with a query set, timestamps around each pass.
-    const passes: Phase[] = [];
+    // With a query set, timestamps around each pass, and which phase each pass belongs to.
     const beginPass = (phase: Phase): GPUComputePassEncoder => {
-      const i = passes.push(phase) - 1;
-      return encoder.beginComputePass(querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } } : {});
+      if (timestamps === null) return encoder.beginComputePass();
+      const i = timestamps.passes.push(phase) - 1;
+      return encoder.beginComputePass({ timestampWrites: { querySet: timestamps.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
     };
+    // The next uniform slot of work.dims, written now (ordered before the block's submission): its offset.
+    let slot = 0;
+    const dims = (values: number[]): number => {
+      const offset = (slot++ % work.dimsSlots) * UNIFORM_SLOT;
+      device.queue.writeBuffer(work.dims, offset, new Uint32Array(values));
+      return offset;
+    };
+    // Units (row tiles, steps) in the next block: all of them without a pace, else what the budget allows.
+    const take = (kind: Phase, unitFlops: number, left: number): number =>
+      pace === null ? left : Math.max(1, Math.min(left, Math.floor(pace.budget(kind) / unitFlops)));
 
     if (h0 === null) encoder.clearBuffer(work.state0, 0, cStart);
     if (c0 === null && this.lstm) encoder.clearBuffer(work.state0, cStart, numLayers * bytes.c);
+    const rows = L * N;
+    const tiles = Math.ceil(rows / GEMM_TILE);
+    const stepFlops = 2 * N * D * (G * H * Hout + P * H);
     for (let index = 0; index < numLayers; index++) {
-      // x · W_ihᵀ + b_ih + b_hh for every step, gate and direction: one GEMM.
-      const gemm = beginPass('projection');
-      gemm.setPipeline(this.gemmPipeline);
-      gemm.setBindGroup(0, work.gemmGroups[index]!, [index * UNIFORM_SLOT]);
-      gemm.dispatchWorkgroups(Math.ceil((D * G * H) / GEMM_TILE), Math.ceil((L * N) / GEMM_TILE));
-      gemm.end();
-      endPhase('projection');
+      // x · W_ihᵀ + b_ih + b_hh for every step, gate and direction: one GEMM, rows m0 … m1−1 per block.
+      const K = this.layers[index]!.inputSize;
+      for (let tile = 0; tile < tiles; ) {
+        const count = take('projection', 2 * GEMM_TILE * D * G * H * K, tiles - tile);
+        const m0 = tile * GEMM_TILE;
+        const m1 = Math.min(rows, (tile + count) * GEMM_TILE);
+        const gemm = beginPass('projection');
+        gemm.setPipeline(this.gemmPipeline);
+        gemm.setBindGroup(0, work.gemmGroups[index]!, [dims([m1, D * G * H, K, m0])]);
+        gemm.dispatchWorkgroups(Math.ceil((D * G * H) / GEMM_TILE), count);
+        gemm.end();
+        tile += count;
+        yield finish('projection', 2 * (m1 - m0) * D * G * H * K);
+      }
 
-      if (this.kernel === 'persistent') {
-        // All L steps in one dispatch: a workgroup per (sequence, direction).
-        const recur = beginPass('recurrence');
-        recur.setPipeline(this.recurPipeline);
-        recur.setBindGroup(0, work.recurGroups[index]![0]!, [index * UNIFORM_SLOT]);
-        recur.dispatchWorkgroups(N, D);
-        recur.end();
-      } else {
-        const [first] = work.states as [GPUBuffer];
-        encoder.copyBufferToBuffer(work.state0, index * bytes.h, first, 0, bytes.h);
-        if (this.lstm) encoder.copyBufferToBuffer(work.state0, cStart + index * bytes.c, first, bytes.h, bytes.c);
-        // One dispatch per step (two when projected) with both directions in it, states ping-ponging.
-        const steps = beginPass('recurrence');
-        for (let step = 0; step < L; step++) {
-          steps.setBindGroup(0, work.recurGroups[index]![step % 2]!, [step * UNIFORM_SLOT]);
-          steps.setPipeline(this.recurPipeline);
-          steps.dispatchWorkgroups(Math.ceil(H / RECUR_WORKGROUP), N, D);
-          if (this.projectPipeline !== null) {
-            steps.setPipeline(this.projectPipeline);
-            steps.dispatchWorkgroups(Math.ceil(P / RECUR_WORKGROUP), N, D);
+      // The recurrence, steps s0 … s1−1 per block; between blocks the states wait in stateN
+      // (persistent) or in the ping-pong buffers (per-step).
+      for (let s0 = 0; s0 < L; ) {
+        const s1 = s0 + take('recurrence', stepFlops, L - s0);
+        if (this.kernel === 'persistent') {
+          // A workgroup per (sequence, direction), looping over the steps.
+          const recur = beginPass('recurrence');
+          recur.setPipeline(this.recurPipeline);
+          recur.setBindGroup(0, work.recurGroups[index]![0]!, [dims([L, N, (index * bytes.h) / 4, (cStart + index * bytes.c) / 4, s0, s1, 0, 0])]);
+          recur.dispatchWorkgroups(N, D);
+          recur.end();
+        } else {
+          const [first] = work.states as [GPUBuffer];
+          if (s0 === 0) {
+            encoder.copyBufferToBuffer(work.state0, index * bytes.h, first, 0, bytes.h);
+            if (this.lstm) encoder.copyBufferToBuffer(work.state0, cStart + index * bytes.c, first, bytes.h, bytes.c);
+          }
+          // One dispatch per step (two when projected) with both directions in it, states ping-ponging.
+          const steps = beginPass('recurrence');
+          for (let step = s0; step < s1; step++) {
+            steps.setBindGroup(0, work.recurGroups[index]![step % 2]!, [step * UNIFORM_SLOT]);
+            steps.setPipeline(this.recurPipeline);
+            steps.dispatchWorkgroups(Math.ceil(H / RECUR_WORKGROUP), N, D);
+            if (this.projectPipeline !== null) {
+              steps.setPipeline(this.projectPipeline);
+              steps.dispatchWorkgroups(Math.ceil(P / RECUR_WORKGROUP), N, D);
+            }
+          }
+          steps.end();
+          if (s1 === L) {
+            // The last states: the forward direction froze at each length, the reverse one ran to t = 0.
+            const last = work.states[L % 2]!;
+            encoder.copyBufferToBuffer(last, 0, work.stateN, index * bytes.h, bytes.h);
+            if (this.lstm) encoder.copyBufferToBuffer(last, bytes.h, work.stateN, cStart + index * bytes.c, bytes.c);
           }
         }
-        steps.end();
-        // The last states: the forward direction froze at each length, the reverse one ran to t = 0.
-        const last = work.states[L % 2]!;
-        encoder.copyBufferToBuffer(last, 0, work.stateN, index * bytes.h, bytes.h);
-        if (this.lstm) encoder.copyBufferToBuffer(last, bytes.h, work.stateN, cStart + index * bytes.c, bytes.c);
+        yield finish('recurrence', (s1 - s0) * stepFlops);
+        s0 = s1;
       }
-      endPhase('recurrence');
     }
     const outputBytes = L * N * D * Hout * 4;
     encoder.copyBufferToBuffer(work.outputs[(numLayers - 1) % 2]!, 0, work.readBack, 0, outputBytes);
     encoder.copyBufferToBuffer(work.stateN, 0, work.readBack, outputBytes, numLayers * (bytes.h + bytes.c));
-    endPhase('readBack');
-    return { phases, passes };
+    yield finish('readBack', 0);
   }
 
   /** A bind group of the recurrence kernel, its buffers picked by the names the kernel binds. */
   private recurGroup(uniforms: GPUBuffer, resources: Partial<Record<Resource, GPUBuffer>>): GPUBindGroup {
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniforms, size: 16 } }];
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniforms, size: this.recurUniformBytes } }];
     this.recurKernel.bindings.forEach(({ name }, i) => {
       const buffer = resources[name];
       if (buffer === undefined) throw new RnnError('internal', `the recurrence kernel binds ${name}, which this model has no buffer for`);
@@ -462,9 +529,12 @@ export class WebGpuModel implements EngineModel {
     const readBytes = outputBytes + numLayers * (bytes.h + bytes.c);
     const readBack = acquire(readBytes, Usage.readBack);
 
-    // Uniform slots (dynamic offsets): per layer (M, N, K) of its GEMM and (L, N, offsets of this
-    // layer's h and c in state0/stateN) of the persistent kernel; per step (step, L, N, offset of c)
-    // for the per-step kernel. Offsets in floats.
+    // Uniform slots (dynamic offsets). The GEMM's (M, N, K, first row) and the persistent kernel's
+    // (L, N, offsets of this layer's h and c in state0/stateN, first and end step) are written per
+    // block into `dims` (see blocks()); the per-step kernel's (step, L, N, offset of c) are here, per
+    // step. Offsets in floats.
+    const dimsSlots = 2 * numLayers;
+    const dims = acquire(dimsSlots * UNIFORM_SLOT, Usage.uniform);
     const uniforms = (slots: number[][]): GPUBuffer => {
       const buffer = acquire(slots.length * UNIFORM_SLOT, Usage.uniform);
       const data = new Uint32Array((slots.length * UNIFORM_SLOT) / 4);
@@ -472,11 +542,10 @@ export class WebGpuModel implements EngineModel {
       device.queue.writeBuffer(buffer, 0, data);
       return buffer;
     };
-    const gemmDims = uniforms(layers.map((layer) => [L * N, D * G * H, layer.inputSize, 0]));
     const gemmGroups = layers.map((layer, index) =>
       device.createBindGroup({
         layout: this.gemmLayout,
-        entries: [gemmDims, index === 0 ? x : outputs[(index - 1) % 2]!, layer.W_ih, layer.bias, projected].map((buffer, binding) => ({
+        entries: [dims, index === 0 ? x : outputs[(index - 1) % 2]!, layer.W_ih, layer.bias, projected].map((buffer, binding) => ({
           binding,
           resource: binding === 0 ? { buffer, size: 16 } : { buffer },
         })),
@@ -486,9 +555,7 @@ export class WebGpuModel implements EngineModel {
     let recurGroups: GPUBindGroup[][];
     let states: GPUBuffer[] = [];
     if (this.kernel === 'persistent') {
-      const cStart = numLayers * bytes.h;
-      const layerDims = uniforms(layers.map((_, index) => [L, N, (index * bytes.h) / 4, (cStart + index * bytes.c) / 4]));
-      recurGroups = layers.map((layer, index) => [this.recurGroup(layerDims, { ...weights(layer), state0, stateN, output: outputs[index % 2]! })]);
+      recurGroups = layers.map((layer, index) => [this.recurGroup(dims, { ...weights(layer), state0, stateN, output: outputs[index % 2]! })]);
     } else {
       states = [acquire(bytes.h + bytes.c, Usage.state), acquire(bytes.h + bytes.c, Usage.state)];
       const u = P > 0 ? acquire(D * N * H * 4, Usage.state) : undefined;
@@ -500,7 +567,7 @@ export class WebGpuModel implements EngineModel {
       });
     }
     pool.trim();
-    this.work = { L, N, x, state0, stateN, lengths, states, outputs, readBack, readBytes, gemmGroups, recurGroups, buffers };
+    this.work = { L, N, x, state0, stateN, lengths, states, outputs, readBack, readBytes, dims, dimsSlots, gemmGroups, recurGroups, buffers };
     return this.work;
   }
 }

@@ -90,7 +90,7 @@ fn relu_exact(x: f32) -> f32 { return select(max(x, 0.0), x, is_nan(x)); }
 `;
 
 /** tanhF, sigmoidF, reluF on the kernel's element type F (f32, or vec4f lane by lane). */
-function activationsOf(F: 'f32' | 'vec4f'): string {
+export function activationsOf(F: 'f32' | 'vec4f'): string {
   const lift = (name: string) =>
     F === 'f32'
       ? `fn ${name}F(v: f32) -> f32 { return ${name}_exact(v); }`
@@ -104,7 +104,7 @@ function activationsOf(F: 'f32' | 'vec4f'): string {
  * for an LSTM, c. PyTorch's formulas, in PyTorch's order of operations. `values` are the WGSL
  * expressions of this unit's h_{t-1}, c_{t-1} and b_hn.
  */
-function cellCode(shape: CellShape, values: { h_prev: string; c_prev: string; b_hn: string }): string {
+export function cellCode(shape: CellShape, values: { h_prev: string; c_prev: string; b_hn: string }): string {
   switch (shape.mode) {
     case 'rnn':
       return `let h = ${shape.nonlinearity}F(x0 + a0);`;
@@ -129,7 +129,7 @@ function cellCode(shape: CellShape, values: { h_prev: string; c_prev: string; b_
  * With F = vec4f each weight load is four consecutive units; with f32, k is unrolled by 4 so that
  * four independent multiply-adds per gate are in flight.
  */
-function matvecCode(o: { G: number; F: 'f32' | 'vec4f'; src: string; s: string; weights: string; w: string; K: string; row: string; gate: string }): string {
+export function matvecCode(o: { G: number; F: 'f32' | 'vec4f'; src: string; s: string; weights: string; w: string; K: string; row: string; gate: string }): string {
   const gates = Array.from({ length: o.G }, (_, q) => q);
   const at = (k: string, q: number) => `${o.weights}[w + (${k}) * ${o.row}${q > 0 ? ` + ${q}u * ${o.gate}` : ''}]`;
   if (o.F === 'vec4f') {
@@ -154,7 +154,7 @@ function matvecCode(o: { G: number; F: 'f32' | 'vec4f'; src: string; s: string; 
         }`;
 }
 
-function declarations(uniform: string, bindings: Binding[]): string {
+export function declarations(uniform: string, bindings: Binding[]): string {
   return [
     `@group(0) @binding(0) var<uniform> dims: ${uniform};`,
     ...bindings.map(
@@ -170,7 +170,8 @@ function declarations(uniform: string, bindings: Binding[]): string {
  */
 export function gemmShader(): string {
   return /* wgsl */ `
-struct Dims { M: u32, N: u32, K: u32, pad: u32 }
+// Rows m0 … M−1 of C: a call split into blocks (see submit.ts) computes its rows a block at a time.
+struct Dims { M: u32, N: u32, K: u32, m0: u32 }
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
@@ -187,7 +188,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let M = dims.M;
   let N = dims.N;
   let K = dims.K;
-  let row0 = wg.y * TILE;
+  let row0 = dims.m0 + wg.y * TILE;
   let col0 = wg.x * TILE;
   // Row lid.y + 16·i, columns lid.x + 16·(0, 1, 2, 3): spread out so that stores are contiguous.
   var acc0 = vec4f(0.0);
@@ -238,7 +239,7 @@ fn store(m: u32, n0: u32, values: vec4f) {
 }
 
 /** Constants every recurrence kernel declares. */
-function constants(shape: CellShape): string {
+export function constants(shape: CellShape): string {
   const { gates: G, hiddenSize: H, outputSize: Hout, projSize: P, numDirections: D } = shape;
   return `const G = ${G}u;   // gates per hidden unit
 const H = ${H}u;   // hidden units (width of c)
@@ -348,9 +349,10 @@ export function persistentWorkgroupFloats(shape: CellShape): number {
 }
 
 /**
- * The whole recurrence of one layer in one dispatch: workgroup (b, d) owns one sequence in one
- * direction and loops over all L steps, its states in workgroup memory (h in ping-pong halves; c and
- * u are only ever touched by the invocation that owns their unit). Sequences and directions never read
+ * The whole recurrence of one layer in one dispatch (or one per block of steps when the call can be
+ * cancelled): workgroup (b, d) owns one sequence in one direction and loops over the steps, its states
+ * in workgroup memory (h in ping-pong halves; c and u are only ever touched by the invocation that owns
+ * their unit). Sequences and directions never read
  * each other's state, so no step needs a device-wide barrier: one workgroupBarrier per step (two for
  * a projected LSTM: u must be complete before h_t = u · W_hrᵀ).
  *
@@ -416,7 +418,9 @@ export function persistentRecurrenceShader(shape: CellShape): Kernel {
   return {
     bindings,
     code: /* wgsl */ `
-struct Layer { L: u32, N: u32, hOffset: u32, cOffset: u32 }
+// Steps s0 … s1−1 of L: a call split into blocks (see submit.ts) runs its steps a block at a time, the
+// states carried in stateN between blocks.
+struct Layer { L: u32, N: u32, hOffset: u32, cOffset: u32, s0: u32, s1: u32, pad0: u32, pad1: u32 }
 ${declarations('Layer', bindings)}
 
 ${constants(shape)}
@@ -435,11 +439,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
   let N = dims.N;
   let len = lengths[b];
   let hs = dims.hOffset + (d * N + b) * HO;
-  for (var k = li; k < HO; k += WG) { h_wg[k] = state0[hs + k]; }
-  ${lstm ? `let cs = dims.cOffset + (d * N + b) * H;\n  for (var j = li; j < ${U}; j += WG) { c_wg[j] = ${gather('state0', 'cs')}; }` : ''}
+  ${lstm ? 'let cs = dims.cOffset + (d * N + b) * H;' : ''}
+  if (dims.s0 == 0u) {
+    for (var k = li; k < HO; k += WG) { h_wg[k] = state0[hs + k]; }
+    ${lstm ? `for (var j = li; j < ${U}; j += WG) { c_wg[j] = ${gather('state0', 'cs')}; }` : ''}
+  } else {
+    // Where the previous block of steps left this sequence's states.
+    for (var k = li; k < HO; k += WG) { h_wg[k] = stateN[hs + k]; }
+    ${lstm ? `for (var j = li; j < ${U}; j += WG) { c_wg[j] = ${gather('stateN', 'cs')}; }` : ''}
+  }
   workgroupBarrier();
   var cur = 0u;
-  for (var s = 0u; s < L; s++) {
+  for (var s = dims.s0; s < dims.s1; s++) {
     let t = select(s, L - 1u - s, d == 1u);
     // Offsets of (t, b, direction d): gate rows in projected (in elements of its array), h in output.
     let x = ((t * N + b) * D + d) * G * ${U};

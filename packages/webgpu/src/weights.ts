@@ -1,0 +1,59 @@
+import type { ModelPlan } from '@recurrent/core';
+
+/** One layer's weights as the kernels read them (see Layer in model.ts), before upload. */
+export interface LayerArrays {
+  /** (D·G·H, inputSize): W_ih of the forward direction, then the reverse one. */
+  W_ih: Float32Array;
+  /** (D·G·H): b_ih + b_hh per direction (GRU's gate n: b_in only), zeros without bias. */
+  bias: Float32Array;
+  /** (D, HO, G·H): each direction's W_hh transposed. */
+  W_hhT: Float32Array;
+  /** GRU: (D, H), b_hn. */
+  b_hn: Float32Array | null;
+  /** Projected LSTM: (D, H, P), each direction's W_hr transposed. */
+  W_hrT: Float32Array | null;
+}
+
+/** Each direction's (rows, cols) matrix transposed to (cols, rows), directions one after another. */
+function transposed(matrices: Float32Array[], rows: number, cols: number): Float32Array {
+  const out = new Float32Array(matrices.length * rows * cols);
+  matrices.forEach((m, d) => {
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[d * rows * cols + c * rows + r] = m[r * cols + c]!;
+  });
+  return out;
+}
+
+/** Per direction: b_ih + b_hh for every gate row, but b_ih alone for GRU's gate n (its b_hn stays in the cell). */
+function foldedBias(plan: ModelPlan, layer: number): Float32Array {
+  const GH = plan.gates * plan.hiddenSize;
+  const gateN = plan.mode === 'gru' ? 2 * plan.hiddenSize : GH;
+  const bias = new Float32Array(plan.numDirections * GH);
+  plan.layers[layer]!.directions.forEach(({ b_ih, b_hh }, d) => {
+    if (b_ih && b_hh) for (let r = 0; r < GH; r++) bias[d * GH + r] = r < gateN ? b_ih[r]! + b_hh[r]! : b_ih[r]!;
+  });
+  return bias;
+}
+
+function gruHiddenBias(plan: ModelPlan, layer: number): Float32Array {
+  const H = plan.hiddenSize;
+  const b_hn = new Float32Array(plan.numDirections * H);
+  plan.layers[layer]!.directions.forEach(({ b_hh }, d) => {
+    if (b_hh) b_hn.set(b_hh.subarray(2 * H, 3 * H), d * H);
+  });
+  return b_hn;
+}
+
+/** What layer `index` of the plan uploads: the same sizes for every plan of one model (loadWeights relies on it). */
+export function layerArrays(plan: ModelPlan, index: number): LayerArrays {
+  const { gates: G, hiddenSize: H, outputSize: Hout, projSize: P, numDirections: D } = plan;
+  const { inputSize, directions } = plan.layers[index]!;
+  const W_ih = new Float32Array(D * G * H * inputSize);
+  directions.forEach(({ W_ih: w }, d) => W_ih.set(w, d * G * H * inputSize));
+  return {
+    W_ih,
+    bias: foldedBias(plan, index),
+    W_hhT: transposed(directions.map((w) => w.W_hh), G * H, Hout),
+    b_hn: plan.mode === 'gru' ? gruHiddenBias(plan, index) : null,
+    W_hrT: P > 0 ? transposed(directions.map((w) => w.W_hr!), P, H) : null,
+  };
+}

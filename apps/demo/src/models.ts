@@ -2,7 +2,7 @@
 // input, a linear head, softmax), in plain TypeScript. The module itself (nn.RNN, nn.GRU or nn.LSTM)
 // runs on whichever engine is picked.
 import { MODULE_NAMES, RnnError, createGru, createLstm, createRnn, readSafetensors, seededRandom } from '@recurrent/core';
-import type { Backend, ForwardOptions, ForwardResult, Mode, Rnn, RnnConfig, StateDict, Tensor } from '@recurrent/core';
+import type { Backend, ForwardOptions, ForwardResult, Mode, Rnn, RnnConfig, StateDict, Stream, Tensor } from '@recurrent/core';
 
 /** The JSON written next to each .safetensors by apps/demo/training/*.py. */
 export interface ModelInfo {
@@ -182,11 +182,12 @@ export class LanguageClassifier {
     return f;
   }
 
-  async classify(input: string): Promise<Classification> {
+  /** One word, one forward; `signal` cancels it (the call then rejects with RnnError('aborted')). */
+  async classify(input: string, options: { signal?: AbortSignal } = {}): Promise<Classification> {
     const word = checkWord(input, this.info.vocab);
     const L = [...word].length;
     const start = performance.now();
-    const { output, hN } = await this.model.forward({ data: this.oneHot([word], false), shape: [L, this.info.vocab.length] });
+    const { output, hN } = await this.model.forward({ data: this.oneHot([word], false), shape: [L, this.info.vocab.length] }, options);
     const ms = performance.now() - start;
     const probabilities = softmax(linear(this.head, this.features(hN.data, 1, 0)));
     return { word, probabilities, hidden: output, backend: this.model.backend, ms };
@@ -228,44 +229,68 @@ export interface Generation extends RunInfo {
 
 /**
  * "Invent a word": a unidirectional 2-layer RNN language model, one-to-many. Each step feeds the
- * previous character (index 0 = word boundary) and the language, carrying h_n into the next step's h_0.
- * All words advance together as one batch; sampling uses one seeded stream, so a seed gives the same
- * words on every engine.
+ * previous character (index 0 = word boundary) and the language; a stream carries the hidden state from
+ * one step to the next, so each sampled letter costs one step, never a re-run of the prefix. All words
+ * advance together as one batch; sampling uses one seeded stream of random numbers, so a seed gives the
+ * same words on every engine.
  */
 export class WordGenerator {
   private constructor(
     readonly info: ModelInfo,
     readonly rnn: Rnn,
-    private readonly head: Linear,
+    readonly head: Linear,
   ) {}
 
   static async create(info: ModelInfo, weights: ModelWeights, backend: Backend): Promise<WordGenerator> {
     return new WordGenerator(info, await createRnn(info.rnn, weights.rnn, backend), weights.head);
   }
 
+  /** A generator over a model and head someone else owns (the "Teach it" tab's fine-tuned copy). */
+  static wrap(info: ModelInfo, rnn: Rnn, head: Linear): WordGenerator {
+    return new WordGenerator(info, rnn, head);
+  }
+
   get tokens(): number {
     return this.info.vocab.length + 1;
   }
 
-  /** One step's input, (1, N, I): one-hot(previous token) ‖ one-hot(language). */
-  private stepInput(previous: number[], language: number): Tensor {
+  /** A letter's token: its index in the vocabulary + 1 (0 is the word boundary). */
+  token(letter: string): number {
+    return this.info.vocab.indexOf(letter) + 1;
+  }
+
+  /**
+   * Time-major input (L, N, I): at step t, element b reads one-hot(tokens[t][b]) ‖ one-hot(languages[b]).
+   */
+  encode(tokens: number[][], languages: number[]): Tensor {
     const I = this.rnn.config.inputSize;
-    const x = new Float32Array(previous.length * I);
-    previous.forEach((token, b) => {
-      x[b * I + token] = 1;
-      x[b * I + this.tokens + language] = 1;
-    });
-    return { data: x, shape: [1, previous.length, I] };
+    const N = languages.length;
+    const x = new Float32Array(tokens.length * N * I);
+    tokens.forEach((row, t) =>
+      row.forEach((token, b) => {
+        x[(t * N + b) * I + token] = 1;
+        x[(t * N + b) * I + this.tokens + languages[b]!] = 1;
+      }),
+    );
+    return { data: x, shape: [tokens.length, N, I] };
+  }
+
+  /** The head's logits for the next token after the boundary and `prefix`: one push of the whole prefix. */
+  async logits(prefix: string, language: number): Promise<Float32Array> {
+    const tokens = [0, ...[...prefix].map((c) => this.token(c))];
+    const stream = this.rnn.stream();
+    try {
+      const { output } = await stream.push(this.encode(tokens.map((token) => [token]), [language]));
+      const H = this.rnn.config.hiddenSize;
+      return linear(this.head, output.data, (tokens.length - 1) * H);
+    } finally {
+      stream.dispose();
+    }
   }
 
   /** Next-token probabilities after the boundary and `prefix` (what the training script checks). */
   async nextProbabilities(prefix: string, language: number): Promise<Float64Array> {
-    let h: Tensor | undefined;
-    let output: Tensor | undefined;
-    for (const token of [0, ...[...prefix].map((c) => this.info.vocab.indexOf(c) + 1)]) {
-      ({ output, hN: h } = await this.rnn.forward(this.stepInput([token], language), h));
-    }
-    return softmax(linear(this.head, output!.data));
+    return softmax(await this.logits(prefix, language));
   }
 
   async generate({ language, temperature, seed, count }: GenerateOptions): Promise<Generation> {
@@ -284,27 +309,32 @@ export class WordGenerator {
     const random = seededRandom(seed);
     const words = Array.from({ length: count }, () => '');
     const done = new Array<boolean>(count).fill(false);
+    const languages = new Array<number>(count).fill(language);
     let previous = new Array<number>(count).fill(0);
-    let h: Tensor | undefined;
     const firstWordStates: number[] = [];
     let steps = 0;
     let ms = 0;
-    while (steps < maxLength + 1 && done.includes(false)) {
-      const start = performance.now();
-      const { output, hN } = await this.rnn.forward(this.stepInput(previous, language), h);
-      ms += performance.now() - start;
-      h = hN;
-      steps++;
-      if (!done[0]) firstWordStates.push(...hN.data.subarray(top * count * H, top * count * H + H));
-      previous = previous.map((token, b) => {
-        if (done[b]) return token;
-        const p = softmax(linear(this.head, output.data, b * H), temperature);
-        if (steps === 1) p[0] = 0; // a word has at least one letter: no boundary right after the start
-        const next = sampleIndex(p, random() * p.reduce((a, v) => a + v, 0));
-        if (next === 0 || [...words[b]!].length >= maxLength) done[b] = true;
-        else words[b] += this.info.vocab[next - 1];
-        return next;
-      });
+    const stream = this.rnn.stream();
+    try {
+      while (steps < maxLength + 1 && done.includes(false)) {
+        const start = performance.now();
+        // One step: the letters just sampled go in, the state stays in the stream.
+        const { output, hN } = await stream.push(this.encode([previous], languages));
+        ms += performance.now() - start;
+        steps++;
+        if (!done[0]) firstWordStates.push(...hN.data.subarray(top * count * H, top * count * H + H));
+        previous = previous.map((token, b) => {
+          if (done[b]) return token;
+          const p = softmax(linear(this.head, output.data, b * H), temperature);
+          if (steps === 1) p[0] = 0; // a word has at least one letter: no boundary right after the start
+          const next = sampleIndex(p, random() * p.reduce((a, v) => a + v, 0));
+          if (next === 0 || [...words[b]!].length >= maxLength) done[b] = true;
+          else words[b] += this.info.vocab[next - 1];
+          return next;
+        });
+      }
+    } finally {
+      stream.dispose();
     }
     const stateSteps = firstWordStates.length / H;
     return { words, hidden: { data: Float32Array.from(firstWordStates), shape: [stateSteps, H] }, steps, backend: this.rnn.backend, ms };
@@ -312,6 +342,104 @@ export class WordGenerator {
 
   dispose(): void {
     this.rnn.dispose();
+  }
+}
+
+/** log softmax(logits)[index], in float64. */
+export function logProbability(logits: ArrayLike<number>, index: number): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]!);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  return logits[index]! - max - Math.log(sum);
+}
+
+export interface StreamedGuess extends RunInfo {
+  word: string;
+  /** P(language | the letters so far), from log P(letters | language) with every language equally likely. */
+  probabilities: Float64Array;
+  /** log P(letters so far | language), in nats, per language. */
+  logLikelihood: Float64Array;
+  /** Letters this update pushed into the stream, and whether it had to start over (an edit, not an append). */
+  pushed: number;
+  restarted: boolean;
+}
+
+/**
+ * A second opinion on "which language?", streamed per keystroke: the word generator is unidirectional,
+ * so it can read a word letter by letter, keeping its state in `rnn.stream()`. Run once per language
+ * (a batch of N = 7, element b with language b's one-hot), it gives P(next letter | letters so far,
+ * language); the product over the typed letters is P(letters | language), and Bayes with equal priors
+ * gives P(language | letters). Appending letters pushes only the new ones; any other edit starts a new
+ * stream over the whole word in one push. Updates run one after another; an aborted one leaves the
+ * stream as it was (a push that rejects carries no state), so the next update picks up from there.
+ */
+export class StreamingGuesser {
+  private stream: Stream<ForwardResult> | null = null;
+  /** The letters the stream has read after the boundary, or null before it has read anything. */
+  private consumed: string[] | null = null;
+  /** The top layer's output at the stream's last step, (N, H): it predicts the letter typed next. */
+  private next: Float32Array | null = null;
+  private logLikelihood: Float64Array;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly generator: WordGenerator) {
+    this.logLikelihood = new Float64Array(generator.info.labels.length);
+  }
+
+  update(input: string, options: { signal?: AbortSignal } = {}): Promise<StreamedGuess> {
+    const run = this.queue.then(() => this.advance(input, options.signal));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async advance(input: string, signal: AbortSignal | undefined): Promise<StreamedGuess> {
+    const { generator } = this;
+    const word = checkWord(input, generator.info.vocab);
+    const letters = [...word];
+    const appends = this.consumed !== null && this.consumed.length <= letters.length && this.consumed.every((c, i) => c === letters[i]);
+    const N = this.logLikelihood.length;
+    const H = generator.rnn.config.hiddenSize;
+    const languages = Array.from({ length: N }, (_, b) => b);
+    if (!appends) {
+      this.stream?.dispose();
+      this.stream = generator.rnn.stream();
+      this.consumed = null;
+      this.next = null;
+    }
+    const fresh = this.consumed === null;
+    const added = letters.slice(fresh ? 0 : this.consumed!.length);
+    // A fresh stream reads the boundary first; its outputs then predict every typed letter.
+    const inputs = fresh ? [0, ...added.map((c) => generator.token(c))] : added.map((c) => generator.token(c));
+    const logLikelihood = fresh ? new Float64Array(N) : this.logLikelihood.slice();
+    let ms = 0;
+    if (added.length > 0) {
+      const start = performance.now();
+      const { output } = await this.stream!.push(generator.encode(inputs.map((token) => new Array<number>(N).fill(token)), languages), { signal });
+      ms = performance.now() - start;
+      // Letter i is predicted by the step before it: the previous push's last output, or this push's.
+      const predictor = (i: number): [Float32Array, number] => (fresh ? [output.data, i * N * H] : i === 0 ? [this.next!, 0] : [output.data, (i - 1) * N * H]);
+      added.forEach((letter, i) => {
+        const [rows, offset] = predictor(i);
+        for (let b = 0; b < N; b++) logLikelihood[b] += logProbability(linear(generator.head, rows, offset + b * H), generator.token(letter));
+      });
+      this.next = output.data.slice((inputs.length - 1) * N * H, inputs.length * N * H);
+      this.consumed = letters;
+      this.logLikelihood = logLikelihood;
+    }
+    return {
+      word,
+      probabilities: softmax(logLikelihood),
+      logLikelihood,
+      pushed: inputs.length,
+      restarted: fresh,
+      backend: generator.rnn.backend,
+      ms,
+    };
+  }
+
+  dispose(): void {
+    this.stream?.dispose();
   }
 }
 

@@ -9,6 +9,11 @@ export interface DeviceState {
   /** GPU buffers alive across all models of the backend, for Backend.stats() (leak checks). */
   liveBuffers: number;
   liveBufferBytes: number;
+  /**
+   * For each live model, the bytes of GPU buffers its latest backward held (tapes, gradient scratch,
+   * results; see the README, "Training"), summed. They stay in the model's pool for the next call.
+   */
+  backwardBytes: number;
 }
 
 /**

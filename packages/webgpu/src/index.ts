@@ -43,6 +43,7 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
     disposed: false,
     liveBuffers: 0,
     liveBufferBytes: 0,
+    backwardBytes: 0,
   };
   acquired.device.lost.then((info) => {
     state.lost = info;
@@ -66,7 +67,7 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
       return built.value;
     },
     stats(): Record<string, number> {
-      return { liveBuffers: state.liveBuffers, liveBufferBytes: state.liveBufferBytes };
+      return { liveBuffers: state.liveBuffers, liveBufferBytes: state.liveBufferBytes, backwardBytes: state.backwardBytes };
     },
     dispose(): void {
       if (state.disposed) return;

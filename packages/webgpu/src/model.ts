@@ -230,7 +230,7 @@ export class WebGpuModel implements EngineModel {
 
   /** BPTT (backward.ts), queued with forwards; it borrows this model's weights and buffer pool. */
   backward(plan: BackwardPlan): Promise<EngineGradients> {
-    const run = this.queue.then(() => {
+    const run = this.queue.then(async () => {
       this.checkUsable();
       checkForwardLimits(this.sizes, plan.seqLen, plan.batch, this.device.limits);
       this.training ??= new Backpropagation({
@@ -241,7 +241,13 @@ export class WebGpuModel implements EngineModel {
         release: (buffers) => this.pool.release(buffers),
         failure: (error, bytes) => gpuFailure(this.state, error, `this backward's buffers (L=${plan.seqLen}, N=${plan.batch})`, bytes),
       });
-      return this.training.run(plan);
+      const training = this.training;
+      const before = training.lastBytes;
+      try {
+        return await training.run(plan);
+      } finally {
+        this.state.backwardBytes += training.lastBytes - before;
+      }
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -273,6 +279,7 @@ export class WebGpuModel implements EngineModel {
     if (this.disposed) return;
     this.disposed = true;
     this.work = null;
+    this.state.backwardBytes -= this.backwardBytes;
     this.training = null;
     this.pool.destroyAll();
   }

@@ -12,11 +12,11 @@
 // panel row as two v128 and multiplies it by a broadcast value of each of four rows of A (or one).
 
 // @ts-ignore: decorator
-@inline const NR: i32 = 8;
+@global @inline const NR: i32 = 8;
 
 /** a · b + c: one fused instruction where relaxed SIMD is enabled at build time, else mul then add. */
 // @ts-ignore: decorator
-@inline function madd(a: v128, b: v128, c: v128): v128 {
+@global @inline function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(f32x4.mul(a, b), c);
 }
@@ -85,6 +85,8 @@ function packRows(A: usize, lda: i32, groups: i32, K: i32, pack: usize): void {
  * thread's own) and stay in cache while every panel passes over them; the last rows of a block that
  * do not make a group of four (and B = 1) take the one-row kernel.
  */
+// @ts-ignore: decorator
+@global
 function gemm(
   rows: i32, cols: i32, K: i32,
   A: usize, lda: i32,
@@ -122,7 +124,7 @@ function gemm(
 
 /** Four interleaved rows of A times one panel: 8 accumulators, each panel row loaded once for four rows. */
 // @ts-ignore: decorator
-@inline function kernel4x8(a: usize, panel: usize, K: i32, base: usize, bStride: usize, c: usize, cStride: usize, width: i32): void {
+@global @inline function kernel4x8(a: usize, panel: usize, K: i32, base: usize, bStride: usize, c: usize, cStride: usize, width: i32): void {
   let s00 = f32x4.splat(0), s01 = f32x4.splat(0);
   let s10 = f32x4.splat(0), s11 = f32x4.splat(0);
   let s20 = f32x4.splat(0), s21 = f32x4.splat(0);
@@ -204,14 +206,14 @@ const CONSTANTS = memory.data<f32>([
 // @ts-ignore: decorator
 @inline const SIGN = 13;
 // @ts-ignore: decorator
-@inline const ONE = 14;
+@global @inline const ONE = 14;
 // @ts-ignore: decorator
 @inline const HALF = 15;
 // @ts-ignore: decorator
-@inline const ZERO = 16;
+@global @inline const ZERO = 16;
 
 // @ts-ignore: decorator
-@inline function constant(row: i32): v128 {
+@global @inline function constant(row: i32): v128 {
   return v128.load(CONSTANTS + (<usize>row << 4));
 }
 
@@ -219,7 +221,7 @@ const CONSTANTS = memory.data<f32>([
 // exact value), and exactly ±1 beyond, where float32 tanh is within 3e-7 of ±1 anyway. The clamp uses
 // pmin/pmax (one instruction each, where min/max cost several in V8), ordered so that NaN passes through.
 // @ts-ignore: decorator
-@inline function tanh4(v: v128): v128 {
+@global @inline function tanh4(v: v128): v128 {
   const x = f32x4.pmax(f32x4.pmin(v, constant(CLAMP)), constant(NEG_CLAMP));
   const x2 = f32x4.mul(x, x);
   let p = madd(constant(P0), x2, constant(P0 + 1));
@@ -241,7 +243,7 @@ const CONSTANTS = memory.data<f32>([
 // σ(x) = ½·tanh(½x) + ½: exact algebra, so the error is half of tanh4's (within 2e-7 absolute), σ is
 // exactly 0 or 1 beyond |x| ≥ 15.8 (the true value is then within 1.4e-7 of it), and NaN stays NaN.
 // @ts-ignore: decorator
-@inline function sigmoid4(v: v128): v128 {
+@global @inline function sigmoid4(v: v128): v128 {
   const half = constant(HALF);
   return madd(tanh4(f32x4.mul(v, half)), half, half);
 }
@@ -306,6 +308,8 @@ function updateCells(
 }
 
 /** How many rows run at step t: lengths are sorted in descending order, so they are a prefix. */
+// @ts-ignore: decorator
+@global
 function activeAt(lengths: usize, N: i32, t: i32): i32 {
   if (lengths == 0) return N;
   let active = 0;
@@ -342,6 +346,8 @@ function barrier(sync: usize, threads: i32, canWait: bool): void {
 }
 
 /** Copies `rows` rows of `width` floats from stride `fromStride` to stride `toStride` (floats). */
+// @ts-ignore: decorator
+@global
 function copyRows(to: usize, toStride: i32, from: usize, fromStride: i32, rows: i32, width: i32): void {
   if (width <= 0) return;
   for (let i = 0; i < rows; i++) {
@@ -350,7 +356,7 @@ function copyRows(to: usize, toStride: i32, from: usize, fromStride: i32, rows: 
 }
 
 // @ts-ignore: decorator
-@inline function roundUp(n: i32): i32 {
+@global @inline function roundUp(n: i32): i32 {
   return (n + NR - 1) / NR * NR;
 }
 
@@ -467,3 +473,6 @@ export function runLayer(
 export function heapBase(): usize {
   return __heap_base;
 }
+
+// Backpropagation through time (assembly/backward.ts).
+export { tapeLayer, backLayer, layerGradients } from './backward';

@@ -1,0 +1,329 @@
+// Backpropagation through time for @recurrent/wasm: the kernels of a backward, beside the forward's in
+// index.ts (same layouts: gate columns interleaved by blocks of 8 units, weights packed in panels of 8
+// output columns, rows sorted by descending length so the rows running at a step are a prefix).
+//
+// A backward runs, per layer, from the top down:
+//
+//     tapeLayer            after the forward's runLayer: what the cells need, for every step at once
+//     backLayer            the time loop run backwards: per step, pointwise gate gradients, then
+//                          dh_{t-1} = dgates · W_hh (one GEMM for all G gates), both directions in one pass
+//     layerGradients       dW_ih = Σ_t dgxᵀ·x_t, dW_hh = Σ_t dghᵀ·h_{t-1}, dW_hr = Σ_t dh_tᵀ·h_cell_t,
+//                          the biases' column sums, and dx = dgx · W_ih: large GEMMs over every step
+//
+// The forward keeps, per layer: its input x, the input projection proj (L·N, D·G·Hp) and, instead of
+// per-step copies of h·W_hhᵀ, h_{t-1} of every step (read back from the output and h0): tapeLayer then
+// recomputes h_{t-1}·W_hhᵀ for all steps as one GEMM and adds it to proj, giving every gate's
+// pre-activation (a GRU keeps the hidden part of its n gate apart in q, as r⊙(h·W_hnᵀ + b_hn) needs),
+// and an LSTM's c_{t-1} by a pointwise pass over time. The backward then turns these pre-activations
+// into their gradients in place: proj becomes dgx (∂L/∂ gate pre-activations), q a GRU's dgh.
+
+// The GEMM, the vectorised σ and tanh and the small helpers are index.ts's, shared through @global.
+import { GRU, LSTM, RNN_TANH } from './index';
+
+// @ts-ignore: decorator
+@inline const GATE_BYTES: usize = NR << 2;
+
+/** 1 − y (for σ′ = (1 − y)·y and tanh′ = 1 − y², written with the outputs as PyTorch's autograd does). */
+// @ts-ignore: decorator
+@inline function oneMinus(y: v128): v128 {
+  return f32x4.sub(constant(ONE), y);
+}
+
+/**
+ * After runLayer of a layer whose input projection is in `proj` and output in `out`, writes what its
+ * backward needs, for every step and direction (rows past an element's length are zero):
+ *
+ *     hPrev (L·N, D·Pp)   h_{t-1}, the state each step read: the output of the previous step, or h0
+ *     proj  += h_{t-1}·W_hhᵀ  (+ b_hh' in q)   a GRU writes h_{t-1}·W_hhᵀ + b_hh' to q (L·N, D·G·Hp) instead
+ *     cPrev (L·N, D·Hp)   LSTM: c_{t-1}, recomputed from the pre-activations step by step (cRun: (D, N, Hp))
+ *     hCell (L·N, D·Hp)   a projected LSTM's h before the projection
+ *
+ * Recomputing h·W_hhᵀ as one GEMM over all steps costs a fraction of the forward (the per-step GEMMs
+ * it repeats run on N rows at a time), and keeps the forward's time loop free of any tape.
+ */
+export function tapeLayer(
+  cell: i32, L: i32, N: i32, H: i32, P: i32, G: i32, D: i32,
+  proj: usize, q: usize, packedW_hh: usize, hiddenBias: usize, out: usize, h0: usize, c0: usize, lengths: usize,
+  hPrev: usize, cPrev: usize, hCell: usize, cRun: usize, pack: usize,
+): void {
+  const Hp = roundUp(H), Pp = roundUp(P);
+  const GH = G * Hp, DGH = D * GH, DP = D * P;
+  const projected = P != H;
+  const rows = L * N;
+  memory.fill(hPrev, 0, <usize>rows * D * Pp << 2);
+  for (let t = 0; t < L; t++) {
+    const active = activeAt(lengths, N, t);
+    // The reverse direction reads h_{t+1} where the element ran step t + 1, else h0.
+    const activeNext = t + 1 < L ? activeAt(lengths, N, t + 1) : 0;
+    for (let d = 0; d < D; d++) {
+      for (let i = 0; i < active; i++) {
+        let from: usize = 0;
+        if (d == 0 ? t > 0 : i < activeNext) from = out + (((<usize>(d == 0 ? t - 1 : t + 1) * N + i) * DP + <usize>d * P) << 2);
+        else if (h0 != 0) from = h0 + ((<usize>d * N + i) * P << 2);
+        if (from != 0) memory.copy(hPrev + (((<usize>t * N + i) * D + d) * Pp << 2), from, <usize>P << 2);
+      }
+    }
+  }
+  for (let d = 0; d < D; d++) {
+    const W_hh = packedW_hh + (<usize>d * GH * P << 2);
+    const target = (cell == GRU ? q : proj) + (<usize>d * GH << 2);
+    const base = cell == GRU ? hiddenBias + (<usize>d * GH << 2) : target;
+    gemm(rows, GH, P, hPrev + (<usize>d * Pp << 2), D * Pp, W_hh, base, cell == GRU ? 0 : DGH, target, DGH, 0, GH / NR, pack);
+  }
+  if (cell != LSTM) return;
+
+  // c_t = σ(f)⊙c_{t-1} + σ(i)⊙tanh(g), exactly as updateCells evaluates it.
+  const cBytes = <usize>N * Hp << 2;
+  const blockBytes = <usize>G * GATE_BYTES;
+  memory.fill(cPrev, 0, <usize>rows * D * Hp << 2);
+  if (projected) memory.fill(hCell, 0, <usize>rows * D * Hp << 2);
+  for (let d = 0; d < D; d++) {
+    memory.fill(cRun + <usize>d * cBytes, 0, cBytes);
+    if (c0 != 0) copyRows(cRun + <usize>d * cBytes, Hp, c0 + (<usize>d * N * H << 2), H, N, H);
+  }
+  for (let step = 0; step < L; step++) {
+    for (let d = 0; d < D; d++) {
+      const t = d == 0 ? step : L - 1 - step;
+      const active = activeAt(lengths, N, t);
+      for (let i = 0; i < active; i++) {
+        const r = <usize>t * N + i;
+        const pi = proj + ((r * DGH + <usize>d * GH) << 2);
+        const ci = cRun + <usize>d * cBytes + (<usize>i * Hp << 2);
+        const saved = ((r * D + d) * Hp) << 2;
+        for (let unit: usize = 0; unit < (<usize>Hp << 2); unit += 16) {
+          const pj = pi + (unit / GATE_BYTES) * blockBytes + unit % GATE_BYTES;
+          const c_prev = v128.load(ci + unit);
+          v128.store(cPrev + saved + unit, c_prev);
+          const c_t = madd(sigmoid4(v128.load(pj, GATE_BYTES)), c_prev, f32x4.mul(sigmoid4(v128.load(pj)), tanh4(v128.load(pj, 2 * GATE_BYTES))));
+          v128.store(ci + unit, c_t);
+          if (projected) v128.store(hCell + saved + unit, f32x4.mul(sigmoid4(v128.load(pj, 3 * GATE_BYTES)), tanh4(c_t)));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * One step backwards for the first `rows` rows: from the gate pre-activations (p, and a GRU's q) and
+ * ∂L/∂h_t (dhc, the cell's own h), ∂L/∂c_t (dc, LSTM), writes the gradients of the pre-activations over
+ * them (p ← dgx; a GRU's q ← dgh), dc ← ∂L/∂c_{t-1}, and a GRU's dh ← z⊙∂L/∂h_t (the part of ∂L/∂h_{t-1}
+ * that does not pass through W_hh). Strides in floats. The CPU engine's cells.ts derives each formula.
+ */
+function backCells(
+  cell: i32, rows: i32, G: i32, blocks: i32,
+  p: usize, q: usize, pStride: i32, hPrev: usize, cPrev: usize, savedStride: i32,
+  dhc: usize, dhcStride: i32, dc: usize, dcStride: i32, dh: usize, dhStride: i32,
+): void {
+  const blockBytes = <usize>G * GATE_BYTES;
+  for (let i = 0; i < rows; i++) {
+    const pi = p + (<usize>i * pStride << 2), qi = q + (<usize>i * pStride << 2);
+    const si = <usize>i * savedStride << 2;
+    const dhci = dhc + (<usize>i * dhcStride << 2), dci = dc + (<usize>i * dcStride << 2), dhi = dh + (<usize>i * dhStride << 2);
+    for (let j = 0; j < blocks; j++) {
+      for (let lane: usize = 0; lane < GATE_BYTES; lane += 16) {
+        const pj = pi + <usize>j * blockBytes + lane, qj = qi + <usize>j * blockBytes + lane;
+        const unit = (<usize>j * GATE_BYTES) + lane;
+        const dh_t = v128.load(dhci + unit);
+        if (cell == LSTM) {
+          const i_ = sigmoid4(v128.load(pj)), f = sigmoid4(v128.load(pj, GATE_BYTES));
+          const g = tanh4(v128.load(pj, 2 * GATE_BYTES)), o = sigmoid4(v128.load(pj, 3 * GATE_BYTES));
+          const c_prev = v128.load(cPrev + si + unit);
+          const tanh_c = tanh4(madd(f, c_prev, f32x4.mul(i_, g)));
+          // dc_t = dc + dh⊙o⊙(1 − tanh²c_t)
+          const dc_t = madd(f32x4.mul(dh_t, o), oneMinus(f32x4.mul(tanh_c, tanh_c)), v128.load(dci + unit));
+          v128.store(pj, f32x4.mul(f32x4.mul(dc_t, g), f32x4.mul(oneMinus(i_), i_)));
+          v128.store(pj, f32x4.mul(f32x4.mul(dc_t, c_prev), f32x4.mul(oneMinus(f), f)), GATE_BYTES);
+          v128.store(pj, f32x4.mul(f32x4.mul(dc_t, i_), oneMinus(f32x4.mul(g, g))), 2 * GATE_BYTES);
+          v128.store(pj, f32x4.mul(f32x4.mul(dh_t, tanh_c), f32x4.mul(oneMinus(o), o)), 3 * GATE_BYTES);
+          v128.store(dci + unit, f32x4.mul(dc_t, f));
+        } else if (cell == GRU) {
+          const r = sigmoid4(f32x4.add(v128.load(pj), v128.load(qj)));
+          const z = sigmoid4(f32x4.add(v128.load(pj, GATE_BYTES), v128.load(qj, GATE_BYTES)));
+          const hn = v128.load(qj, 2 * GATE_BYTES);
+          const n = tanh4(madd(r, hn, v128.load(pj, 2 * GATE_BYTES)));
+          // dn_pre = dh⊙(1−z)⊙(1 − n²);  dr = dn_pre⊙hn⊙σ′(r);  dz = dh⊙(h_{t-1} − n)⊙σ′(z)
+          const dn = f32x4.mul(f32x4.mul(dh_t, oneMinus(z)), oneMinus(f32x4.mul(n, n)));
+          const dr = f32x4.mul(f32x4.mul(dn, hn), f32x4.mul(oneMinus(r), r));
+          const dz = f32x4.mul(f32x4.mul(dh_t, f32x4.sub(v128.load(hPrev + si + unit), n)), f32x4.mul(oneMinus(z), z));
+          v128.store(pj, dr);
+          v128.store(qj, dr);
+          v128.store(pj, dz, GATE_BYTES);
+          v128.store(qj, dz, GATE_BYTES);
+          v128.store(pj, dn, 2 * GATE_BYTES);
+          v128.store(qj, f32x4.mul(dn, r), 2 * GATE_BYTES);
+          v128.store(dhi + unit, f32x4.mul(dh_t, z));
+        } else if (cell == RNN_TANH) {
+          const y = tanh4(v128.load(pj));
+          v128.store(pj, f32x4.mul(dh_t, oneMinus(f32x4.mul(y, y))));
+        } else {
+          // PyTorch's threshold_backward: 0 where y ≤ 0, so a NaN result passes its gradient on.
+          const y = f32x4.max(v128.load(pj), constant(ZERO));
+          v128.store(pj, v128.bitselect(constant(ZERO), dh_t, f32x4.le(y, constant(ZERO))));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The time loop of one layer run backwards: the forward direction over t = len_b−1…0, the reverse one
+ * over t = 0…len_b−1, both in the same loop. Per step and direction, for the running rows:
+ *
+ *     dh_t += ∂L/∂output_t
+ *     dh_cell = dh_t · W_hr                              projected LSTM (dh_t kept in dhTape for dW_hr)
+ *     dgx, dgh, dc_{t-1}, z⊙dh_t (GRU) = backCells(…)    pointwise, in place over the pre-activations
+ *     dh_{t-1} = (z⊙dh_t, GRU; else 0) + dgh · W_hh       one GEMM for all G gates
+ *
+ * A row not yet running keeps its dh and dc, so the forward direction's rows start from ∂L/∂h_n at their
+ * own last step; every row ends holding ∂L/∂h0 (∂L/∂c0), written to dh0 (D, N, P) and dc0 (D, N, H).
+ * Rows past an element's length get zero gate gradients (they take no gradient). dh (D, N, Pp) and dc
+ * (D, N, Hp) start from gradHN and gradCN (0: zeros); dhCell is (N, Hp), dhTape (L·N, D·Pp).
+ */
+export function backLayer(
+  cell: i32, L: i32, N: i32, H: i32, P: i32, G: i32, D: i32,
+  dOut: usize, proj: usize, q: usize, packedW_hhT: usize, packedW_hrT: usize, zeros: usize,
+  hPrev: usize, cPrev: usize, dhTape: usize, dh: usize, dc: usize, dhCell: usize,
+  gradHN: usize, gradCN: usize, dh0: usize, dc0: usize, lengths: usize, pack: usize,
+): void {
+  const Hp = roundUp(H), Pp = roundUp(P);
+  const GH = G * Hp, DGH = D * GH, DP = D * P;
+  const projected = P != H;
+  const gru = cell == GRU;
+  const hBytes = <usize>N * Pp << 2, cBytes = <usize>N * Hp << 2;
+  memory.fill(dh, 0, <usize>D * hBytes);
+  memory.fill(dc, 0, <usize>D * cBytes);
+  memory.fill(dhCell, 0, cBytes);
+  if (projected) memory.fill(dhTape, 0, <usize>L * N * D * Pp << 2);
+  for (let d = 0; d < D; d++) {
+    if (gradHN != 0) copyRows(dh + <usize>d * hBytes, Pp, gradHN + (<usize>d * N * P << 2), P, N, P);
+    if (gradCN != 0) copyRows(dc + <usize>d * cBytes, Hp, gradCN + (<usize>d * N * H << 2), H, N, H);
+  }
+  for (let step = L - 1; step >= 0; step--) {
+    for (let d = 0; d < D; d++) {
+      const t = d == 0 ? step : L - 1 - step;
+      const active = activeAt(lengths, N, t);
+      const row = <usize>t * N;
+      const p_t = proj + ((row * DGH + <usize>d * GH) << 2);
+      const q_t = q + ((row * DGH + <usize>d * GH) << 2);
+      for (let i = active; i < N; i++) {
+        memory.fill(p_t + (<usize>i * DGH << 2), 0, <usize>GH << 2);
+        if (gru) memory.fill(q_t + (<usize>i * DGH << 2), 0, <usize>GH << 2);
+      }
+      const dh_d = dh + <usize>d * hBytes;
+      if (dOut != 0) {
+        for (let i = 0; i < active; i++) {
+          const to = dh_d + (<usize>i * Pp << 2), from = dOut + (((row + i) * DP + <usize>d * P) << 2);
+          let k = 0;
+          for (; k + 4 <= P; k += 4) v128.store(to + (<usize>k << 2), f32x4.add(v128.load(to + (<usize>k << 2)), v128.load(from + (<usize>k << 2))));
+          for (; k < P; k++) store<f32>(to + (<usize>k << 2), load<f32>(to + (<usize>k << 2)) + load<f32>(from + (<usize>k << 2)));
+        }
+      }
+      let dhc = dh_d, dhcStride = Pp;
+      if (projected) {
+        copyRows(dhTape + ((row * D + d) * Pp << 2), D * Pp, dh_d, Pp, active, Pp);
+        gemm(active, Hp, P, dh_d, Pp, packedW_hrT + (<usize>d * Hp * P << 2), zeros, 0, dhCell, Hp, 0, Hp / NR, pack);
+        dhc = dhCell;
+        dhcStride = Hp;
+      }
+      const saved = (row * D + d) * Hp << 2;
+      backCells(cell, active, G, Hp / NR, p_t, q_t, DGH, hPrev + ((row * D + d) * Pp << 2), cPrev + saved, D * Hp, dhc, dhcStride, dc + <usize>d * cBytes, Hp, dh_d, Pp);
+      gemm(active, Pp, GH, gru ? q_t : p_t, DGH, packedW_hhT + (<usize>d * Pp * GH << 2), gru ? dh_d : zeros, gru ? Pp : 0, dh_d, Pp, 0, Pp / NR, pack);
+    }
+  }
+  for (let d = 0; d < D; d++) {
+    copyRows(dh0 + (<usize>d * N * P << 2), P, dh + <usize>d * hBytes, Pp, N, P);
+    if (cell == LSTM) copyRows(dc0 + (<usize>d * N * H << 2), H, dc + <usize>d * cBytes, Hp, N, H);
+  }
+}
+
+// @ts-ignore: decorator
+@inline const KC: i32 = 256;
+// @ts-ignore: decorator
+@inline const MC: i32 = 64;
+
+/**
+ * C = Aᵀ·B: C[m][n] = Σ_k A[k][m]·B[k][n] for an (M, cols) C (ldc = cols), A (K, M) and B (K, cols),
+ * strides in floats; M a multiple of 4. The k axis (every step of a sequence: thousands of rows) is
+ * taken KC rows at a time: B's rows are packed into panels of 8 columns (bpack: KC × cols rounded up to
+ * 8 floats), then for each block of MC rows of C, A's columns are interleaved by four (apack: MC × KC
+ * floats, four consecutive values of A's row k per group) and the forward's 4×8 micro-kernel adds each
+ * block's product to C.
+ */
+function gemmAtB(M: i32, cols: i32, K: i32, A: usize, lda: i32, B: usize, ldb: i32, C: usize, apack: usize, bpack: usize): void {
+  memory.fill(C, 0, <usize>M * cols << 2);
+  const panels = (cols + NR - 1) / NR;
+  const cStride = <usize>cols << 2;
+  for (let k0 = 0; k0 < K; k0 += KC) {
+    const kc = min(KC, K - k0);
+    const panelBytes = <usize>kc * NR << 2;
+    for (let k = 0; k < kc; k++) {
+      const b = B + (<usize>(k0 + k) * ldb << 2);
+      for (let p = 0; p < panels; p++) {
+        const to = bpack + <usize>p * panelBytes + (<usize>k * NR << 2);
+        const n = p * NR;
+        if (n + NR <= cols) {
+          v128.store(to, v128.load(b + (<usize>n << 2)));
+          v128.store(to, v128.load(b + (<usize>n << 2), 16), 16);
+        } else {
+          for (let c = 0; c < NR; c++) store<f32>(to + (<usize>c << 2), n + c < cols ? load<f32>(b + (<usize>(n + c) << 2)) : 0);
+        }
+      }
+    }
+    const groupBytes = <usize>kc << 4;
+    for (let m0 = 0; m0 < M; m0 += MC) {
+      const groups = (min(MC, M - m0)) >> 2;
+      for (let k = 0; k < kc; k++) {
+        const a = A + ((<usize>(k0 + k) * lda + m0) << 2);
+        for (let g = 0; g < groups; g++) v128.store(apack + <usize>g * groupBytes + (<usize>k << 4), v128.load(a + (<usize>g << 4)));
+      }
+      for (let p = 0; p < panels; p++) {
+        const width = min(NR, cols - p * NR);
+        for (let g = 0; g < groups; g++) {
+          const c = C + <usize>(m0 + 4 * g) * cStride + (<usize>(p * NR) << 2);
+          kernel4x8(apack + <usize>g * groupBytes, bpack + <usize>p * panelBytes, kc, c, cStride, c, cStride, width);
+        }
+      }
+    }
+  }
+}
+
+/** sums[n] = Σ_r A[r][n] for `width` columns (a multiple of 4) of `rows` rows, stride lda floats. */
+function columnSums(rows: i32, width: i32, A: usize, lda: i32, sums: usize): void {
+  memory.fill(sums, 0, <usize>width << 2);
+  for (let r = 0; r < rows; r++) {
+    const a = A + (<usize>r * lda << 2);
+    for (let n: usize = 0; n < (<usize>width << 2); n += 16) v128.store(sums + n, f32x4.add(v128.load(sums + n), v128.load(a + n)));
+  }
+}
+
+/**
+ * A layer's gradients after backLayer, each a GEMM over every step at once (padded rows hold zero
+ * gradients, so they add nothing):
+ *
+ *     dW_ih (D·G·Hp, I) = dgxᵀ·x        dW_hh (D, G·Hp, P) = dghᵀ·h_{t-1}      dW_hr (D, Pp, H) = dh_tᵀ·h_cell
+ *     db_ih = Σ dgx   db_hh = Σ dgh     (D·G·Hp each, hasBias only)
+ *     dx (L·N, I) = dgx · W_ih          (packedW_ihT: W_ih of both directions, transposed and packed)
+ *
+ * Gate rows are in the interleaved order of the kernels; the host maps them back to PyTorch's.
+ */
+export function layerGradients(
+  cell: i32, L: i32, N: i32, H: i32, P: i32, G: i32, D: i32, I: i32, hasBias: bool,
+  x: usize, proj: usize, q: usize, hPrev: usize, dhTape: usize, hCell: usize, packedW_ihT: usize, zeros: usize,
+  dW_ih: usize, dW_hh: usize, dW_hr: usize, db_ih: usize, db_hh: usize, dx: usize,
+  apack: usize, bpack: usize, pack: usize,
+): void {
+  const Hp = roundUp(H), Pp = roundUp(P);
+  const GH = G * Hp, DGH = D * GH;
+  const rows = L * N;
+  const dgh = cell == GRU ? q : proj;
+  gemmAtB(DGH, I, rows, proj, DGH, x, I, dW_ih, apack, bpack);
+  for (let d = 0; d < D; d++) {
+    gemmAtB(GH, P, rows, dgh + (<usize>d * GH << 2), DGH, hPrev + (<usize>d * Pp << 2), D * Pp, dW_hh + (<usize>d * GH * P << 2), apack, bpack);
+    if (P != H) gemmAtB(Pp, H, rows, dhTape + (<usize>d * Pp << 2), D * Pp, hCell + (<usize>d * Hp << 2), D * Hp, dW_hr + (<usize>d * Pp * H << 2), apack, bpack);
+  }
+  if (hasBias) {
+    columnSums(rows, DGH, proj, DGH, db_ih);
+    columnSums(rows, DGH, dgh, DGH, db_hh);
+  }
+  gemm(rows, I, DGH, proj, DGH, packedW_ihT, zeros, 0, dx, I, 0, (I + NR - 1) / NR, pack);
+}

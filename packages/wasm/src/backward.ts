@@ -1,0 +1,360 @@
+import type { BackwardPlan, DirectionWeights, EngineGradients, ModelPlan } from '@recurrent/core';
+import { RnnError, throwIfAborted } from '@recurrent/core';
+import { runOnThreads } from './blocks.js';
+import { THREADED_WORK, type Runtime } from './model.js';
+
+// Backpropagation through time on the WASM engine (kernels in assembly/backward.ts). The host lays out
+// the buffers, runs the layers' forward with runLayer (keeping every layer's input, projection and
+// output), then, per layer from the top down: tapeLayer, backLayer, layerGradients. Every time loop
+// runs inside WebAssembly; nothing is allocated per step.
+
+/** Output columns per packed panel, and rows per GEMM row block: NR and ROW_BLOCK in assembly/index.ts. */
+const NR = 8;
+const ROW_BLOCK = 64;
+/** gemmAtB's blocks (assembly/backward.ts): KC rows of the step axis, MC rows of C. */
+const KC = 256;
+const MC = 64;
+const F32 = 4;
+
+const roundUp = (n: number): number => Math.ceil(n / NR) * NR;
+
+/** The exports of assembly/backward.ts (offsets are bytes into linear memory). */
+export interface BackwardKernels {
+  tapeLayer(
+    cell: number, L: number, N: number, H: number, P: number, G: number, D: number,
+    proj: number, q: number, packedW_hh: number, hiddenBias: number, out: number, h0: number, c0: number, lengths: number,
+    hPrev: number, cPrev: number, hCell: number, cRun: number, pack: number,
+  ): void;
+  backLayer(
+    cell: number, L: number, N: number, H: number, P: number, G: number, D: number,
+    dOut: number, proj: number, q: number, packedW_hhT: number, packedW_hrT: number, zeros: number,
+    hPrev: number, cPrev: number, dhTape: number, dh: number, dc: number, dhCell: number,
+    gradHN: number, gradCN: number, dh0: number, dc0: number, lengths: number, pack: number,
+  ): void;
+  layerGradients(
+    cell: number, L: number, N: number, H: number, P: number, G: number, D: number, I: number, hasBias: number,
+    x: number, proj: number, q: number, hPrev: number, dhTape: number, hCell: number, packedW_ihT: number, zeros: number,
+    dW_ih: number, dW_hh: number, dW_hr: number, db_ih: number, db_hh: number, dx: number,
+    apack: number, bpack: number, pack: number,
+  ): void;
+}
+
+/** What the trainer reads of its model: sizes, the cell kernel, and the forward's packed weights (byte offsets). */
+export interface TrainedModel {
+  readonly cell: number;
+  readonly G: number;
+  readonly H: number;
+  /** H_out */
+  readonly P: number;
+  readonly D: number;
+  readonly lstm: boolean;
+  readonly gru: boolean;
+  readonly hasBias: boolean;
+  readonly what: string;
+  readonly layers: readonly {
+    inputSize: number; packedW_ih: number; bias: number; packedW_hh: number; hiddenBias: number; packedW_hr: number;
+  }[];
+  readonly zeros: number;
+}
+
+/**
+ * Column n of a direction's G·Hp gate columns (interleaved by blocks of 8 units: block j of gate g at
+ * columns (j·G + g)·8 … +8) is this row of PyTorch's (G·H, ·) gate-stacked weight, or -1 for padding.
+ */
+export function gateRow(n: number, G: number, H: number): number {
+  const block = Math.floor(n / (NR * G));
+  const g = Math.floor(n / NR) % G;
+  const unit = block * NR + (n % NR);
+  return unit < H ? g * H + unit : -1;
+}
+
+/** Packs a (K, cols) matrix given by value(n, k) into panels of 8 columns (panel[k][c] = value(8p + c, k)); cols a multiple of 8. */
+function packPanelsOf(value: (n: number, k: number) => number, K: number, cols: number, dst: Float32Array, at: number): void {
+  for (let p = 0; p < cols / NR; p++) {
+    for (let k = 0; k < K; k++) {
+      for (let c = 0; c < NR; c++) dst[at + (p * K + k) * NR + c] = value(p * NR + c, k);
+    }
+  }
+}
+
+/** Byte offsets of one layer's transposed weights. */
+interface TransposedWeights {
+  /** W_ih of both directions, transposed: panels over the I input columns, K = D·G·Hp. */
+  packedW_ihT: number;
+  /** Per direction, W_hh transposed: panels over Pp, K = G·Hp. */
+  packedW_hhT: number;
+  /** Per direction, W_hr transposed: panels over Hp, K = P (projected LSTM). */
+  packedW_hrT: number;
+}
+
+/**
+ * The backward of one WasmModel: its own block of transposed weights (packed at the first backward and
+ * by loadWeights; the forward's panels multiply by Wᵀ, a backward multiplies by W) and one scratch
+ * block for the activations and gradients, reused by every backward that fits in it.
+ */
+export class Trainer {
+  private weightsBlock = -1;
+  private transposed: TransposedWeights[] = [];
+  private zerosT = 0;
+  private scratchBlock = -1;
+  private scratchBytes = 0;
+
+  constructor(private readonly runtime: Runtime, private readonly model: TrainedModel) {}
+
+  /** Bytes this trainer holds in linear memory: the transposed weights and the backward's buffers. */
+  get bytes(): number {
+    return (this.weightsBlock >= 0 ? this.weightsBytes() : 0) + this.scratchBytes;
+  }
+
+  private weightsBytes(): number {
+    const { G, H, P, D, layers } = this.model;
+    const GH = G * roundUp(H);
+    let floats = 0;
+    for (const { inputSize } of layers) floats += roundUp(inputSize) * D * GH + D * roundUp(P) * GH + (P !== H ? D * roundUp(H) * P : 0);
+    return (floats + this.zerosWidth()) * F32;
+  }
+
+  private zerosWidth(): number {
+    const { H, P, layers } = this.model;
+    return roundUp(Math.max(roundUp(H), roundUp(P), ...layers.map((layer) => roundUp(layer.inputSize))));
+  }
+
+  /** Packs the transposed weights of `plan` (allocating their block the first time; same sizes after). */
+  pack(plan: ModelPlan): void {
+    const { G, H, P, D, layers } = this.model;
+    const Hp = roundUp(H), Pp = roundUp(P), GH = G * Hp;
+    const { heap } = this.runtime;
+    if (this.weightsBlock < 0) {
+      const bytes = this.weightsBytes();
+      this.weightsBlock = heap.alloc(bytes, `the transposed weights of ${this.model.what} for backward`);
+      new Uint8Array(heap.memory.buffer, this.weightsBlock, bytes).fill(0);
+    }
+    const memory = new Float32Array(heap.memory.buffer);
+    let at = this.weightsBlock / F32;
+    this.transposed = plan.layers.map(({ inputSize: I, directions }, index) => {
+      const offsets = { packedW_ihT: at * F32, packedW_hhT: 0, packedW_hrT: 0 };
+      packPanelsOf((n, k) => {
+        const row = gateRow(k % GH, G, H);
+        return n < I && row >= 0 ? directions[Math.floor(k / GH)]!.W_ih[row * I + n]! : 0;
+      }, D * GH, roundUp(I), memory, at);
+      at += roundUp(I) * D * GH;
+      offsets.packedW_hhT = at * F32;
+      for (const { W_hh } of directions) {
+        packPanelsOf((n, k) => {
+          const row = gateRow(k, G, H);
+          return n < P && row >= 0 ? W_hh[row * P + n]! : 0;
+        }, GH, Pp, memory, at);
+        at += Pp * GH;
+      }
+      offsets.packedW_hrT = at * F32;
+      if (P !== H) {
+        for (const { W_hr } of directions) {
+          packPanelsOf((n, k) => (n < H ? W_hr![k * H + n]! : 0), P, Hp, memory, at);
+          at += Hp * P;
+        }
+      }
+      if (layers[index]!.inputSize !== I) throw new RnnError('internal', 'loadWeights got a plan of other sizes');
+      return offsets;
+    });
+    this.zerosT = at * F32;
+  }
+
+  dispose(): void {
+    const { heap } = this.runtime;
+    if (this.weightsBlock >= 0) heap.release(this.weightsBlock);
+    if (this.scratchBlock >= 0) heap.release(this.scratchBlock);
+    this.weightsBlock = this.scratchBlock = -1;
+    this.scratchBytes = 0;
+  }
+
+  /** Lays out a backward's buffers in the scratch block (replaced, never grown in place, when they do not fit). */
+  private layout(L: number, N: number): Record<string, number> {
+    const { G, H, P, D, layers, lstm, gru } = this.model;
+    const Hp = roundUp(H), Pp = roundUp(P), DGH = D * G * Hp, DP = D * P;
+    const rows = L * N;
+    const states = layers.length * D * N;
+    const Imax = Math.max(...layers.map((layer) => layer.inputSize));
+    const projected = P !== H;
+    const sizes: Record<string, number> = {};
+    layers.forEach(({ inputSize }, k) => {
+      // What layer k keeps for its backward: its input (layer 0's; the others read the output below), its
+      // pre-activations (the GRU's hidden n part apart), h_{t-1}, and an LSTM's c_{t-1} (h before the projection).
+      if (k === 0) sizes.x0 = rows * inputSize;
+      sizes[`out${k}`] = rows * DP;
+      sizes[`proj${k}`] = rows * DGH;
+      sizes[`q${k}`] = gru ? rows * DGH : 0;
+      sizes[`hPrev${k}`] = rows * D * Pp;
+      sizes[`cPrev${k}`] = lstm ? rows * D * Hp : 0;
+      sizes[`hCell${k}`] = projected ? rows * D * Hp : 0;
+    });
+    Object.assign(sizes, {
+      // The forward's per-step buffers (runLayer) and states.
+      fq: D * N * G * Hp, fh: 2 * D * N * Pp, fc: D * N * Hp, fhCell: D * N * Hp,
+      h0: states * P, c0: lstm ? states * H : 0, hN: states * P, cN: lstm ? states * H : 0, lengths: N,
+      // The backward's: running gradients, ∂L/∂output of the layer being run and of the one below it.
+      cRun: D * N * Hp, dh: D * N * Pp, dc: D * N * Hp, dhCell: N * Hp, dhTape: projected ? rows * D * Pp : 0,
+      dOut0: rows * Math.max(Imax, DP), dOut1: rows * Math.max(Imax, DP),
+      gradHN: states * P, gradCN: lstm ? states * H : 0, dh0: states * P, dc0: lstm ? states * H : 0,
+      dW_ih: DGH * Imax, dW_hh: D * G * Hp * P, dW_hr: projected ? D * Pp * H : 0, db_ih: DGH, db_hh: DGH,
+      // GEMM packing: rows of A up to D·G·Hp wide (the forward: one pack per thread); gemmAtB's blocks.
+      pack: ROW_BLOCK * Math.max(DGH, Imax, Hp, Pp, (this.runtime.pool?.threads ?? 1) * Math.max(H, P, Imax)), apack: MC * KC, bpack: KC * roundUp(Math.max(Imax, P, H)),
+    });
+    const at: Record<string, number> = {};
+    let bytes = 0;
+    for (const [name, count] of Object.entries(sizes)) {
+      at[name] = bytes;
+      bytes += Math.ceil((count * F32) / 64) * 64;
+    }
+    if (bytes > this.scratchBytes) {
+      const { heap } = this.runtime;
+      if (bytes > heap.maxBytes) {
+        throw new RnnError('limit', `A backward of ${L} step(s) × ${N} batch element(s) needs ${(bytes / 2 ** 20).toFixed(1)} MiB of WebAssembly memory for ${this.model.what}; at most ${(heap.maxBytes / 2 ** 20).toFixed(0)} MiB fit`, {
+          seqLen: L, batch: N, requestedBytes: bytes, maxBytes: heap.maxBytes,
+        });
+      }
+      if (this.scratchBlock >= 0) heap.release(this.scratchBlock);
+      this.scratchBlock = -1;
+      this.scratchBytes = 0;
+      this.scratchBlock = heap.alloc(bytes, `the buffers of a backward of ${L} step(s) × ${N} batch element(s)`);
+      this.scratchBytes = bytes;
+    }
+    for (const name of Object.keys(at)) at[name]! += this.scratchBlock;
+    return at;
+  }
+
+  /** The whole backward: run in the runtime's turn (blocks.ts `exclusive`), single-threaded but for the forward. */
+  run(plan: BackwardPlan, modelPlan: () => ModelPlan): EngineGradients {
+    if (this.weightsBlock < 0) this.pack(modelPlan());
+    const { seqLen: L, batch: N, input, h0, c0, lengths, gradOutput, gradHN, gradCN, signal } = plan;
+    const { cell, G, H, P, D, layers, lstm, hasBias } = this.model;
+    const { kernels: anyKernels, heap, pool } = this.runtime;
+    const kernels = anyKernels as unknown as BackwardKernels;
+    const Hp = roundUp(H), Pp = roundUp(P), GH = G * Hp, DGH = D * GH, DP = D * P;
+    const rows = L * N;
+    const at = this.layout(L, N);
+
+    // Rows in descending length order, as pack_padded_sequence sorts them (runLayer's layout).
+    const order = Int32Array.from({ length: N }, (_, b) => b);
+    if (lengths !== null) order.sort((a, b) => lengths[b]! - lengths[a]! || a - b);
+    const valid = (t: number, i: number): boolean => lengths === null || t < lengths[order[i]!]!;
+    const memory = new Float32Array(heap.memory.buffer);
+    /** Copies count·N rows of `width` into linear memory in length order; rows past a length become 0 when `padded`. */
+    const put = (offset: number, from: Float32Array | null, width: number, count: number, padded = false): void => {
+      const to = offset / F32;
+      if (from === null) {
+        memory.fill(0, to, to + count * N * width);
+        return;
+      }
+      for (let r = 0; r < count; r++) {
+        for (let i = 0; i < N; i++) {
+          const dst = to + (r * N + i) * width;
+          if (padded && !valid(r, i)) memory.fill(0, dst, dst + width);
+          else memory.set(from.subarray((r * N + order[i]!) * width, (r * N + order[i]! + 1) * width), dst);
+        }
+      }
+    };
+    const take = (offset: number, width: number, count: number): Float32Array => {
+      const from = memory.subarray(offset / F32, offset / F32 + count * N * width);
+      const result = new Float32Array(count * N * width);
+      for (let r = 0; r < count; r++) {
+        for (let i = 0; i < N; i++) result.set(from.subarray((r * N + i) * width, (r * N + i + 1) * width), (r * N + order[i]!) * width);
+      }
+      return result;
+    };
+    const I0 = layers[0]!.inputSize;
+    // Padded input rows take part in no product: zero, so that whatever they hold cannot reach a gradient.
+    put(at.x0!, input, I0, L, true);
+    put(at.h0!, h0, P, layers.length * D);
+    if (lstm) put(at.c0!, c0, H, layers.length * D);
+    put(at.gradHN!, gradHN, P, layers.length * D);
+    if (lstm) put(at.gradCN!, gradCN, H, layers.length * D);
+    const sortedLengths = new Int32Array(heap.memory.buffer, at.lengths!, N);
+    if (lengths !== null) for (let i = 0; i < N; i++) sortedLengths[i] = lengths[order[i]!]!;
+    const lengthsAt = lengths === null ? 0 : at.lengths!;
+
+    // The forward, keeping each layer's input, projection and output (zero where rows do not run).
+    const threads = pool !== null && N * G * H * P >= THREADED_WORK ? pool.threads : 1;
+    const packFloats = ROW_BLOCK * Math.max(H, P, ...layers.map((layer) => layer.inputSize));
+    const x = (k: number): number => (k === 0 ? at.x0! : at[`out${k - 1}`]!);
+    for (let k = 0; k < layers.length; k++) {
+      const layer = layers[k]!;
+      const state = k * D * N;
+      if (lengths !== null) memory.fill(0, at[`out${k}`]! / F32, at[`out${k}`]! / F32 + rows * DP);
+      const args = [
+        cell, L, N, H, P, G, D, layer.inputSize,
+        x(k), layer.packedW_ih, layer.bias, at[`proj${k}`]!, at[`out${k}`]!,
+        layer.packedW_hh, layer.hiddenBias, layer.packedW_hr, this.model.zeros,
+        at.fq!, at.fh!, at.fc!, at.fhCell!,
+        h0 === null ? 0 : at.h0! + state * P * F32, lstm && c0 !== null ? at.c0! + state * H * F32 : 0,
+        lengthsAt, at.hN! + state * P * F32, at.cN! + state * H * F32,
+        at.pack!, packFloats * F32,
+        0, rows, 0, L,
+      ];
+      runOnThreads(this.runtime, 'runLayer', threads, [args]);
+      throwIfAborted(signal, 'backward');
+      kernels.tapeLayer(
+        cell, L, N, H, P, G, D, at[`proj${k}`]!, at[`q${k}`]!, layer.packedW_hh, layer.hiddenBias, at[`out${k}`]!,
+        h0 === null ? 0 : at.h0! + state * P * F32, lstm && c0 !== null ? at.c0! + state * H * F32 : 0, lengthsAt,
+        at[`hPrev${k}`]!, at[`cPrev${k}`]!, at[`hCell${k}`]!, at.cRun!, at.pack!,
+      );
+    }
+
+    // The layers from the top down: ∂L/∂output of the top one is gradOutput, of the others the input
+    // gradient of the layer above.
+    let dOut = gradOutput === null ? 0 : at.dOut0!;
+    if (gradOutput !== null) put(at.dOut0!, gradOutput, DP, L);
+    const gradients: DirectionWeights[][] = new Array(layers.length);
+    for (let k = layers.length - 1; k >= 0; k--) {
+      throwIfAborted(signal, 'backward');
+      const I = layers[k]!.inputSize;
+      const state = k * D * N;
+      const proj = at[`proj${k}`]!, q = this.model.gru ? at[`q${k}`]! : proj;
+      const { packedW_ihT, packedW_hhT, packedW_hrT } = this.transposed[k]!;
+      kernels.backLayer(
+        cell, L, N, H, P, G, D, dOut, proj, q, packedW_hhT, packedW_hrT, this.zerosT,
+        at[`hPrev${k}`]!, at[`cPrev${k}`]!, at.dhTape!, at.dh!, at.dc!, at.dhCell!,
+        gradHN === null ? 0 : at.gradHN! + state * P * F32, lstm && gradCN !== null ? at.gradCN! + state * H * F32 : 0,
+        at.dh0! + state * P * F32, at.dc0! + state * H * F32, lengthsAt, at.pack!,
+      );
+      const dx = dOut === at.dOut0! ? at.dOut1! : at.dOut0!;
+      kernels.layerGradients(
+        cell, L, N, H, P, G, D, I, hasBias ? 1 : 0,
+        x(k), proj, q, at[`hPrev${k}`]!, at.dhTape!, at[`hCell${k}`]!, packedW_ihT, this.zerosT,
+        at.dW_ih!, at.dW_hh!, at.dW_hr!, at.db_ih!, at.db_hh!, dx, at.apack!, at.bpack!, at.pack!,
+      );
+      gradients[k] = this.unpack(memory, at, I);
+      dOut = dx;
+    }
+    const result: EngineGradients = { input: take(dOut, I0, L), h0: take(at.dh0!, P, layers.length * D), layers: gradients };
+    if (lstm) result.c0 = take(at.dc0!, H, layers.length * D);
+    return result;
+  }
+
+  /** One layer's weight gradients, from the kernels' interleaved gate rows back to PyTorch's layouts. */
+  private unpack(memory: Float32Array, at: Record<string, number>, I: number): DirectionWeights[] {
+    const { G, H, P, D, hasBias } = this.model;
+    const Hp = roundUp(H), Pp = roundUp(P), GH = G * Hp;
+    const read = (offset: number, count: number): Float32Array => memory.subarray(offset / F32, offset / F32 + count);
+    const dW_ih = read(at.dW_ih!, D * GH * I), dW_hh = read(at.dW_hh!, D * GH * P);
+    const db_ih = read(at.db_ih!, D * GH), db_hh = read(at.db_hh!, D * GH);
+    const dW_hr = read(at.dW_hr!, D * Pp * H);
+    return Array.from({ length: D }, (_, d) => {
+      const weights: DirectionWeights = {
+        W_ih: new Float32Array(G * H * I),
+        W_hh: new Float32Array(G * H * P),
+        b_ih: hasBias ? new Float32Array(G * H) : null,
+        b_hh: hasBias ? new Float32Array(G * H) : null,
+        W_hr: P !== H ? dW_hr.slice(d * Pp * H, d * Pp * H + P * H) : null,
+      };
+      for (let n = 0; n < GH; n++) {
+        const row = gateRow(n, G, H);
+        if (row < 0) continue;
+        weights.W_ih.set(dW_ih.subarray((d * GH + n) * I, (d * GH + n + 1) * I), row * I);
+        weights.W_hh.set(dW_hh.subarray((d * GH + n) * P, (d * GH + n + 1) * P), row * P);
+        if (weights.b_ih !== null) weights.b_ih[row] = db_ih[d * GH + n]!;
+        if (weights.b_hh !== null) weights.b_hh[row] = db_hh[d * GH + n]!;
+      }
+      return weights;
+    });
+  }
+}

@@ -212,7 +212,7 @@ if (typeof backend === 'string') {
       expect(gpu.stats!()).toEqual({ liveBuffers: 0, liveBufferBytes: 0 });
       device.popErrorScope = pop;
       const model = await createModel('lstm', gpu);
-      expect((await model.forward(input)).output.shape).toEqual([L, N, 64]);
+      expect(((await model.forward(input)) as { output: Tensor }).output.shape).toEqual([L, N, 64]);
       model.dispose();
       gpu.dispose();
     });

@@ -154,7 +154,7 @@ export function matvecCode(o: { G: number; F: 'f32' | 'vec4f'; src: string; s: s
         }`;
 }
 
-export function declarations(uniform: string, bindings: Binding[]): string {
+function declarations(uniform: string, bindings: Binding[]): string {
   return [
     `@group(0) @binding(0) var<uniform> dims: ${uniform};`,
     ...bindings.map(

@@ -10,12 +10,13 @@
 //     layerGradients       dW_ih = Σ_t dgxᵀ·x_t, dW_hh = Σ_t dghᵀ·h_{t-1}, dW_hr = Σ_t dh_tᵀ·h_cell_t,
 //                          the biases' column sums, and dx = dgx · W_ih: large GEMMs over every step
 //
-// The forward keeps, per layer: its input x, the input projection proj (L·N, D·G·Hp) and, instead of
-// per-step copies of h·W_hhᵀ, h_{t-1} of every step (read back from the output and h0): tapeLayer then
-// recomputes h_{t-1}·W_hhᵀ for all steps as one GEMM and adds it to proj, giving every gate's
-// pre-activation (a GRU keeps the hidden part of its n gate apart in q, as r⊙(h·W_hnᵀ + b_hn) needs),
-// and an LSTM's c_{t-1} by a pointwise pass over time. The backward then turns these pre-activations
-// into their gradients in place: proj becomes dgx (∂L/∂ gate pre-activations), q a GRU's dgh.
+// The forward keeps, per layer: its input x, its output, the input projection proj (L·N, D·G·Hp), and
+// the hidden part q = h_{t-1}·W_hhᵀ + b_hh' of every step (runLayer writes step s to its own slot of
+// qSteps when the host runs it a step per call). tapeLayer adds q to proj, giving every gate's
+// pre-activation (a GRU keeps q apart, as r⊙(h·W_hnᵀ + b_hn) needs), reads h_{t-1} back from the output
+// and h0, and recomputes an LSTM's c_{t-1} by a pointwise pass over time. The backward then turns the
+// pre-activations into their gradients in place: proj becomes dgx (∂L/∂ gate pre-activations), q a
+// GRU's dgh.
 
 // The GEMM, the vectorised σ and tanh and the small helpers are index.ts's, shared through @global.
 import { GRU, LSTM, RNN_TANH } from './index';
@@ -30,21 +31,20 @@ import { GRU, LSTM, RNN_TANH } from './index';
 }
 
 /**
- * After runLayer of a layer whose input projection is in `proj` and output in `out`, writes what its
- * backward needs, for every step and direction (rows past an element's length are zero):
+ * After runLayer of a layer whose input projection is in `proj`, output in `out` and per-step hidden
+ * parts in qSteps (L, D, N, G·Hp: step s, direction d), writes what its backward needs, for every step
+ * and direction (rows past an element's length are zero, or left for backLayer to zero):
  *
+ *     proj  += q          the pre-activations (the same float additions as the forward's cells);
+ *                         a GRU copies q to q (L·N, D·G·Hp) instead, proj's layout
  *     hPrev (L·N, D·Pp)   h_{t-1}, the state each step read: the output of the previous step, or h0
- *     proj  += h_{t-1}·W_hhᵀ  (+ b_hh' in q)   a GRU writes h_{t-1}·W_hhᵀ + b_hh' to q (L·N, D·G·Hp) instead
  *     cPrev (L·N, D·Hp)   LSTM: c_{t-1}, recomputed from the pre-activations step by step (cRun: (D, N, Hp))
  *     hCell (L·N, D·Hp)   a projected LSTM's h before the projection
- *
- * Recomputing h·W_hhᵀ as one GEMM over all steps costs a fraction of the forward (the per-step GEMMs
- * it repeats run on N rows at a time), and keeps the forward's time loop free of any tape.
  */
 export function tapeLayer(
   cell: i32, L: i32, N: i32, H: i32, P: i32, G: i32, D: i32,
-  proj: usize, q: usize, packedW_hh: usize, hiddenBias: usize, out: usize, h0: usize, c0: usize, lengths: usize,
-  hPrev: usize, cPrev: usize, hCell: usize, cRun: usize, pack: usize,
+  proj: usize, q: usize, qSteps: usize, out: usize, h0: usize, c0: usize, lengths: usize,
+  hPrev: usize, cPrev: usize, hCell: usize, cRun: usize,
 ): void {
   const Hp = roundUp(H), Pp = roundUp(P);
   const GH = G * Hp, DGH = D * GH, DP = D * P;
@@ -64,11 +64,19 @@ export function tapeLayer(
       }
     }
   }
-  for (let d = 0; d < D; d++) {
-    const W_hh = packedW_hh + (<usize>d * GH * P << 2);
-    const target = (cell == GRU ? q : proj) + (<usize>d * GH << 2);
-    const base = cell == GRU ? hiddenBias + (<usize>d * GH << 2) : target;
-    gemm(rows, GH, P, hPrev + (<usize>d * Pp << 2), D * Pp, W_hh, base, cell == GRU ? 0 : DGH, target, DGH, 0, GH / NR, pack);
+  const gBytes = <usize>GH << 2;
+  for (let step = 0; step < L; step++) {
+    for (let d = 0; d < D; d++) {
+      const t = d == 0 ? step : L - 1 - step;
+      const active = activeAt(lengths, N, t);
+      const from = qSteps + ((<usize>step * D + d) * N * GH << 2);
+      for (let i = 0; i < active; i++) {
+        const q_i = from + <usize>i * gBytes;
+        const at = ((<usize>t * N + i) * DGH + <usize>d * GH) << 2;
+        if (cell == GRU) memory.copy(q + at, q_i, gBytes);
+        else for (let k: usize = 0; k < gBytes; k += 16) v128.store(proj + at + k, f32x4.add(v128.load(proj + at + k), v128.load(q_i + k)));
+      }
+    }
   }
   if (cell != LSTM) return;
 

@@ -22,8 +22,8 @@ const roundUp = (n: number): number => Math.ceil(n / NR) * NR;
 export interface BackwardKernels {
   tapeLayer(
     cell: number, L: number, N: number, H: number, P: number, G: number, D: number,
-    proj: number, q: number, packedW_hh: number, hiddenBias: number, out: number, h0: number, c0: number, lengths: number,
-    hPrev: number, cPrev: number, hCell: number, cRun: number, pack: number,
+    proj: number, q: number, qSteps: number, out: number, h0: number, c0: number, lengths: number,
+    hPrev: number, cPrev: number, hCell: number, cRun: number,
   ): void;
   backLayer(
     cell: number, L: number, N: number, H: number, P: number, G: number, D: number,
@@ -188,8 +188,8 @@ export class Trainer {
       sizes[`hCell${k}`] = projected ? rows * D * Hp : 0;
     });
     Object.assign(sizes, {
-      // The forward's per-step buffers (runLayer) and states.
-      fq: D * N * G * Hp, fh: 2 * D * N * Pp, fc: D * N * Hp, fhCell: D * N * Hp,
+      // The forward's per-step buffers (runLayer; qSteps: h·W_hhᵀ + b_hh' of every step) and states.
+      qSteps: L * D * N * G * Hp, fh: 2 * D * N * Pp, fc: D * N * Hp, fhCell: D * N * Hp,
       h0: states * P, c0: lstm ? states * H : 0, hN: states * P, cN: lstm ? states * H : 0, lengths: N,
       // The backward's: running gradients, ∂L/∂output of the layer being run and of the one below it.
       cRun: D * N * Hp, dh: D * N * Pp, dc: D * N * Hp, dhCell: N * Hp, dhTape: projected ? rows * D * Pp : 0,
@@ -280,22 +280,25 @@ export class Trainer {
       const layer = layers[k]!;
       const state = k * D * N;
       if (lengths !== null) memory.fill(0, at[`out${k}`]! / F32, at[`out${k}`]! / F32 + rows * DP);
-      const args = [
+      const args = (q: number): number[] => [
         cell, L, N, H, P, G, D, layer.inputSize,
         x(k), layer.packedW_ih, layer.bias, at[`proj${k}`]!, at[`out${k}`]!,
         layer.packedW_hh, layer.hiddenBias, layer.packedW_hr, this.model.zeros,
-        at.fq!, at.fh!, at.fc!, at.fhCell!,
+        q, at.fh!, at.fc!, at.fhCell!,
         h0 === null ? 0 : at.h0! + state * P * F32, lstm && c0 !== null ? at.c0! + state * H * F32 : 0,
         lengthsAt, at.hN! + state * P * F32, at.cN! + state * H * F32,
         at.pack!, packFloats * F32,
-        0, rows, 0, L,
       ];
-      runOnThreads(this.runtime, 'runLayer', threads, [args]);
+      // The input projection, then one step per call, each writing its h·W_hhᵀ + b_hh' to its own slot
+      // of qSteps (runLayer keeps its state in linear memory between calls: blocks.ts).
+      const calls = [[...args(at.qSteps!), 0, rows, 0, 0]];
+      for (let step = 0; step < L; step++) calls.push([...args(at.qSteps! + step * D * N * G * Hp * F32), rows, rows, step, step + 1]);
+      runOnThreads(this.runtime, 'runLayer', threads, calls);
       throwIfAborted(signal, 'backward');
       kernels.tapeLayer(
-        cell, L, N, H, P, G, D, at[`proj${k}`]!, at[`q${k}`]!, layer.packedW_hh, layer.hiddenBias, at[`out${k}`]!,
+        cell, L, N, H, P, G, D, at[`proj${k}`]!, at[`q${k}`]!, at.qSteps!, at[`out${k}`]!,
         h0 === null ? 0 : at.h0! + state * P * F32, lstm && c0 !== null ? at.c0! + state * H * F32 : 0, lengthsAt,
-        at[`hPrev${k}`]!, at[`cPrev${k}`]!, at[`hCell${k}`]!, at.cRun!, at.pack!,
+        at[`hPrev${k}`]!, at[`cPrev${k}`]!, at[`hCell${k}`]!, at.cRun!,
       );
     }
 

@@ -7,15 +7,19 @@
 // then in what it ships (its package.json `files` and package.json itself; tests and benches are not
 // shipped) must be named by a changeset still pending in .changeset/.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const git = (...args) => execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim();
 
-const PUBLISHED = ['packages/core', 'packages/cpu', 'packages/wasm', 'packages/webgpu', 'conformance'];
-const manifests = PUBLISHED.map((dir) => ({ dir, ...JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) }));
+// The published packages: every package under packages/ and conformance/ that is not private.
+const manifests = [...readdirSync(join(root, 'packages')).map((name) => `packages/${name}`), 'conformance']
+  .filter((dir) => existsSync(join(root, dir, 'package.json')))
+  .map((dir) => ({ dir, ...JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')) }))
+  .filter((manifest) => !manifest.private);
+const PUBLISHED = manifests.map((m) => m.dir);
 
 const lastRelease = git('log', '-1', '--format=%H', '--', ...PUBLISHED.map((dir) => `${dir}/CHANGELOG.md`));
 const base = lastRelease || git('rev-list', '--max-parents=0', 'HEAD').split('\n').at(-1);

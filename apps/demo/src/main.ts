@@ -1,13 +1,14 @@
 // The demo page: engine and cell-type pickers, tabs, and the PyTorch-trained models.
-import { MODULE_NAMES } from '@recurrent/core';
+import { MODULE_NAMES, isRnnError } from '@recurrent/core';
 import type { Mode } from '@recurrent/core';
 import { ENGINES, describeError, startEngine } from './engines.js';
 import type { EngineId, EngineState } from './engines.js';
-import { LanguageClassifier, WordGenerator, fetchModel, moduleName } from './models.js';
-import type { Classification, Generation, GenerateOptions, ModelInfo, ModelWeights, RunInfo } from './models.js';
+import { LanguageClassifier, StreamingGuesser, WordGenerator, fetchModel, moduleName } from './models.js';
+import type { Classification, Generation, GenerateOptions, ModelInfo, ModelWeights, RunInfo, StreamedGuess } from './models.js';
 import { setupOwnModel } from './own.js';
 import { setupSpeed } from './speed.js';
 import { setupConformance } from './conformance.js';
+import { setupTeach } from './teach.js';
 import { $, drawBars, drawHeatmap, el, formatMs, guarded, showError } from './ui.js';
 
 type LoadedModel = { info: ModelInfo; weights: ModelWeights };
@@ -31,6 +32,7 @@ const classifierModels = new Map<Mode, LoadedModel | { error: string }>();
 let generatorModel: LoadedModel;
 const classifiers = new Map<string, Promise<LanguageClassifier>>();
 const generators = new Map<EngineId, Promise<WordGenerator>>();
+const guessers = new Map<EngineId, Promise<StreamingGuesser>>();
 
 export function availableEngines(): (EngineState & { backend: NonNullable<EngineState['backend']> })[] {
   return engines.filter((s): s is EngineState & { backend: NonNullable<EngineState['backend']> } => s.backend !== undefined);
@@ -71,6 +73,11 @@ function classifierOn(id: EngineId, cell: Mode): Promise<LanguageClassifier> {
 
 function generatorOn(id: EngineId): Promise<WordGenerator> {
   return cached(generators, id, () => WordGenerator.create(generatorModel.info, generatorModel.weights, backendOf(id)));
+}
+
+/** The streamed guess of one engine: the generator's RNN, one stream that follows the word being typed. */
+function guesserOn(id: EngineId): Promise<StreamingGuesser> {
+  return cached(guessers, id, async () => new StreamingGuesser(await generatorOn(id)));
 }
 
 function percent(p: number): string {
@@ -154,28 +161,85 @@ async function selectCell(cell: Mode): Promise<void> {
 
 // ---- which language? ----
 
-let classifyRequest = 0;
+/** The keystroke whose runs are current; a newer keystroke aborts its signal. */
+let classifyController: AbortController | null = null;
+let abortedRuns = 0;
 
+const isAborted = (error: unknown): boolean => isRnnError(error) && error.code === 'aborted';
+
+/** Counts runs a newer keystroke cancelled: they end quietly, only this count shows them. */
+function countAborted(n: number): void {
+  if (n === 0) return;
+  abortedRuns += n;
+  const note = $('aborted-runs');
+  note.dataset.count = String(abortedRuns);
+  note.textContent = ` · ${abortedRuns} earlier run${abortedRuns === 1 ? '' : 's'} cancelled by newer keystrokes`;
+}
+
+/**
+ * Every keystroke: the bidirectional classifier over the whole word, and the generator's stream fed
+ * the new letters. Each keystroke aborts the previous one's runs (forward and push take its signal),
+ * so a slow engine never works through a queue of stale words.
+ */
 async function classifyWord(): Promise<void> {
-  const request = ++classifyRequest;
+  classifyController?.abort(new Error('a newer keystroke'));
+  const controller = new AbortController();
+  classifyController = controller;
+  const { signal } = controller;
   const engine = selected;
   const cell = selectedCell;
   const word = ($('word') as HTMLInputElement).value;
-  let result: Classification | null = null;
-  let failure: unknown = null;
-  try {
-    result = await (await classifierOn(engine, cell)).classify(word);
-  } catch (error) {
-    failure = error;
-  }
-  if (request !== classifyRequest) return; // a newer keystroke or engine switch already asked
-  if (result === null) {
+  const [classified, streamed] = await Promise.allSettled([
+    classifierOn(engine, cell).then((classifier) => classifier.classify(word, { signal })),
+    guesserOn(engine).then((guesser) => guesser.update(word, { signal })),
+  ]);
+  countAborted([classified, streamed].filter((r) => r.status === 'rejected' && isAborted(r.reason)).length);
+  if (controller !== classifyController) return; // a newer keystroke or engine switch already asked
+  if (classified.status === 'rejected') {
     clearLanguageResult();
-    showError('word-error', failure);
-    return;
+    showError('word-error', classified.reason);
+  } else {
+    showError('word-error', null);
+    renderClassification(classified.value, engine, cell);
   }
-  showError('word-error', null);
-  renderClassification(result, engine, cell);
+  // The same bad word fails both: say it once, above.
+  if (streamed.status === 'rejected') {
+    clearStreamResult();
+    const sameProblem = classified.status === 'rejected' && describeError(classified.reason) === describeError(streamed.reason);
+    showError('stream-error', sameProblem ? null : streamed.reason);
+  } else {
+    showError('stream-error', null);
+    renderStreamed(streamed.value, engine);
+  }
+}
+
+function clearStreamResult(): void {
+  const bars = $('stream-bars');
+  bars.replaceChildren();
+  delete bars.dataset.word;
+  $('stream-verdict').textContent = '';
+  $('stream-status').textContent = '';
+}
+
+function renderStreamed(guess: StreamedGuess, engine: EngineId): void {
+  const labels = generatorModel.info.labels;
+  const bars = $('stream-bars');
+  drawBars(bars, labels, guess.probabilities);
+  const best = guess.probabilities.indexOf(Math.max(...guess.probabilities));
+  $('stream-verdict').textContent = `The word generator, reading “${guess.word}” left to right: ${labels[best]} (${percent(guess.probabilities[best]!)}).`;
+  const letters = [...guess.word].length;
+  $('stream-status').textContent = guess.restarted
+    ? `New stream: pushed the word boundary and ${letters} letter${letters === 1 ? '' : 's'} in one chunk (batch of ${labels.length} languages) in ${formatMs(guess.ms)} on ${guess.backend}.`
+    : guess.pushed === 0
+      ? `Nothing new to push: the stream has read “${guess.word}”.`
+      : `Pushed ${guess.pushed} new letter${guess.pushed === 1 ? '' : 's'} into the stream (it has read ${letters} letters and the boundary) in ${formatMs(guess.ms)} on ${guess.backend}.`;
+  Object.assign(bars.dataset, {
+    word: guess.word,
+    engine,
+    pushed: String(guess.pushed),
+    restarted: String(guess.restarted),
+    logLikelihood: JSON.stringify(Array.from(guess.logLikelihood)),
+  });
 }
 
 function clearLanguageResult(): void {
@@ -398,6 +462,7 @@ async function main(): Promise<void> {
   $('agree').addEventListener('click', () => void compareEngines());
   setupSpeed({ availableEngines });
   setupOwnModel({ currentEngine, currentClassifier: () => CELLS.find((c) => c.id === selectedCell)!.file, showRun });
+  setupTeach({ model: generatorModel, currentEngine, availableEngines, showRun });
   await setupConformance({ availableEngines });
   await selectEngine('cpu');
   await Promise.all(started);

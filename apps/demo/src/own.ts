@@ -1,10 +1,10 @@
-// The "Your model" tab: an nn.RNN, nn.GRU or nn.LSTM state dict (.safetensors) plus a JSON config, run on
-// random or pasted input.
-import { MODULE_NAMES, RnnError, randomTensorData, readSafetensors } from '@recurrent/core';
-import type { Backend, Mode, RnnConfig, Tensor } from '@recurrent/core';
+// The "Your model" tab: an nn.RNN, nn.GRU or nn.LSTM state dict (.safetensors, or a torch.save .pt/.pth,
+// training checkpoints included) plus a JSON config, run on random or pasted input.
+import { MODULE_NAMES, RnnError, isRnnError, randomTensorData, readSafetensors, readTorchStateDict } from '@recurrent/core';
+import type { Backend, Mode, RnnConfig, StateDict, Tensor } from '@recurrent/core';
 import { createRecurrent, stripPrefix } from './models.js';
 import type { RunInfo } from './models.js';
-import { $, formatMs, guarded } from './ui.js';
+import { $, el, formatMs, guarded } from './ui.js';
 
 /**
  * `{ inputSize, hiddenSize, … }`, optionally with `"module"` (rnn, gru or lstm; default rnn) and `"prefix"`,
@@ -42,6 +42,50 @@ export function parseInput(text: string, inputSize: number): Tensor {
   return { data: Float32Array.from(values), shape: [values.length / inputSize, inputSize] };
 }
 
+/** torch.save writes a zip ("PK") or, in the legacy format, a pickle (protocol opcode 0x80). */
+function isTorchFile(name: string, bytes: Uint8Array): boolean {
+  return /\.(pt|pth|bin|ckpt)$/i.test(name) || (bytes[0] === 0x50 && bytes[1] === 0x4b) || bytes[0] === 0x80;
+}
+
+/** The module paths in a state dict's names ('encoder.rnn.weight_ih_l0' → 'encoder.rnn.'), with their tensor counts. */
+export function modulePrefixes(dict: StateDict): Map<string, number> {
+  const prefixes = new Map<string, number>();
+  for (const name of Object.keys(dict)) {
+    const prefix = name.slice(0, name.lastIndexOf('.') + 1);
+    prefixes.set(prefix, (prefixes.get(prefix) ?? 0) + 1);
+  }
+  return prefixes;
+}
+
+/** A loaded weights file: its whole state dict (after the checkpoint key, if one was needed), and how to re-read it. */
+interface WeightsFile {
+  name: string;
+  bytes: Uint8Array;
+  torch: boolean;
+  /** For a checkpoint whose top level holds no tensors: the dicts that do (RnnError details.keysWithTensors). */
+  keys: string[];
+  /** Which of them `dict` was read from. */
+  key: string | undefined;
+  dict: StateDict;
+}
+
+/**
+ * Reads a file once to learn what it holds. A torch checkpoint whose top level has no tensors is a
+ * `format` error listing the dicts that do: those become the choices, and the likeliest is read.
+ */
+export function inspectWeights(name: string, bytes: Uint8Array, key?: string): WeightsFile {
+  if (!isTorchFile(name, bytes)) return { name, bytes, torch: false, keys: [], key: undefined, dict: readSafetensors(bytes) };
+  if (key !== undefined) return { name, bytes, torch: true, keys: [key], key, dict: readTorchStateDict(bytes, { key }) };
+  try {
+    return { name, bytes, torch: true, keys: [], key: undefined, dict: readTorchStateDict(bytes) };
+  } catch (error) {
+    const keys = isRnnError(error) && error.code === 'format' ? (error.details.keysWithTensors as string[] | undefined) : undefined;
+    if (!keys || keys.length === 0) throw error;
+    const preferred = ['model', 'state_dict', 'model_state_dict', 'net'].find((k) => keys.includes(k)) ?? keys[0]!;
+    return { ...inspectWeights(name, bytes, preferred), keys };
+  }
+}
+
 function preview(data: Float32Array): string {
   const head = [...data.subarray(0, 6)].map((v) => v.toFixed(5)).join(', ');
   return `[${head}${data.length > 6 ? ', …' : ''}]`;
@@ -53,14 +97,71 @@ export function setupOwnModel({ currentEngine, currentClassifier, showRun }: {
   currentClassifier: () => string;
   showRun: (run: RunInfo, what?: string) => void;
 }): void {
-  let weights: { bytes: ArrayBuffer; name: string } | null = null;
+  let weights: WeightsFile | null = null;
+  /** The chosen file as read from disk: a file that fails to load fails again, with its message, on Run. */
+  let chosen: { name: string; bytes: Uint8Array } | null = null;
   const config = $('own-config') as HTMLTextAreaElement;
   config.value = '{"inputSize": 8, "hiddenSize": 16, "numLayers": 2, "bidirectional": true}';
+  const keySelect = $('own-key') as HTMLSelectElement;
+  const prefixSelect = $('own-prefix') as HTMLSelectElement;
+
+  /** Forgets the previous file's choices and description (a new file may fail to load). */
+  function clearFile(): void {
+    weights = null;
+    $('own-pick').hidden = true;
+    $('own-key-label').hidden = true;
+    $('own-prefix-label').hidden = true;
+    $('own-file').textContent = '';
+  }
+
+  /** Shows what the file holds, and the dict and module choices when there is more than one. */
+  function showFile(file: WeightsFile): void {
+    weights = file;
+    $('own-key-label').hidden = file.key === undefined;
+    keySelect.replaceChildren(...file.keys.map((key) => el('option', { value: key }, key)));
+    keySelect.value = file.key ?? '';
+    const prefixes = modulePrefixes(file.dict);
+    const recurrent = [...prefixes.keys()].filter((p) => `${p}weight_ih_l0` in file.dict);
+    $('own-prefix-label').hidden = prefixes.size < 2;
+    prefixSelect.replaceChildren(
+      ...[...prefixes].map(([prefix, count]) =>
+        el('option', { value: prefix }, `${prefix || '(no prefix)'} — ${count} tensor${count === 1 ? '' : 's'}${recurrent.includes(prefix) ? ', a recurrent module' : ''}`)),
+    );
+    let configPrefix: string | undefined;
+    try {
+      configPrefix = parseConfig(config.value).prefix;
+    } catch {
+      configPrefix = undefined;
+    }
+    prefixSelect.value = configPrefix !== undefined && prefixes.has(configPrefix) ? configPrefix : (recurrent[0] ?? [...prefixes.keys()][0] ?? '');
+    $('own-pick').hidden = $('own-key-label').hidden && $('own-prefix-label').hidden;
+    const what = file.torch ? `a torch.save file${file.key !== undefined ? ` (a checkpoint; the tensors below are under "${file.key}")` : ''}` : 'a .safetensors file';
+    $('own-file').textContent =
+      `${file.name}: ${what}, ${Object.keys(file.dict).length} tensors` +
+      (prefixes.size > 1 ? ` in ${prefixes.size} modules: pick the module to run below.` : '.');
+    $('own-file').dataset.keys = file.keys.join(' ');
+    $('own-file').dataset.prefixes = [...prefixes.keys()].join(' ');
+  }
+
+  /** The state dict the run uses: the picked dict of a checkpoint, then the picked (or configured) module. */
+  function pickedStateDict(file: WeightsFile, configPrefix: string): StateDict {
+    const prefix = $('own-prefix-label').hidden ? configPrefix : prefixSelect.value;
+    if (file.torch) return readTorchStateDict(file.bytes, { ...(file.key !== undefined ? { key: file.key } : {}), ...(prefix ? { prefix } : {}) });
+    return prefix ? stripPrefix(file.dict, prefix) : file.dict;
+  }
 
   $('own-weights').addEventListener('change', (event) => {
     void guarded('own-error', async () => {
+      clearFile();
       const file = (event.target as HTMLInputElement).files?.[0];
-      weights = file ? { bytes: await file.arrayBuffer(), name: file.name } : null;
+      chosen = file ? { name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) } : null;
+      if (chosen) showFile(inspectWeights(chosen.name, chosen.bytes));
+    });
+  });
+  keySelect.addEventListener('change', () => {
+    void guarded('own-error', async () => {
+      if (!weights) return;
+      showFile({ ...inspectWeights(weights.name, weights.bytes, keySelect.value), keys: weights.keys });
     });
   });
   $('own-config-file').addEventListener('change', (event) => {
@@ -75,7 +176,8 @@ export function setupOwnModel({ currentEngine, currentClassifier, showRun }: {
       const base = new URL(`models/${name}`, document.baseURI).href;
       const [info, bytes] = await Promise.all([fetch(`${base}.json`).then((r) => r.json()), fetch(`${base}.safetensors`).then((r) => r.arrayBuffer())]);
       config.value = JSON.stringify({ module: info.module ?? 'rnn', rnn: info.rnn, prefix: 'rnn.' });
-      weights = { bytes, name: `${name}.safetensors` };
+      chosen = null;
+      showFile(inspectWeights(`${name}.safetensors`, new Uint8Array(bytes)));
       $('own-output').textContent = `Loaded ${name}.safetensors (${bytes.byteLength} bytes). Press Run.`;
     });
   });
@@ -83,9 +185,9 @@ export function setupOwnModel({ currentEngine, currentClassifier, showRun }: {
     void guarded('own-error', async () => {
       $('own-output').textContent = '';
       const { module, config: moduleConfig, prefix } = parseConfig(config.value);
-      if (!weights) throw new RnnError('weights', 'Choose a .safetensors weights file first (or “Use the language classifier”).');
-      const dict = readSafetensors(weights.bytes);
-      const stateDict = prefix ? stripPrefix(dict, prefix) : dict;
+      if (!weights && chosen) showFile(inspectWeights(chosen.name, chosen.bytes));
+      if (!weights) throw new RnnError('weights', 'Choose a weights file first: .safetensors, .pt or .pth (or “Use the language classifier”).');
+      const stateDict = pickedStateDict(weights, prefix);
       const model = await createRecurrent(module, moduleConfig, stateDict, currentEngine().backend!);
       try {
         const pasted = ($('own-input') as HTMLTextAreaElement).value;

@@ -1,9 +1,12 @@
 // The built demo in headless Chromium (Debian's, WebGPU on SwiftShader), driven like a user would:
 // every engine in the build × every cell type (RNN, GRU, LSTM) is switched to and classifies words
-// (checked against PyTorch's probabilities and top language), one at a time and batched; the word
-// generator invents words (identical for one seed on every engine); agreement, conformance (every
-// module family in the manifest), speed, your-model and bad input are exercised; no console errors.
-// Screenshots go to apps/demo/artifacts/.
+// (checked against PyTorch's probabilities and top language), one at a time and batched; the streamed
+// guess, typed letter by letter, against PyTorch's log-likelihoods; a newer keystroke aborts the runs
+// of the one before; the word generator invents words (identical for one seed on every engine); "Teach
+// it" fine-tunes on every engine that trains (and says why for the others), and its download, loaded
+// by PyTorch, gives the page's logits; agreement, conformance (the quick run: every module family in
+// the manifest), speed, your-model (.safetensors and torch.save checkpoints) and bad input are
+// exercised; no console errors. Screenshots go to apps/demo/artifacts/.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-ignore -- a plain .mjs script, no types
 import { serve } from '../scripts/serve.mjs';
 import type { ModelInfo } from '../src/models.js';
+import { askPyTorch, GENERATOR_WEIGHTS } from './pytorch.js';
 
 const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 const TOLERANCE = 1e-4;
@@ -29,6 +33,9 @@ const argmax = (p: number[]) => p.indexOf(Math.max(...p));
 const dependencies = Object.keys(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).dependencies);
 const EXPECTED_ENGINES = ['cpu', 'wasm', 'webgpu'].filter((id) => dependencies.includes(`@recurrent/${id}`));
 const CHECK_WORDS = ['schmetterling', 'maison', 'mariposa', 'vlinder', 'épée', 'a'];
+// PyTorch's log P(letters | language) under the word generator, for the streamed guess.
+const STREAMED = askPyTorch(GENERATOR_WEIGHTS, { logLikelihood: ['schmetterling'] }).logLikelihood![0]!;
+const TORCH_FIXTURES = new URL('../../../packages/core/test/fixtures/torch/', import.meta.url).pathname;
 
 let server: { url: string; close(): Promise<void> };
 let context: BrowserContext;
@@ -148,6 +155,22 @@ describe('demo in headless Chromium', () => {
       }
       await page.check('#cell-rnn');
 
+      // Typed letter by letter: the stream reads only new letters (no restart), and its log P(letters | language)
+      // per language is PyTorch's, however many keystrokes were cancelled along the way.
+      await page.fill('#word', 's');
+      await page.waitForSelector(`#stream-bars[data-engine="${engine}"][data-word="s"]`);
+      await page.press('#word', 'End');
+      await page.keyboard.type('chmetterling');
+      await page.waitForSelector(`#stream-bars[data-engine="${engine}"][data-word="schmetterling"]`);
+      const streamed = await page.$eval('#stream-bars', (bars) => ({ ...(bars as HTMLElement).dataset }));
+      expect(streamed.restarted, `${engine}: appending never restarts the stream`).toBe('false');
+      expect(Number(streamed.pushed)).toBeGreaterThanOrEqual(1);
+      expect(maxAbsDiff(JSON.parse(streamed.logLikelihood!), STREAMED), `${engine}: streamed log-likelihoods against PyTorch`).toBeLessThan(TOLERANCE);
+      expect(await page.textContent('#stream-verdict')).toContain(`: ${classifierInfo.labels[argmax(STREAMED)]} (`);
+      await page.waitForSelector(`#language-bars[data-engine="${engine}"][data-word="schmetterling"]`);
+      expect(maxAbsDiff(await probabilities(), classifierInfo.checks.find((c) => c.word === 'schmetterling')!.probabilities)).toBeLessThan(TOLERANCE);
+      if (engine === 'cpu') await screenshot('02-language-streamed');
+
       await tab('invent');
       await page.selectOption('#gen-language', { label: 'French' });
       await page.fill('#gen-seed', '7');
@@ -187,20 +210,26 @@ describe('demo in headless Chromium', () => {
     await screenshot('04-agreement');
   });
 
-  it('conformance tab: the whole suite, every module family in the manifest, passes on every engine', async () => {
-    const manifest = JSON.parse(readFileSync(new URL('../../../conformance/vectors/manifest.json', import.meta.url), 'utf8')) as { cases: { module?: string }[] };
+  // The whole suite runs in Chromium in every engine's own tests; here the tab's quick run (everything
+  // but the cases the manifest marks large or long, e.g. `lstm-large-…`, `gru-long-…`) keeps CI short.
+  it('conformance tab: the quick run, every module family in the manifest, passes on every engine', async () => {
+    const manifest = JSON.parse(readFileSync(new URL('../../../conformance/vectors/manifest.json', import.meta.url), 'utf8')) as { cases: { id: string; module?: string; features: string[] }[] };
+    const quick = manifest.cases.filter((c) => !c.features.includes('large') && !c.features.includes('long'));
+    expect(manifest.cases.length - quick.length, 'large and long cases of every module').toBeGreaterThan(20);
+    expect(quick.some((c) => /large|long-t/.test(c.id)), 'no lstm-large-…/gru-long-… left in the quick run').toBe(false);
     const families = new Map<string, number>();
-    for (const entry of manifest.cases) families.set(entry.module ?? 'rnn', (families.get(entry.module ?? 'rnn') ?? 0) + 1);
+    for (const entry of quick) families.set(entry.module ?? 'rnn', (families.get(entry.module ?? 'rnn') ?? 0) + 1);
     await tab('conformance');
     const offered = await page.$$eval('#conformance-family-picker input:checked', (boxes) => boxes.map((b) => (b as HTMLInputElement).value));
     expect([...offered].sort()).toEqual([...families.keys()].sort());
+    await page.check('#conformance-quick');
     await page.click('#conformance-run');
     await page.waitForSelector('#conformance-summary[data-done="true"]', { timeout: 900_000 });
     const rows = await page.$$eval('#conformance-summary tbody tr', (trs) => trs.map((tr) => ({ ...(tr as HTMLElement).dataset })));
     await screenshot('05-conformance');
     expect(rows.map((r) => r.engine)).toEqual(EXPECTED_ENGINES);
     for (const row of rows) {
-      expect(Number(row.passed), row.engine).toBe(manifest.cases.length);
+      expect(Number(row.passed), row.engine).toBe(quick.length);
       expect(row.failed, `${row.engine}: ${await page.textContent('#conformance-cases')}`).toBe('0');
       const byFamily = JSON.parse(row.families!) as Record<string, { passed: number; failed: number }>;
       expect(Object.fromEntries(Object.entries(byFamily).map(([f, r]) => [f, r.passed]))).toEqual(Object.fromEntries(families));
@@ -276,6 +305,105 @@ describe('demo in headless Chromium', () => {
     await page.setInputFiles('#own-weights', { name: 'broken.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from([200, 0, 0, 0, 0, 0, 0, 0, 123]) });
     await expectError(/Invalid \.safetensors file/);
     await screenshot('08-own-model-error');
+  });
+
+  it('a newer keystroke aborts the runs of the one before: they end quietly, counted, and the newer word shows', async () => {
+    await tab('language');
+    await page.check('#engine-cpu');
+    await classify('cpu', 'rnn', 'casa');
+    const before = Number(await page.getAttribute('#aborted-runs', 'data-count'));
+    // Two keystrokes in one task: the first one's classification and push are aborted before they run.
+    await page.$eval('#word', (input) => {
+      for (const value of ['maiso', 'maison']) {
+        (input as HTMLInputElement).value = value;
+        input.dispatchEvent(new Event('input'));
+      }
+    });
+    await page.waitForSelector('#language-bars[data-engine="cpu"][data-word="maison"]');
+    await page.waitForSelector('#stream-bars[data-word="maison"]');
+    expect(Number(await page.getAttribute('#aborted-runs', 'data-count')) - before, 'the classifier run and the stream push of “maiso”').toBe(2);
+    expect(await page.textContent('#aborted-runs')).toMatch(/\d+ earlier runs cancelled by newer keystrokes/);
+    expect(await page.isHidden('#word-error')).toBe(true);
+    expect(await page.isHidden('#stream-error')).toBe(true);
+  });
+
+  it('teach it: fine-tunes on every engine that trains (the others say why), invents in the new style; PyTorch loads the download and gives the page\'s logits', async () => {
+    await tab('teach');
+    await page.waitForSelector('#teach-engines[data-trains]');
+    const trains = (await page.getAttribute('#teach-engines', 'data-trains'))!.split(' ');
+    expect(trains, 'the CPU engine has backward').toContain('cpu');
+    const note = (await page.textContent('#teach-engines'))!;
+    for (const engine of EXPECTED_ENGINES.filter((e) => !trains.includes(e))) expect(note).toMatch(new RegExp(`${engine === 'wasm' ? 'WASM' : 'WebGPU'}: cannot train yet \\(.+\\)`));
+    await page.fill('#teach-batch', '16');
+    // Every engine but CPU-JS first (briefly), then CPU-JS, whose result is checked against PyTorch.
+    for (const engine of [...EXPECTED_ENGINES.filter((e) => e !== 'cpu'), 'cpu']) {
+      await tab('language');
+      await page.check(`#engine-${engine}`);
+      await tab('teach');
+      await page.fill('#teach-steps', engine === 'cpu' ? '30' : '5');
+      await page.click('#teach-start');
+      if (!trains.includes(engine)) {
+        await page.waitForFunction(() => /cannot train yet: .*Pick an engine that trains above/.test(document.getElementById('teach-error')!.textContent ?? ''));
+        await screenshot(`10-teach-${engine}-unavailable`);
+        continue;
+      }
+      await page.waitForSelector(`#teach-status[data-state="done"][data-engine="${engine}"]`);
+      const status = await page.$eval('#teach-status', (p) => ({ ...(p as HTMLElement).dataset }));
+      expect(Number(status.steps)).toBe(engine === 'cpu' ? 30 : 5);
+      expect(Number(status.stepsPerSecond)).toBeGreaterThan(0);
+      expect(Number(await page.getAttribute('#teach-curve', 'data-steps'))).toBe(Number(status.steps));
+      if (engine === 'cpu') expect(Number(status.after), 'loss on the taught words, before → after').toBeLessThan(Number(status.before) - 0.3);
+    }
+    expect(await page.isHidden('#teach-error')).toBe(true);
+    await page.click('#teach-invent');
+    await page.waitForSelector('#teach-invented[data-words]');
+    expect((await page.getAttribute('#teach-invented', 'data-words'))!.split(' ').length).toBe(10);
+    await screenshot('10-teach');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#teach-download')]);
+    const file = join(ARTIFACTS, 'word-generator-finetuned.safetensors');
+    await download.saveAs(file);
+    const rows = await page.$$eval('#teach-next tbody tr', (trs) => trs.map((tr) => ({ ...(tr as HTMLElement).dataset })));
+    expect(rows.length).toBeGreaterThanOrEqual(3);
+    const pytorch = askPyTorch(file, { logits: rows.map((r) => [r.prefix, Number(r.language)]) });
+    rows.forEach((row, i) => expect(maxAbsDiff(JSON.parse(row.logits!), pytorch.logits![i]!), `logits after “${row.prefix}”: page vs PyTorch on the download`).toBeLessThan(TOLERANCE));
+  });
+
+  it('your model: a torch.save training checkpoint, its dict and module picked from what the file holds, gives PyTorch\'s output', async () => {
+    const expected = JSON.parse(readFileSync(join(TORCH_FIXTURES, 'expected.json'), 'utf8'))['checkpoint-lstm'];
+    await tab('language');
+    await page.check('#engine-cpu');
+    await tab('own');
+    await page.fill('#own-config', '{"module": "lstm", "inputSize": 4, "hiddenSize": 6, "numLayers": 2}');
+    await page.setInputFiles('#own-weights', join(TORCH_FIXTURES, 'checkpoint-lstm.pt'));
+    await page.waitForSelector('#own-pick:not([hidden])');
+    const keys = await page.$$eval('#own-key option', (options) => options.map((o) => (o as HTMLOptionElement).value));
+    expect(keys, 'the dicts that hold tensors, from the format error').toContain('model');
+    expect(await page.inputValue('#own-key')).toBe('model');
+    const prefixes = await page.$$eval('#own-prefix option', (options) => options.map((o) => (o as HTMLOptionElement).value));
+    expect(prefixes.sort()).toEqual(['embedding.', 'encoder.rnn.', 'head.']);
+    expect(await page.inputValue('#own-prefix'), 'the recurrent module is picked').toBe('encoder.rnn.');
+    // The fixture's input is (5, 2, 4); element 0 alone, unbatched, gives element 0's output and states.
+    const [L, N, I] = expected.input.shape as number[];
+    const x0 = Array.from({ length: L! * I! }, (_, k) => expected.input.data[(Math.floor(k / I!) * N! + 0) * I! + (k % I!)]);
+    await page.fill('#own-input', x0.join(' '));
+    await page.click('#own-run');
+    await page.waitForFunction(() => document.getElementById('own-output')!.textContent!.includes('output  [5, 6]'));
+    const text = (await page.textContent('#own-output'))!;
+    await screenshot('11-own-model-checkpoint');
+    const shown = (label: string) => text.match(new RegExp(`${label}\\s+\\[[\\d, ]+\\] \\[([^\\]]+)\\]`))![1]!.split(', ').filter((v) => v !== '…').map(Number);
+    expect(maxAbsDiff(shown('output'), expected.output.data.slice(0, 6))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(shown('h_n'), expected.states[0].data.slice(0, 6))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(shown('c_n'), expected.states[1].data.slice(0, 6))).toBeLessThan(1e-5);
+    // Another module of the same file: the embedding is no LSTM, and the page says so in PyTorch's words.
+    await page.selectOption('#own-prefix', 'embedding.');
+    await page.click('#own-run');
+    await page.waitForFunction(() => /Missing key|missing/i.test(document.getElementById('own-error')!.textContent ?? ''));
+    // A hostile checkpoint is refused, never run.
+    await page.setInputFiles('#own-weights', join(TORCH_FIXTURES, 'hostile-system.pt'));
+    await page.waitForFunction(() => /system/.test(document.getElementById('own-error')!.textContent ?? ''));
+    await screenshot('12-own-model-hostile');
+    await page.fill('#own-input', '');
   });
 
   it('an empty word or an unknown character gives a readable message', async () => {

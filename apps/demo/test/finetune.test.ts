@@ -1,23 +1,14 @@
 // The streamed language guess and the "Teach it" training step on @recurrent/cpu in Node, against
 // PyTorch itself (test/torch_generator.py, Debian's /usr/bin/python3 with torch): the log-likelihoods
 // the stream accumulates keystroke by keystroke, and one training step's loss and gradients.
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createBackend } from '@recurrent/cpu';
 import { describe, expect, it } from 'vitest';
 import { FineTuner, encodeBatch, parseWords } from '../src/finetune.js';
 import { StreamingGuesser, WordGenerator, readModelWeightsFor } from '../src/models.js';
-import type { ModelInfo } from '../src/models.js';
+import { GENERATOR_WEIGHTS as WEIGHTS, askPyTorch, generatorInfo as info } from './pytorch.js';
 
-const WEIGHTS = new URL('../public/models/word-generator.safetensors', import.meta.url).pathname;
-const info = JSON.parse(readFileSync(new URL('../public/models/word-generator.json', import.meta.url), 'utf8')) as ModelInfo;
 const weights = () => readModelWeightsFor(info, readFileSync(WEIGHTS));
-
-/** Asks PyTorch (see torch_generator.py for the questions it answers). */
-export function askPyTorch(weightsFile: string, questions: object): any {
-  const query = { weights: weightsFile, config: info.rnn, vocab: info.vocab, languages: info.labels.length, ...questions };
-  return JSON.parse(execFileSync('/usr/bin/python3', [new URL('./torch_generator.py', import.meta.url).pathname], { input: JSON.stringify(query), maxBuffer: 64 << 20 }).toString());
-}
 
 const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   expect(a.length).toBe(b.length);
@@ -43,16 +34,16 @@ describe('streamed guess and fine-tuning against PyTorch', async () => {
     for (const word of typed) last = await guesser.update(word);
     expect(last!.pushed, 'the last keystrokes pushed only the new letters').toBe(4);
     expect(last!.restarted).toBe(false);
-    expect(maxAbsDiff(last!.logLikelihood, pytorch.logLikelihood[0])).toBeLessThan(1e-4);
+    expect(maxAbsDiff(last!.logLikelihood, pytorch.logLikelihood![0])).toBeLessThan(1e-4);
     // A deletion is not an append: the stream starts over with the boundary and the whole word.
     const shorter = await guesser.update('schmetter');
     expect(shorter).toMatchObject({ restarted: true, pushed: 10 });
-    expect(maxAbsDiff(shorter.logLikelihood, pytorch.logLikelihood[1])).toBeLessThan(1e-4);
+    expect(maxAbsDiff(shorter.logLikelihood, pytorch.logLikelihood![1])).toBeLessThan(1e-4);
     const other = await guesser.update('ma');
-    expect(maxAbsDiff(other.logLikelihood, pytorch.logLikelihood[3])).toBeLessThan(1e-4);
-    expect(maxAbsDiff((await guesser.update('maison')).logLikelihood, pytorch.logLikelihood[2])).toBeLessThan(1e-4);
+    expect(maxAbsDiff(other.logLikelihood, pytorch.logLikelihood![3])).toBeLessThan(1e-4);
+    expect(maxAbsDiff((await guesser.update('maison')).logLikelihood, pytorch.logLikelihood![2])).toBeLessThan(1e-4);
     const top = (p: ArrayLike<number>) => Array.from(p).indexOf(Math.max(...Array.from(p)));
-    expect(info.labels[top(last!.probabilities)]).toBe(info.labels[top(pytorch.logLikelihood[0])]);
+    expect(info.labels[top(last!.probabilities)]).toBe(info.labels[top(pytorch.logLikelihood![0])]);
   });
 
   it('an aborted update leaves the stream where it was, and the next one catches up', async () => {
@@ -63,22 +54,22 @@ describe('streamed guess and fine-tuning against PyTorch', async () => {
     await expect(guesser.update('schmetter', { signal: controller.signal })).rejects.toMatchObject({ name: 'RnnError', code: 'aborted' });
     const caughtUp = await guesser.update('schmetterling');
     expect(caughtUp).toMatchObject({ restarted: false, pushed: 9 });
-    expect(maxAbsDiff(caughtUp.logLikelihood, pytorch.logLikelihood[0])).toBeLessThan(1e-4);
+    expect(maxAbsDiff(caughtUp.logLikelihood, pytorch.logLikelihood![0])).toBeLessThan(1e-4);
   });
 
   it('generator logits through a stream match PyTorch within 1e-5', async () => {
     const generator = await WordGenerator.create(info, weights(), backend);
     for (const [i, [prefix, language]] of [['', 0], ['sch', 1], ['ka', 3]].entries()) {
-      expect(maxAbsDiff(await generator.logits(prefix as string, language as number), pytorch.logits[i])).toBeLessThan(1e-5);
+      expect(maxAbsDiff(await generator.logits(prefix as string, language as number), pytorch.logits![i])).toBeLessThan(1e-5);
     }
   });
 
   it("one training step's loss and every gradient (head in JS, RNN from backward) equal PyTorch autograd's", async () => {
     const tuner = await FineTuner.create(info, weights(), backend, WORDS, { language: 0, batchSize: 8, learningRate: 3e-3, clip: 1, seed: 1 });
     const { loss, grads } = await tuner.gradients(WORDS);
-    expect(Math.abs(loss - pytorch.gradients.loss)).toBeLessThan(1e-5);
-    expect(Object.keys(grads).sort()).toEqual(Object.keys(pytorch.gradients.grads).sort());
-    for (const [name, expected] of Object.entries(pytorch.gradients.grads as Record<string, number[]>)) {
+    expect(Math.abs(loss - pytorch.gradients!.loss)).toBeLessThan(1e-5);
+    expect(Object.keys(grads).sort()).toEqual(Object.keys(pytorch.gradients!.grads).sort());
+    for (const [name, expected] of Object.entries(pytorch.gradients!.grads as Record<string, number[]>)) {
       expect(maxAbsDiff(grads[name]!.data, expected), name).toBeLessThan(1e-5);
     }
   });

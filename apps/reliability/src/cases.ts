@@ -24,6 +24,8 @@ export interface ValidCall {
 
 /** Any module behind one face, so every check runs on RNN, LSTM and GRU alike. */
 export interface AnyModel {
+  /** Which engine (and variant) runs it. */
+  readonly backend: string;
   forward(input: Tensor, hx?: InitialState, options?: ForwardOptions): Promise<{ output: Tensor; hN: Tensor; cN?: Tensor }>;
   dispose(): void;
 }

@@ -12,10 +12,11 @@ if [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
 fi
 
 # Debian packages: chromium (browser tests; its SwiftShader Vulkan driver gives WebGPU without a GPU),
-# firefox-esr (the conformance suite in Gecko) and the Vulkan loader Dawn needs in Node. Node 22/24, Deno
-# and Bun come from npm, pinned by the lockfile (tests/binaries).
+# firefox-esr (the conformance suite in Gecko), the Vulkan loader Dawn needs in Node, and PyTorch (the
+# demo's tests ask it about the files the page writes; openblas keeps torch off its slow reference BLAS).
+# Node 22/24, Deno and Bun come from npm, pinned by the lockfile (tests/binaries).
 need=()
-for pkg in chromium firefox-esr libvulkan1; do
+for pkg in chromium firefox-esr libvulkan1 python3-torch python3-numpy python3-msgpack libopenblas0-openmp; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

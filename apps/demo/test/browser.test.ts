@@ -336,6 +336,7 @@ describe('demo in headless Chromium', () => {
     for (const engine of EXPECTED_ENGINES.filter((e) => !trains.includes(e))) expect(note).toMatch(new RegExp(`${engine === 'wasm' ? 'WASM' : 'WebGPU'}: cannot train yet \\(.+\\)`));
     await page.fill('#teach-batch', '16');
     // Every engine but CPU-JS first (briefly), then CPU-JS, whose result is checked against PyTorch.
+    const runs = new Map<string, { before: number; first: number }>();
     for (const engine of [...EXPECTED_ENGINES.filter((e) => e !== 'cpu'), 'cpu']) {
       await tab('language');
       await page.check(`#engine-${engine}`);
@@ -353,6 +354,12 @@ describe('demo in headless Chromium', () => {
       expect(Number(status.stepsPerSecond)).toBeGreaterThan(0);
       expect(Number(await page.getAttribute('#teach-curve', 'data-steps'))).toBe(Number(status.steps));
       if (engine === 'cpu') expect(Number(status.after), 'loss on the taught words, before → after').toBeLessThan(Number(status.before) - 0.3);
+      runs.set(engine, { before: Number(status.before), first: Number(await page.getAttribute('#teach-curve', 'data-first')) });
+    }
+    // Same weights, same seeded batch: every engine's loss before teaching and at step 1 is CPU-JS's.
+    for (const [engine, run] of runs) {
+      expect(Math.abs(run.before - runs.get('cpu')!.before), `${engine}: loss before teaching`).toBeLessThan(TOLERANCE);
+      expect(Math.abs(run.first - runs.get('cpu')!.first), `${engine}: loss at step 1`).toBeLessThan(TOLERANCE);
     }
     expect(await page.isHidden('#teach-error')).toBe(true);
     await page.click('#teach-invent');
@@ -402,6 +409,8 @@ describe('demo in headless Chromium', () => {
     // A hostile checkpoint is refused, never run.
     await page.setInputFiles('#own-weights', join(TORCH_FIXTURES, 'hostile-system.pt'));
     await page.waitForFunction(() => /system/.test(document.getElementById('own-error')!.textContent ?? ''));
+    expect(await page.isHidden('#own-pick'), "the previous file's choices are gone").toBe(true);
+    expect(await page.textContent('#own-file')).toBe('');
     await screenshot('12-own-model-hostile');
     await page.fill('#own-input', '');
   });

@@ -1,11 +1,16 @@
 import { initStateDict, readSafetensors, seededRandom, writeSafetensors, type Backend, type RnnErrorCode, type StateDict, type Tensor } from '@recurrent/core';
-import { createModel, int, pick, randomValidCall, type InitialState, type Random, type ValidCall } from './cases.js';
+import { cellWeights, createCell, createModel, int, pick, randomValidCall, type AnyModel, type InitialState, type Random, type ValidCall } from './cases.js';
 
 /** One wrong call and the error code it must end in. */
 export interface BadInputCase {
   name: string;
   code: RnnErrorCode;
   act: (backend: Backend) => Promise<unknown>;
+  /**
+   * The call reaches an optional engine method (backward, loadWeights): an engine without it answers
+   * 'unavailable' instead, which is accepted and counted apart.
+   */
+  mayBeUnavailable?: boolean;
 }
 
 type Mutation = (random: Random, call: ValidCall) => BadInputCase;
@@ -25,6 +30,41 @@ const forward = (call: ValidCall, input: unknown, hx: unknown = call.hx, options
       model.dispose();
     }
   };
+
+/** Builds the call's model, runs `use` on it, disposes it. */
+const withModel = (call: ValidCall, use: (model: AnyModel) => Promise<unknown>, config = call.config) => async (backend: Backend) => {
+  const model = await createModel(call.mode, config, call.weights, backend);
+  try {
+    return await use(model);
+  } finally {
+    model.dispose();
+  }
+};
+
+const lengthsOf = (call: ValidCall) => (call.lengths ? { lengths: call.lengths } : {});
+const abortedSignal = () => {
+  const controller = new AbortController();
+  controller.abort(new Error('the user typed again'));
+  return controller.signal;
+};
+
+/** The call's model made unidirectional, so that it can stream; the weights are the first direction's. */
+function unidirectional(call: ValidCall): ValidCall {
+  const weights = Object.fromEntries(Object.entries(call.weights).filter(([name]) => !name.endsWith('_reverse')));
+  const config = { ...call.config, bidirectional: false };
+  const D = call.config.bidirectional ? 2 : 1;
+  // Layers above the first read D·H_out features: without the reverse direction they read H_out.
+  for (const [name, t] of Object.entries(weights)) {
+    if (/^weight_ih_l[1-9]/.test(name) && D === 2) {
+      const [rows, cols] = t.shape as [number, number];
+      const half = cols / 2;
+      const data = new Float32Array(rows * half);
+      for (let r = 0; r < rows; r++) data.set(t.data.subarray(r * cols, r * cols + half), r * half);
+      weights[name] = { data, shape: [rows, half] };
+    }
+  }
+  return { ...call, config, weights, hx: undefined };
+}
 
 const zeros = (shape: number[]): Tensor => ({ data: new Float32Array(shape.reduce((a, b) => a * b, 1)), shape });
 
@@ -209,7 +249,152 @@ const mutations: Mutation[] = [
       return model.forward(call.input, call.hx);
     },
   }),
+  (r, call) => {
+    // Not a signal: a string, an AbortController instead of its signal, a look-alike without listeners.
+    const kind = pick(r, ['a string', 'an AbortController', '{ aborted: true }', 'a number', 'true']);
+    const signal = kind === 'a string' ? 'stop' : kind === 'an AbortController' ? new AbortController() : kind === '{ aborted: true }' ? { aborted: true } : kind === 'a number' ? 7 : true;
+    const where = pick(r, ['forward', 'backward', 'push']);
+    const options = { ...lengthsOf(call), signal };
+    const act = where === 'forward' ? forward(call, call.input, call.hx, options)
+      : where === 'backward' ? withModel(call, (m) => m.backward(call.input, call.hx, {}, options as never))
+        : withStream(call, options);
+    return { name: `${where}: options.signal is ${kind}`, code: 'type', act };
+  },
+  (r, call) => {
+    const where = pick(r, ['forward', 'backward', 'push']);
+    const options = () => ({ ...lengthsOf(call), signal: abortedSignal() });
+    return {
+      name: `${where} with a signal aborted before the call`,
+      code: 'aborted',
+      mayBeUnavailable: where === 'backward',
+      act: where === 'forward' ? forward(call, call.input, call.hx, options())
+        : where === 'backward' ? withModel(call, (m) => m.backward(call.input, call.hx, {}, options()))
+          : withStream(call, options()),
+    };
+  },
+  (r, call) => {
+    const I = call.config.inputSize, H = call.config.hiddenSize, bias = call.config.bias !== false;
+    const weights = cellWeights(call.mode, I, H, bias, 11);
+    const cellConfig = { inputSize: I, hiddenSize: H, bias };
+    const N = int(r, 1, 3);
+    const x = zeros([N, I]);
+    const run = (use: (c: Awaited<ReturnType<typeof createCell>>) => Promise<unknown>, config: object = cellConfig, w = weights) => async (backend: Backend) => {
+      const c = await createCell(call.mode, config as typeof cellConfig, w, backend);
+      try {
+        return await use(c);
+      } finally {
+        c.dispose();
+      }
+    };
+    const kind = pick(r, ['a module option', "a module's parameter names", 'input of the wrong size', 'the other kind of state', 'state of the wrong shape', 'forward after dispose()', '3-D input']);
+    const state = (shape: number[]) => (call.mode === 'lstm' ? [zeros(shape), zeros(shape)] : zeros(shape));
+    const name = `${call.mode} cell: ${kind}`;
+    switch (kind) {
+      case 'a module option':
+        return { name, code: 'config', act: run(async () => {}, { ...cellConfig, [pick(r, ['numLayers', 'bidirectional', 'batchFirst', 'projSize'])]: 2 }) };
+      case "a module's parameter names":
+        return { name, code: 'weights', act: run(async () => {}, cellConfig, initStateDict({ inputSize: I, hiddenSize: H, bias }, 11, call.mode)) };
+      case 'input of the wrong size':
+        return { name, code: 'shape', act: run((c) => c.forward(zeros([N, I + int(r, 1, 3)]))) };
+      case 'the other kind of state':
+        return { name, code: 'type', act: run((c) => c.forward(x, call.mode === 'lstm' ? zeros([N, H]) : [zeros([N, H]), zeros([N, H])])) };
+      case 'state of the wrong shape':
+        return { name, code: 'shape', act: run((c) => c.forward(x, state(pick(r, [[N + 1, H], [N, H + 1], [H], [1, N, H]])))) };
+      case '3-D input':
+        return { name, code: 'shape', act: run((c) => c.forward(zeros([1, N, I]))) };
+      default:
+        return { name, code: 'disposed', act: async (backend: Backend) => {
+          const c = await createCell(call.mode, cellConfig, weights, backend);
+          c.dispose();
+          return c.forward(x);
+        } };
+    }
+  },
+  (r, call) => {
+    const kind = pick(r, ['stream() on a bidirectional model', 'push after dispose()', 'the batch changes', 'batched, then unbatched']);
+    const uni = unidirectional(call);
+    const { shape } = call.input;
+    const batchFirst = call.config.batchFirst;
+    const N = batchFirst ? shape[0]! : shape[1]!;
+    const L = batchFirst ? shape[1]! : shape[0]!;
+    const I = call.config.inputSize;
+    const chunk = (n: number) => zeros(batchFirst ? [n, L, I] : [L, n, I]);
+    if (kind === 'stream() on a bidirectional model') {
+      const bidirectional = { ...call.config, bidirectional: true };
+      const weights = initStateDict(bidirectional, 5, call.mode);
+      return { name: `stream: ${kind}`, code: 'config', act: withModel({ ...call, config: bidirectional, weights }, async (m) => m.stream(), bidirectional) };
+    }
+    return {
+      name: `stream: ${kind}`,
+      code: kind === 'push after dispose()' ? 'disposed' : 'shape',
+      act: withModel(uni, async (m) => {
+        const stream = m.stream();
+        await stream.push(chunk(N));
+        if (kind === 'push after dispose()') stream.dispose();
+        return stream.push(kind === 'the batch changes' ? chunk(N + int(r, 1, 2)) : kind === 'batched, then unbatched' ? zeros([L, I]) : chunk(N));
+      }, uni.config),
+    };
+  },
+  (r, call) => {
+    const D = call.config.bidirectional ? 2 : 1;
+    const rows = D * call.config.numLayers!;
+    const { shape } = call.input;
+    const N = call.config.batchFirst ? shape[0]! : shape[1]!;
+    const L = call.config.batchFirst ? shape[1]! : shape[0]!;
+    const Hout = call.config.projSize || call.config.hiddenSize;
+    const kind = pick(r, ['output one step short', 'output too wide', 'hN of the wrong batch', 'cN on a module without one', 'an unknown field', 'not an object', 'backward after dispose()']);
+    const outputShape = call.config.batchFirst ? [N, L, D * Hout] : [L, N, D * Hout];
+    const upstream: unknown = kind === 'output one step short' ? { output: zeros(call.config.batchFirst ? [N, L - 1 || 2, D * Hout] : [L - 1 || 2, N, D * Hout]) }
+      : kind === 'output too wide' ? { output: zeros([...outputShape.slice(0, 2), D * Hout + 1]) }
+        : kind === 'hN of the wrong batch' ? { hN: zeros([rows, N + 1, Hout]) }
+          : kind === 'cN on a module without one' ? (call.mode === 'lstm' ? { cN: zeros([rows, N, Hout + 1 + call.config.hiddenSize]) } : { cN: zeros([rows, N, Hout]) })
+            : kind === 'an unknown field' ? { gradOutput: zeros(outputShape) }
+              : kind === 'not an object' ? pick(r, [null, 3, 'output', [zeros(outputShape)]])
+                : {};
+    const code: RnnErrorCode = kind === 'backward after dispose()' ? 'disposed'
+      : kind === 'an unknown field' || kind === 'not an object' || (kind === 'cN on a module without one' && call.mode !== 'lstm') ? 'type' : 'shape';
+    return {
+      name: `backward: ${kind}`,
+      code,
+      act: kind === 'backward after dispose()'
+        ? async (backend: Backend) => {
+          const m = await createModel(call.mode, call.config, call.weights, backend);
+          m.dispose();
+          return m.backward(call.input, call.hx, {});
+        }
+        : withModel(call, (m) => m.backward(call.input, call.hx, upstream as never, lengthsOf(call))),
+    };
+  },
+  (r, call) => {
+    const kind = pick(r, ['a missing key', 'a mis-shaped tensor', "another module's state dict", 'not a state dict', 'after dispose()']);
+    const weights = cloneWeights(call.weights) as Record<string, unknown>;
+    const key = pick(r, Object.keys(weights));
+    if (kind === 'a missing key') delete weights[key];
+    if (kind === 'a mis-shaped tensor') weights[key] = zeros([...(weights[key] as Tensor).shape, 2]);
+    const { projSize: _p, nonlinearity: _n, ...common } = call.config;
+    const next = kind === "another module's state dict" ? initStateDict(common, 3, call.mode === 'gru' ? 'lstm' : 'gru')
+      : kind === 'not a state dict' ? pick(r, [null, 'weights.pt', 42, [1, 2]]) : weights;
+    return {
+      name: `loadStateDict: ${kind}`,
+      code: kind === 'after dispose()' ? 'disposed' : 'weights',
+      act: async (backend: Backend) => {
+        const m = await createModel(call.mode, call.config, call.weights, backend);
+        if (kind === 'after dispose()') m.dispose();
+        try {
+          return await m.loadStateDict(next as StateDict);
+        } finally {
+          m.dispose();
+        }
+      },
+    };
+  },
 ];
+
+/** A stream of the call's model made unidirectional, one push with `options`. */
+function withStream(call: ValidCall, options: object): (backend: Backend) => Promise<unknown> {
+  const uni = unidirectional(call);
+  return withModel(uni, (m) => m.stream().push(call.input, options as never), uni.config);
+}
 
 /** The bad-input case for a seed: a random valid call, then one random thing made wrong. */
 export function badInputCase(seed: number): BadInputCase & { call: ValidCall } {

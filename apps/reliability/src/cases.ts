@@ -1,6 +1,6 @@
 import {
-  createGru, createLstm, createRnn, initStateDict, randomTensorData, seededRandom,
-  type Backend, type ForwardOptions, type GruConfig, type LstmConfig, type Mode, type RnnConfig, type StateDict, type Tensor,
+  createGru, createGruCell, createLstm, createLstmCell, createRnn, createRnnCell, initStateDict, randomTensorData, seededRandom,
+  type Backend, type ForwardOptions, type Gradients, type GruConfig, type LstmConfig, type Mode, type RnnConfig, type StateDict, type Tensor,
 } from '@recurrent/core';
 
 export type Random = ReturnType<typeof seededRandom>;
@@ -27,7 +27,30 @@ export interface AnyModel {
   /** Which engine (and variant) runs it. */
   readonly backend: string;
   forward(input: Tensor, hx?: InitialState, options?: ForwardOptions): Promise<{ output: Tensor; hN: Tensor; cN?: Tensor }>;
+  stream(hx?: InitialState): { push(chunk: Tensor, options?: ForwardOptions): Promise<{ output: Tensor; hN: Tensor; cN?: Tensor }>; dispose(): void };
+  backward(input: Tensor, hx: InitialState | undefined, upstream: { output?: Tensor; hN?: Tensor; cN?: Tensor }, options?: ForwardOptions): Promise<Gradients>;
+  stateDict(): StateDict;
+  loadStateDict(weights: StateDict): Promise<void>;
   dispose(): void;
+}
+
+/** Any cell behind one face: hx is h, or [h, c] for an LSTMCell; the result likewise. */
+export interface AnyCell {
+  readonly backend: string;
+  forward(input: Tensor, hx?: unknown): Promise<Tensor | [Tensor, Tensor]>;
+  dispose(): void;
+}
+
+/** createRnnCell, createLstmCell or createGruCell, as the mode says. */
+export function createCell(mode: Mode, config: { inputSize: number; hiddenSize: number; bias?: boolean }, weights: StateDict, backend: Backend): Promise<AnyCell> {
+  const create = { rnn: createRnnCell, lstm: createLstmCell, gru: createGruCell }[mode] as (c: object, w: StateDict, b: Backend) => Promise<AnyCell>;
+  return create(config, weights, backend);
+}
+
+/** A cell's state dict (weight_ih, weight_hh, bias_ih, bias_hh): a one-layer module's, without the _l0. */
+export function cellWeights(mode: Mode, inputSize: number, hiddenSize: number, bias: boolean, seed: number): StateDict {
+  const layer = initStateDict({ inputSize, hiddenSize, bias }, seed, mode);
+  return Object.fromEntries(Object.entries(layer).map(([name, t]) => [name.replace(/_l0$/, ''), t]));
 }
 
 /** createRnn, createLstm or createGru, as the mode says. */

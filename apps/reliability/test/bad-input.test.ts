@@ -14,6 +14,8 @@ describe.each(engines)('bad input through the public API: $name', ({ createBacke
     expect(tally.cases).toBe(CASES);
     // Every kind of mistake was made at least once.
     expect(CASES).toBeGreaterThan(MUTATION_COUNT * 10);
-    expect(Object.keys(tally.byCode).sort()).toEqual(['config', 'disposed', 'format', 'lengths', 'shape', 'type', 'weights']);
+    // 'unavailable': an engine without backward yet (accepted only where the case allows it).
+    console.log(`bad input: ${JSON.stringify(tally.byCode)}`);
+    expect(Object.keys(tally.byCode).filter((code) => code !== 'unavailable').sort()).toEqual(['aborted', 'config', 'disposed', 'format', 'lengths', 'shape', 'type', 'weights']);
   }, 300_000);
 });

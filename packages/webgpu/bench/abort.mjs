@@ -45,7 +45,7 @@ queue.submit = (buffers) => {
   return submit(buffers);
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const ms = (x) => x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0).padStart(8);
+const ms = (x) => (Number.isNaN(x) ? '-' : x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0)).padStart(8);
 console.log(`WebGPU adapter: ${backend.adapter}`);
 console.log(`forward, float32; median of ${repeats} after one warm-up run of each variant\n`);
 

@@ -437,6 +437,12 @@ export class WebGpuModel implements EngineModel {
 
     if (h0 === null) encoder.clearBuffer(work.state0, 0, cStart);
     if (c0 === null && this.lstm) encoder.clearBuffer(work.state0, cStart, numLayers * bytes.c);
+    // The last layer's output and the states into the read-back buffer.
+    const copyOut = (): void => {
+      const outputBytes = L * N * D * Hout * 4;
+      encoder.copyBufferToBuffer(work.outputs[(numLayers - 1) % 2]!, 0, work.readBack, 0, outputBytes);
+      encoder.copyBufferToBuffer(work.stateN, 0, work.readBack, outputBytes, numLayers * (bytes.h + bytes.c));
+    };
     const rows = L * N;
     const tiles = Math.ceil(rows / GEMM_TILE);
     const stepFlops = 2 * N * D * (G * H * Hout + P * H);
@@ -492,14 +498,16 @@ export class WebGpuModel implements EngineModel {
             if (this.lstm) encoder.copyBufferToBuffer(last, bytes.h, work.stateN, cStart + index * bytes.c, bytes.c);
           }
         }
+        // A cancellable call copies out with its last block: a submission of its own costs a round trip.
+        if (pace !== null && index === numLayers - 1 && s1 === L) copyOut();
         yield finish('recurrence', (s1 - s0) * stepFlops);
         s0 = s1;
       }
     }
-    const outputBytes = L * N * D * Hout * 4;
-    encoder.copyBufferToBuffer(work.outputs[(numLayers - 1) % 2]!, 0, work.readBack, 0, outputBytes);
-    encoder.copyBufferToBuffer(work.stateN, 0, work.readBack, outputBytes, numLayers * (bytes.h + bytes.c));
-    yield finish('readBack', 0);
+    if (pace === null) {
+      copyOut();
+      yield finish('readBack', 0);
+    }
   }
 
   /** A bind group of the recurrence kernel, its buffers picked by the names the kernel binds. */

@@ -130,11 +130,14 @@ export async function soakCall(backend: Backend, seed: number): Promise<SoakOutc
         const model = await createModel(call.mode, call.config, call.weights, backend);
         const controller = new AbortController();
         if (before) controller.abort();
-        else setTimeout(() => controller.abort(), 0);
+        // The timer is awaited too: calls that never yield to the event loop would otherwise pile
+        // timers (and their controllers) up until the run ends, which looks like a leak.
+        const fired = before ? null : new Promise<void>((resolve) => setTimeout(() => resolve(controller.abort()), 0));
         try {
           await model.forward(call.input, call.hx, { ...options, signal: controller.signal });
         } finally {
           model.dispose();
+          await fired;
         }
       });
     }

@@ -1,7 +1,9 @@
 // The long reliability run: per engine, 10,000 mixed valid and invalid calls (bad input, forward, cells,
 // streams, backward, loadStateDict, abort, torch checkpoint reading, intact and damaged), then the Node
 // heap and the engine's own memory (backend.stats(): WASM linear memory, live GPU buffers, live models)
-// against where they were after a warm-up. Prints the count per kind and outcome ('unavailable': a
+// after a warm-up, half-way and at the end. Flat means: the heap grew less than HEAP_SLACK_BYTES, every
+// engine figure is back where it started, except a WebAssembly memory's size, which is a high-water mark
+// (a memory never shrinks): that one must not grow in the second half. Prints the count per kind and outcome ('unavailable': a
 // call the engine cannot make yet, counted apart), the failures, and the memory; exits 1 on any failure
 // or growth.
 // Usage: pnpm --filter @recurrent/reliability soak [--calls N] [--engine NAME] [--webgpu-calls N]
@@ -41,8 +43,10 @@ for (const engine of engines.filter((e) => only === undefined || e.name === only
   const statsBefore = backend.stats?.() ?? {};
   const tally: Record<string, Record<string, number>> = Object.fromEntries(SOAK_KINDS.map((k) => [k, {}]));
   const failures: string[] = [];
+  let statsHalf: Record<string, number> = {};
   const start = performance.now();
   for (let seed = 0; seed < count; seed++) {
+    if (seed === count >> 1) statsHalf = backend.stats?.() ?? {};
     const { kind, outcome, failure } = await soakCall(backend, seed);
     tally[kind]![outcome] = (tally[kind]![outcome] ?? 0) + 1;
     if (failure) failures.push(`seed ${seed} (${kind}): ${failure}`);
@@ -53,7 +57,8 @@ for (const engine of engines.filter((e) => only === undefined || e.name === only
   const statsAfter = backend.stats?.() ?? {};
   probeModel.dispose();
   backend.dispose();
-  const engineFlat = Object.keys(statsBefore).every((key) => statsAfter[key] === statsBefore[key]);
+  const highWater = (key: string) => key === 'wasmMemoryBytes';
+  const engineFlat = Object.keys(statsBefore).every((key) => statsAfter[key] === (highWater(key) ? statsHalf : statsBefore)[key]);
   const flat = heapAfter - heapBefore < HEAP_SLACK_BYTES && engineFlat;
   const unavailable = Object.values(tally).reduce((sum, byOutcome) => sum + (byOutcome.unavailable ?? 0), 0);
   console.log(`\n${engine.name}: ${count} calls in ${seconds.toFixed(1)} s; failures ${failures.length}; unavailable ${unavailable}`);
@@ -62,8 +67,8 @@ for (const engine of engines.filter((e) => only === undefined || e.name === only
     console.log(`  ${kind.padEnd(14)} ${byOutcome}`);
   }
   for (const failure of failures.slice(0, 20)) console.log(`  FAILED ${failure}`);
-  const engineMemory = Object.keys(statsBefore).map((key) => `${key} ${statsBefore[key]} → ${statsAfter[key]}`).join(', ');
-  console.log(`  memory: Node heap ${mb(heapBefore)} → ${mb(heapAfter)} (${heapAfter >= heapBefore ? '+' : ''}${mb(heapAfter - heapBefore)}); ${engineMemory || 'the engine reports no stats'}: ${flat ? 'flat' : 'GROWING'}`);
+  const engineMemory = Object.keys(statsBefore).map((key) => `${key} ${statsBefore[key]} → ${statsHalf[key]} → ${statsAfter[key]}`).join(', ');
+  console.log(`  memory: Node heap ${mb(heapBefore)} → ${mb(heapAfter)} (${heapAfter >= heapBefore ? '+' : ''}${mb(heapAfter - heapBefore)}); engine (start → half → end): ${engineMemory || 'no stats'}: ${flat ? 'flat' : 'GROWING'}`);
   failed ||= failures.length > 0 || !flat;
 }
 process.exit(failed ? 1 : 0);

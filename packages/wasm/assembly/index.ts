@@ -107,6 +107,7 @@ function gemm(
     const groups = (r1 - r0) >> 2;
     packRows(A + <usize>r0 * aStride, lda, groups, K, pack);
     for (let p = p0; p < p1; p++) {
+      beat();
       const panel = packed + <usize>p * panelBytes;
       const n = p * NR;
       const width = min(NR, cols - n);
@@ -323,26 +324,87 @@ function activeAt(lengths: usize, N: i32, t: i32): i32 {
   return <i32>(<i64>total * thread / threads);
 }
 
-/**
- * Waits until all `threads` threads reach this point. `sync` holds two shared words: arrivals and a
- * generation count. The last to arrive resets arrivals and advances the generation; the others spin on
- * the generation, then sleep in short waits where the thread may block (not a browser's main thread).
- */
-function barrier(sync: usize, threads: i32, canWait: bool): void {
-  if (threads == 1) return;
+// The words of a job's `sync` block (bytes): barrier arrivals and generation, the fault flag (set by a
+// barrier's watchdog, or by the host when a thread traps or dies: every thread then leaves its barrier
+// and the call returns FAULT), the watchdog's limit in ms (the host's), and from byte 64 on, one
+// heartbeat word per thread, 64 bytes apart, that the thread bumps as it works.
+// @ts-ignore: decorator
+@inline const SYNC_ARRIVALS = 0;
+// @ts-ignore: decorator
+@inline const SYNC_GENERATION = 4;
+// @ts-ignore: decorator
+@inline const SYNC_FAULT = 8;
+// @ts-ignore: decorator
+@inline const SYNC_WATCHDOG_MS = 12;
+// @ts-ignore: decorator
+@inline const SYNC_BEATS = 64;
+/** What runLayer returns: done, or stopped because a thread of the job failed or stalled. */
+export const OK = 0;
+export const FAULT = 1;
+
+/** The host's clock (performance.now), read only while a barrier has waited a long time. */
+// @ts-ignore: decorator
+@external("env", "now") declare function now(): f64;
+
+/** This thread's heartbeat word in the job's sync block (0: single-threaded). Globals are per thread. */
+let heartbeat: usize = 0;
+
+// @ts-ignore: decorator
+@inline function beat(): void {
   if (ASC_FEATURE_THREADS) {
-    const generation = atomic.load<i32>(sync, 4);
-    if (atomic.add<i32>(sync, 1) == threads - 1) {
-      atomic.store<i32>(sync, 0);
-      atomic.add<i32>(sync, 1, 4);
-      atomic.notify(sync + 4);
-    } else {
-      let spins = 0;
-      while (atomic.load<i32>(sync, 4) == generation) {
-        if (canWait && ++spins > 20000) memory.atomic.wait32(sync + 4, generation, 1_000_000);
+    if (heartbeat != 0) atomic.add<i32>(heartbeat, 1);
+  }
+}
+
+/** The sum of every thread's heartbeat: it changes while any thread is working. */
+function progress(sync: usize, threads: i32): i32 {
+  let sum = 0;
+  if (ASC_FEATURE_THREADS) {
+    for (let i = 0; i < threads; i++) sum += atomic.load<i32>(sync + SYNC_BEATS + (<usize>i << 6));
+  }
+  return sum;
+}
+
+/**
+ * Waits until all `threads` threads reach this point; false if the job has failed. The last to arrive
+ * resets the arrivals and advances the generation; the others spin on the generation, then sleep in
+ * short waits where the thread may block (not a browser's main thread). A watchdog ends the wait when
+ * no thread's heartbeat has moved for the host's limit (a worker that died or hangs): it sets the fault
+ * flag, which makes every other thread leave its barrier too. The limit holds only across many checks,
+ * so that a machine that slept (the clock jumped) does not look like a dead thread.
+ */
+function barrier(sync: usize, threads: i32, canWait: bool): bool {
+  if (threads == 1) return true;
+  if (ASC_FEATURE_THREADS) {
+    const generation = atomic.load<i32>(sync, SYNC_GENERATION);
+    beat();
+    if (atomic.add<i32>(sync, 1, SYNC_ARRIVALS) == threads - 1) {
+      atomic.store<i32>(sync, 0, SYNC_ARRIVALS);
+      atomic.add<i32>(sync, 1, SYNC_GENERATION);
+      atomic.notify(sync + SYNC_GENERATION);
+      return true;
+    }
+    let spins = 0;
+    let seen = -1, stale = 0;
+    let since: f64 = 0;
+    while (atomic.load<i32>(sync, SYNC_GENERATION) == generation) {
+      if (++spins < 20000) continue;
+      if (canWait) memory.atomic.wait32(sync + SYNC_GENERATION, generation, 1_000_000);
+      else if ((spins & 0xffff) != 0) continue;
+      if (atomic.load<i32>(sync, SYNC_FAULT) != 0) return false;
+      const beats = progress(sync, threads);
+      if (beats != seen) {
+        seen = beats;
+        stale = 0;
+        since = now();
+      } else if (++stale > 50 && now() - since > <f64>atomic.load<i32>(sync, SYNC_WATCHDOG_MS)) {
+        atomic.store<i32>(sync, 1, SYNC_FAULT);
+        atomic.notify(sync + SYNC_GENERATION);
+        return false;
       }
     }
   }
+  return true;
 }
 
 /** Copies `rows` rows of `width` floats from stride `fromStride` to stride `toStride` (floats). */
@@ -383,6 +445,12 @@ function copyRows(to: usize, toStride: i32, from: usize, fromStride: i32, rows: 
  * projected LSTM adds one barrier before h·W_hrᵀ, whose output panels are split between the threads.
  * With one thread there is no barrier at all. `packs` holds each thread's GEMM row-packing buffer,
  * packBytes apiece.
+ *
+ * A call does rows [rowFrom, rowTo) of the input projection, then steps [stepFrom, stepTo): the whole
+ * layer is (0, L·N, 0, L), and the host may cut it into blocks it can stop between (rows in multiples
+ * of 64, the GEMM's row block, so the bits do not depend on the cut). The states stay in h and c between
+ * calls; they are set from h0/c0 by the call with rowFrom = 0, and h_n/c_n are written by the one with
+ * stepTo = L. Returns OK, or FAULT when a thread of the job failed (see barrier).
  */
 export function runLayer(
   thread: i32, threads: i32, canWait: bool, sync: usize,
@@ -391,7 +459,9 @@ export function runLayer(
   packedW_hh: usize, hiddenBias: usize, packedW_hr: usize, zeros: usize,
   q: usize, h: usize, c: usize, hCell: usize,
   h0: usize, c0: usize, lengths: usize, hN: usize, cN: usize, packs: usize, packBytes: usize,
-): void {
+  rowFrom: i32, rowTo: i32, stepFrom: i32, stepTo: i32,
+): i32 {
+  if (ASC_FEATURE_THREADS) heartbeat = threads > 1 ? sync + SYNC_BEATS + (<usize>thread << 6) : 0;
   const pack = packs + <usize>thread * packBytes;
   const projected = P != H;
   const Hp = roundUp(H), Pp = roundUp(P);
@@ -404,7 +474,7 @@ export function runLayer(
   const packedHhBytes = <usize>GH * P << 2;
   const packedHrBytes = <usize>Pp * H << 2;
 
-  if (thread == 0) {
+  if (rowFrom == 0 && thread == 0) {
     for (let d = 0; d < D; d++) {
       const first = h + <usize>(2 * d) * hBytes;
       memory.fill(first, 0, hBytes);
@@ -416,9 +486,14 @@ export function runLayer(
       }
     }
   }
-  const projPanels = DGH / NR;
-  gemm(L * N, DGH, I, x, I, packedW_ih, bias, 0, proj, DGH, share(projPanels, thread, threads), share(projPanels, thread + 1, threads), pack);
-  barrier(sync, threads, canWait);
+  if (rowFrom < rowTo) {
+    const projPanels = DGH / NR;
+    gemm(
+      rowTo - rowFrom, DGH, I, x + (<usize>rowFrom * I << 2), I, packedW_ih, bias, 0, proj + (<usize>rowFrom * DGH << 2), DGH,
+      share(projPanels, thread, threads), share(projPanels, thread + 1, threads), pack,
+    );
+    if (!barrier(sync, threads, canWait)) return FAULT;
+  }
 
   // This thread's blocks of hidden units [j0, j1), their gate panels, and its units [u0, u1).
   const blocks = Hp / NR;
@@ -427,7 +502,7 @@ export function runLayer(
   // Its output panels of the projection, and their columns [v0, v1).
   const k0 = share(Pp / NR, thread, threads), k1 = share(Pp / NR, thread + 1, threads);
   const v0 = k0 * NR, v1 = min(k1 * NR, P);
-  for (let step = 0; step < L; step++) {
+  for (let step = stepFrom; step < stepTo; step++) {
     for (let d = 0; d < D; d++) {
       const t = d == 0 ? step : L - 1 - step;
       const active = activeAt(lengths, N, t);
@@ -443,7 +518,7 @@ export function runLayer(
       }
     }
     if (projected) {
-      barrier(sync, threads, canWait);
+      if (!barrier(sync, threads, canWait)) return FAULT;
       for (let d = 0; d < D; d++) {
         const t = d == 0 ? step : L - 1 - step;
         const active = activeAt(lengths, N, t);
@@ -452,12 +527,12 @@ export function runLayer(
         copyRows(out + ((<usize>t * N * DP + <usize>d * P + v0) << 2), DP, h_next + (<usize>v0 << 2), Pp, active, v1 - v0);
       }
     }
-    barrier(sync, threads, canWait);
+    if (!barrier(sync, threads, canWait)) return FAULT;
   }
 
   // h_n: the state after each row's last step, t = len_b − 1 forward and t = 0 reverse. c_n: a row's
   // cell state stops changing once its last step has run, so it is the final c.
-  if (thread == 0) {
+  if (stepTo == L && thread == 0) {
     for (let d = 0; d < D; d++) {
       for (let b = 0; b < N; b++) {
         const t = d == 0 ? (lengths == 0 ? L : load<i32>(lengths + (<usize>b << 2))) - 1 : 0;
@@ -467,6 +542,7 @@ export function runLayer(
       if (cell == LSTM) copyRows(cN + (<usize>d * N * H << 2), H, c + <usize>d * cBytes, Hp, N, H);
     }
   }
+  return OK;
 }
 
 /** Where the host may start allocating: the end of this module's static data. */

@@ -2,6 +2,7 @@ import type { Backend, EngineModel, ModelPlan } from '@recurrent/core';
 import { RnnError, runtimeName } from '@recurrent/core';
 import * as binaries from './generated/binaries.js';
 import { Heap, WASM32_MAX_BYTES } from './heap.js';
+import { RUNTIME, Turns } from './blocks.js';
 import { WasmModel, type Kernels, type Runtime } from './model.js';
 
 export { THREADED_WORK } from './model.js';
@@ -26,10 +27,17 @@ export interface WasmBackendOptions {
 
 /** A WASM backend: a core Backend plus a look at its memory, for tools and tests. */
 export interface WasmBackend extends Backend {
-  /** The variant its models run: `wasm-simd` or `wasm-relaxed-simd`, with `-threads-N` when N > 1. */
+  /**
+   * The variant its models run now: `wasm-simd` or `wasm-relaxed-simd`, with `-threads-N` when N > 1.
+   * After a worker thread failed, the pool is restarted; if it cannot be, one thread runs and this says so.
+   */
   readonly variant: string;
-  /** Bytes of linear memory now, and bytes that live models hold in it (weights and scratch). */
-  stats(): { wasmMemoryBytes: number; wasmAllocatedBytes: number };
+  /**
+   * Bytes of linear memory now, and bytes that live models hold in it (weights and scratch); of those,
+   * `backwardBytes` are what backward keeps between calls (transposed weights and the activations and
+   * gradient buffers of the largest backward so far; the package README gives the formula).
+   */
+  stats(): { wasmMemoryBytes: number; wasmAllocatedBytes: number; backwardBytes: number };
 }
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
@@ -91,19 +99,23 @@ async function startRuntime(relaxed: boolean, threadCount: number, pages: number
   const shared = threadCount > 1;
   const memory = new WebAssembly.Memory({ initial: 1, maximum: pages, ...(shared ? { shared: true } : {}) });
   const module = await compile(relaxed ? (shared ? 'relaxedSimdThreads' : 'relaxedSimd') : shared ? 'simdThreads' : 'simd');
-  const instance = await WebAssembly.instantiate(module, { env: { memory } });
+  // The threaded modules import the clock their barriers' watchdog reads.
+  const instance = await WebAssembly.instantiate(module, { env: { memory, now: () => performance.now() } });
   const kernels = instance.exports as unknown as Kernels;
   const heap = new Heap(memory, kernels.heapBase(), pages * 65536);
-  return {
+  const simd = relaxed ? 'wasm-relaxed-simd' : 'wasm-simd';
+  const runtime: Runtime = {
     kernels,
     heap,
-    variant: `${relaxed ? 'wasm-relaxed-simd' : 'wasm-simd'}${shared ? `-threads-${threadCount}` : ''}`,
-    pool: shared ? await WorkerPool.start(threadCount - 1, module, memory) : null,
-    // Two barrier words shared by the threads of a job.
-    sync: heap.alloc(8, 'the thread barrier'),
+    get variant(): string {
+      return runtime.pool === null ? simd : `${simd}-threads-${runtime.pool.threads}`;
+    },
+    pool: shared ? await WorkerPool.start(threadCount - 1, { module, memory, heap }) : null,
     // A browser's main thread must never block; Node's and any worker's may.
     canWait: typeof (globalThis as { document?: unknown }).document === 'undefined',
+    turns: new Turns(),
   };
+  return runtime;
 }
 
 /**
@@ -141,13 +153,16 @@ export async function createBackend(options: WasmBackendOptions = {}): Promise<W
     }
   }
   runtime ??= await startRuntime(useRelaxed, 1, pages);
-  const { heap, variant } = runtime;
+  const { heap } = runtime;
   const models = new Set<WasmModel>();
   let disposed = false;
 
-  return {
+  const backend: WasmBackend & { [RUNTIME]: Runtime } = {
+    [RUNTIME]: runtime,
     name: 'wasm',
-    variant,
+    get variant() {
+      return runtime!.variant;
+    },
     async createModel(plan: ModelPlan): Promise<EngineModel> {
       if (disposed) throw new RnnError('disposed', 'This WASM backend was disposed: create a new one with createBackend()');
       const model = new WasmModel(runtime!, plan, () => models.delete(model));
@@ -155,7 +170,9 @@ export async function createBackend(options: WasmBackendOptions = {}): Promise<W
       return model;
     },
     stats() {
-      return { wasmMemoryBytes: heap.memory.buffer.byteLength, wasmAllocatedBytes: heap.allocatedBytes };
+      let backwardBytes = 0;
+      for (const model of models) backwardBytes += model.backwardBytes;
+      return { wasmMemoryBytes: heap.memory.buffer.byteLength, wasmAllocatedBytes: heap.allocatedBytes, backwardBytes };
     },
     dispose(): void {
       if (disposed) return;
@@ -164,4 +181,5 @@ export async function createBackend(options: WasmBackendOptions = {}): Promise<W
       runtime!.pool?.terminate();
     },
   };
+  return backend;
 }

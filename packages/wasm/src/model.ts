@@ -1,5 +1,7 @@
-import type { EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
+import type { BackwardPlan, EngineGradients, EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
+import { exclusive, runPaced, type Phase, type Turns } from './blocks.js';
+import { gateRow, Trainer, type BackwardKernels } from './backward.js';
 import type { Heap } from './heap.js';
 import type { WorkerPool } from './threads.js';
 
@@ -8,7 +10,7 @@ const NR = 8;
 const ROW_BLOCK = 64;
 
 /** The exports of assembly/index.ts (offsets are bytes into linear memory). */
-export interface Kernels {
+export interface Kernels extends BackwardKernels {
   runLayer(
     thread: number, threads: number, canWait: number, sync: number,
     cell: number, L: number, N: number, H: number, P: number, G: number, D: number, I: number,
@@ -16,7 +18,8 @@ export interface Kernels {
     packedW_hh: number, hiddenBias: number, packedW_hr: number, zeros: number,
     q: number, h: number, c: number, hCell: number,
     h0: number, c0: number, lengths: number, hN: number, cN: number, packs: number, packBytes: number,
-  ): void;
+    rowFrom: number, rowTo: number, stepFrom: number, stepTo: number,
+  ): number;
   heapBase(): number;
   RNN_TANH: WebAssembly.Global;
   RNN_RELU: WebAssembly.Global;
@@ -28,11 +31,13 @@ export interface Kernels {
 export interface Runtime {
   kernels: Kernels;
   heap: Heap;
-  variant: string;
-  /** Worker threads 1…n−1 (null: single-threaded), the two barrier words they share, and whether this thread may block. */
+  /** The variant that runs now: a failed pool that cannot be restarted leaves one thread. */
+  readonly variant: string;
+  /** Worker threads 1…n−1 (null: single-threaded), and whether this thread may block. */
   pool: WorkerPool | null;
-  sync: number;
   canWait: boolean;
+  /** The calls of this runtime, one at a time (blocks.ts). */
+  turns: Turns;
 }
 
 /**
@@ -55,18 +60,6 @@ function packPanels(W: Float32Array, K: number, cols: number, rowOf: (n: number)
       for (let k = 0; k < K; k++) dst[at + (p * K + k) * NR + c] = row < 0 ? 0 : W[row * K + k]!;
     }
   }
-}
-
-/**
- * Column n of a direction's G·Hp gate columns, interleaved by blocks of 8 hidden units (block j of
- * gate g at columns (j·G + g)·8 … +8), is this row of PyTorch's (G·H, ·) gate-stacked weight, or -1 for
- * the padding units past H.
- */
-function gateRow(n: number, G: number, H: number): number {
-  const block = Math.floor(n / (NR * G));
-  const g = Math.floor(n / NR) % G;
-  const unit = block * NR + (n % NR);
-  return unit < H ? g * H + unit : -1;
 }
 
 /** Byte offsets of one layer's packed weights in linear memory. */
@@ -121,9 +114,14 @@ export class WasmModel implements EngineModel {
   private readonly D: number;
   private readonly cell: number;
   private readonly what: string;
+  /** The plan of the weights the model holds (core keeps it too): a backward packs its transposed weights from it. */
+  private plan: ModelPlan;
+  /** The backward's weights and buffers, made at the first backward. */
+  private trainer: Trainer | null = null;
 
   constructor(private readonly runtime: Runtime, plan: ModelPlan, private readonly onDispose: () => void = () => {}) {
     this.backend = runtime.variant;
+    this.plan = plan;
     const { mode, gates: G, hiddenSize: H, outputSize: P, numDirections: D } = plan;
     this.lstm = mode === 'lstm';
     this.G = G;
@@ -156,28 +154,11 @@ export class WasmModel implements EngineModel {
     const { heap } = runtime;
     // The allocation is the only step that can fail (RnnError 'limit'): nothing exists before it.
     this.weightsBlock = heap.alloc(floats * F32, `the weights of ${this.what}`);
-    const memory = new Float32Array(heap.memory.buffer);
-    const base = this.weightsBlock / F32;
-    memory.fill(0, base, base + floats);
-    const gates = (n: number): number => gateRow(n, G, H);
+    new Float32Array(heap.memory.buffer, this.weightsBlock, floats).fill(0);
     this.zeros = this.weightsBlock + zeros * F32;
-    this.layers = plan.layers.map(({ inputSize, directions }, index) => {
+    const bytes = (offset: number): number => this.weightsBlock + offset * F32;
+    this.layers = plan.layers.map(({ inputSize }, index) => {
       const at = offsets[index]!;
-      directions.forEach(({ W_ih, W_hh, b_ih, b_hh, W_hr }, d) => {
-        packPanels(W_ih, inputSize, GH, gates, memory, base + at.packedW_ih + d * GH * inputSize);
-        packPanels(W_hh, P, GH, gates, memory, base + at.packedW_hh + d * GH * P);
-        if (W_hr !== null) packPanels(W_hr, H, roundUp(P), (n) => (n < P ? n : -1), memory, base + at.packedW_hr + d * roundUp(P) * H);
-        if (b_ih === null || b_hh === null) return;
-        for (let n = 0; n < GH; n++) {
-          const row = gates(n);
-          if (row < 0) continue;
-          // A GRU's b_hn stays in the hidden part: n = tanh(W_in·x + b_in + r⊙(W_hn·h + b_hn)).
-          const inside = mode === 'gru' && row >= 2 * H;
-          memory[base + at.bias + d * GH + n] = inside ? b_ih[row]! : b_ih[row]! + b_hh[row]!;
-          if (inside) memory[base + at.hiddenBias + d * GH + n] = b_hh[row]!;
-        }
-      });
-      const bytes = (offset: number): number => this.weightsBlock + offset * F32;
       return {
         inputSize,
         packedW_ih: bytes(at.packedW_ih),
@@ -187,11 +168,75 @@ export class WasmModel implements EngineModel {
         packedW_hr: projected ? bytes(at.packedW_hr) : 0,
       };
     });
+    this.pack(plan);
+  }
+
+  /** Packs the weights of `plan` into the weights block (at the model's creation, and in place by loadWeights). */
+  private pack(plan: ModelPlan): void {
+    const { G, H, P } = this;
+    const GH = G * roundUp(H);
+    const memory = new Float32Array(this.runtime.heap.memory.buffer);
+    const gates = (n: number): number => gateRow(n, G, H);
+    plan.layers.forEach(({ inputSize, directions }, index) => {
+      const layer = this.layers[index]!;
+      const [W_ihAt, biasAt, W_hhAt, hiddenBiasAt, W_hrAt] = [layer.packedW_ih, layer.bias, layer.packedW_hh, layer.hiddenBias, layer.packedW_hr].map((bytes) => bytes / F32) as [number, number, number, number, number];
+      directions.forEach(({ W_ih, W_hh, b_ih, b_hh, W_hr }, d) => {
+        packPanels(W_ih, inputSize, GH, gates, memory, W_ihAt + d * GH * inputSize);
+        packPanels(W_hh, P, GH, gates, memory, W_hhAt + d * GH * P);
+        if (W_hr !== null) packPanels(W_hr, H, roundUp(P), (n) => (n < P ? n : -1), memory, W_hrAt + d * roundUp(P) * H);
+        if (b_ih === null || b_hh === null) return;
+        for (let n = 0; n < GH; n++) {
+          const row = gates(n);
+          if (row < 0) continue;
+          // A GRU's b_hn stays in the hidden part: n = tanh(W_in·x + b_in + r⊙(W_hn·h + b_hn)).
+          const inside = plan.mode === 'gru' && row >= 2 * H;
+          memory[biasAt + d * GH + n] = inside ? b_ih[row]! : b_ih[row]! + b_hh[row]!;
+          if (inside) memory[hiddenBiasAt + d * GH + n] = b_hh[row]!;
+        }
+      });
+    });
+  }
+
+  /**
+   * Backpropagation through time (src/backward.ts): a forward that keeps each layer's activations, then
+   * the layers from the top down, in the runtime's turn like a forward. The forward part runs on the
+   * worker threads where a forward would; the backward's own kernels run on one thread.
+   */
+  async backward(plan: BackwardPlan): Promise<EngineGradients> {
+    this.checkLive();
+    return exclusive(this.runtime, plan.signal, 'backward', () => {
+      this.checkLive();
+      this.trainer ??= new Trainer(this.runtime, {
+        cell: this.cell, G: this.G, H: this.H, P: this.P, D: this.D, lstm: this.lstm, gru: this.plan.mode === 'gru',
+        hasBias: this.plan.hasBias, what: this.what, layers: this.layers, zeros: this.zeros,
+      });
+      return this.trainer.run(plan, () => this.plan);
+    });
+  }
+
+  /** Replaces the weights in place: a plan of this model's sizes (core checked the state dict). */
+  async loadWeights(plan: ModelPlan): Promise<void> {
+    this.checkLive();
+    return exclusive(this.runtime, null, 'loadWeights', () => {
+      this.checkLive();
+      this.pack(plan);
+      this.trainer?.pack(plan);
+      this.plan = plan;
+    });
+  }
+
+  /** Bytes the backward holds in linear memory (transposed weights and buffers, kept for the next one). */
+  get backwardBytes(): number {
+    return this.trainer?.bytes ?? 0;
   }
 
   async forward(plan: ForwardPlan): Promise<EngineResult> {
+    this.checkLive();
+    return exclusive(this.runtime, plan.signal, 'forward', () => this.run(plan));
+  }
+
+  private checkLive(): void {
     if (this.disposed) throw new RnnError('disposed', 'This WASM model was disposed: create a new one with createRnn(), createLstm() or createGru()');
-    return this.run(plan);
   }
 
   dispose(): void {
@@ -200,6 +245,8 @@ export class WasmModel implements EngineModel {
     this.runtime.heap.release(this.weightsBlock);
     if (this.scratchBlock >= 0) this.runtime.heap.release(this.scratchBlock);
     this.scratchBlock = -1;
+    this.trainer?.dispose();
+    this.trainer = null;
     this.onDispose();
   }
 
@@ -266,7 +313,8 @@ export class WasmModel implements EngineModel {
     };
   }
 
-  private run({ seqLen: L, batch: N, input, h0, c0, lengths }: ForwardPlan): EngineResult {
+  private async run({ seqLen: L, batch: N, input, h0, c0, lengths, signal }: ForwardPlan): Promise<EngineResult> {
+    this.checkLive();
     const { G, H, P, D, layers, lstm, cell } = this;
     const { kernels, heap } = this.runtime;
     const DP = D * P;
@@ -299,8 +347,15 @@ export class WasmModel implements EngineModel {
 
     // Rows that do not run stay zero in both output buffers, for every layer.
     if (lengths !== null) for (const out of new Set(buffers.outputs)) new Float32Array(heap.memory.buffer, out, L * N * DP).fill(0);
+    const { pool } = this.runtime;
+    const threads = pool !== null && N * G * H * P >= THREADED_WORK ? pool.threads : 1;
+    const Hp = roundUp(H);
+    const LN = L * N;
+    // A step: the GEMM h·W_hhᵀ, the projection h·W_hrᵀ if any, and about 10 operations per gate value.
+    const stepFlops = D * N * (2 * G * Hp * P + (P !== H ? 2 * roundUp(P) * H : 0) + 10 * G * Hp);
     let x = buffers.x;
     let out = x;
+    const phases: Phase[] = [];
     const layerArgs = layers.map((layer, index) => {
       out = buffers.outputs[index % 2]!;
       const state = index * D * N;
@@ -314,14 +369,15 @@ export class WasmModel implements EngineModel {
         buffers.packs, buffers.packBytes,
       ];
       x = out;
-      return args;
+      // With a signal: the input projection in blocks of its L·N rows (multiples of the GEMM's 64-row block, so
+      // the bits are those of one call), then the time loop in blocks of steps.
+      phases.push(
+        { units: LN, flopsPerUnit: 2 * D * G * Hp * layer.inputSize, granularity: ROW_BLOCK, call: (r0, r1) => [...args, r0, r1, 0, 0] },
+        { units: L, flopsPerUnit: stepFlops, granularity: 1, call: (s0, s1) => [...args, LN, LN, s0, s1] },
+      );
+      return [...args, 0, LN, 0, L];
     });
-    const { pool, sync, canWait } = this.runtime;
-    const threads = pool !== null && N * G * H * P >= THREADED_WORK ? pool.threads : 1;
-    if (threads > 1) pool!.post(sync, layerArgs);
-    for (const args of layerArgs) {
-      (kernels.runLayer as (...a: number[]) => void)(0, threads, canWait ? 1 : 0, sync, ...args);
-    }
+    await runPaced(this.runtime, 'runLayer', threads, { whole: layerArgs, phases }, { signal, what: 'forward', check: () => this.checkLive() });
 
     // Copy the results out of linear memory, back in the caller's batch order.
     const view = new Float32Array(heap.memory.buffer);

@@ -60,7 +60,7 @@ describe('linear memory', () => {
     }
     expect(wasm.stats()).toEqual(after);
     model.dispose();
-    expect(wasm.stats()).toEqual({ wasmMemoryBytes: after.wasmMemoryBytes, wasmAllocatedBytes: empty });
+    expect(wasm.stats()).toEqual({ wasmMemoryBytes: after.wasmMemoryBytes, wasmAllocatedBytes: empty, backwardBytes: 0 });
   });
 
   it('reuses the scratch of a larger input for a smaller one', async () => {
@@ -81,13 +81,13 @@ describe('linear memory', () => {
     const peak = wasm.stats();
     expect(peak.wasmAllocatedBytes).toBeGreaterThan(empty);
     rnn.dispose();
-    expect(wasm.stats()).toEqual({ wasmMemoryBytes: peak.wasmMemoryBytes, wasmAllocatedBytes: empty });
+    expect(wasm.stats()).toEqual({ wasmMemoryBytes: peak.wasmMemoryBytes, wasmAllocatedBytes: empty, backwardBytes: 0 });
     for (let i = 0; i < 50; i++) {
       const again = await createRnn(config, weights, wasm);
       await again.forward(input);
       again.dispose();
     }
-    expect(wasm.stats()).toEqual({ wasmMemoryBytes: peak.wasmMemoryBytes, wasmAllocatedBytes: empty });
+    expect(wasm.stats()).toEqual({ wasmMemoryBytes: peak.wasmMemoryBytes, wasmAllocatedBytes: empty, backwardBytes: 0 });
   });
 
   it('keeps models apart: freeing one leaves the others\' results unchanged', async () => {

@@ -5,12 +5,15 @@ says {"ok": true, "torch": version} when torch is imported, then speaks one JSON
 stdin/stdout:
 
   {"cmd": "load", "file": F, "mode": "lstm", "config": {...}, "params": [[name, shape, offset], ...],
-   "input": [shape, offset], "threads": 1}
+   "input": [shape, offset], "upstream": [shape, offset] or null, "threads": 1}
       builds nn.RNN / nn.LSTM / nn.GRU(**config), loads the float32 tensors stored at those byte
       offsets of F (load_state_dict(strict=True)) and replies {"ok": true, "torch": version, ...}
-  {"cmd": "run", "output": F or null}
-      one forward under torch.no_grad() (h0 = zeros); writes the output's float32 bytes to F if given;
-      replies {"ok": true, "ms": forward time in ms}
+  {"cmd": "run", "task": "forward" | "stream" | "train", "output": F or null}
+      forward: one forward under torch.no_grad() (h0 = zeros);
+      stream: the same, one step at a time (time-major input), each step fed the states of the last;
+      train: forward with autograd, then (output * upstream).sum().backward() (gradients zeroed first);
+      writes the output's float32 bytes to F if given (train: the input's gradient, then every
+      parameter's in the order of "params", back to back); replies {"ok": true, "ms": time in ms}
   {"cmd": "exit"}   (or the end of stdin)
 
 Errors come back as {"ok": false, "error": "..."}. Threads are fixed before torch does any work
@@ -37,6 +40,8 @@ def main():
     reply({"ok": True, "torch": torch.__version__})
     module = None
     x = None
+    upstream = None
+    names = []
     for line in sys.stdin:
         try:
             msg = json.loads(line)
@@ -54,10 +59,30 @@ def main():
                 module = cls(**msg["config"]).eval()
                 module.load_state_dict({name: tensor(shape, offset) for name, shape, offset in msg["params"]}, strict=True)
                 x = tensor(*msg["input"])
+                upstream = tensor(*msg["upstream"]) if msg.get("upstream") else None
+                names = [name for name, _, _ in msg["params"]]
                 reply({"ok": True, "torch": torch.__version__, "threads": torch.get_num_threads()})
             elif cmd == "run":
+                task = msg.get("task", "forward")
                 start = time.perf_counter()
-                output = module(x)[0]
+                if task == "forward":
+                    output = module(x)[0]
+                elif task == "stream":
+                    hx = None
+                    steps = []
+                    for t in range(x.shape[0]):
+                        y, hx = module(x[t:t + 1], hx)
+                        steps.append(y)
+                    output = torch.cat(steps)
+                elif task == "train":
+                    params = dict(module.named_parameters())
+                    module.zero_grad(set_to_none=True)
+                    x_grad = x.detach().requires_grad_(True)
+                    with torch.enable_grad():
+                        (module(x_grad)[0] * upstream).sum().backward()
+                    output = torch.cat([x_grad.grad.reshape(-1)] + [params[name].grad.reshape(-1) for name in names])
+                else:
+                    raise ValueError("unknown task {!r}".format(task))
                 ms = (time.perf_counter() - start) * 1000
                 if msg.get("output"):
                     output.contiguous().numpy().astype(np.float32).tofile(msg["output"])

@@ -1,7 +1,7 @@
 import { isRnnError, swapLeadingAxes } from '@recurrent/core';
 import { createBackend as createCpuBackend } from '@recurrent/cpu';
-import { describeConfig, outputWidth, type BenchConfig } from './configs.js';
-import { createModule, makeWorkload, type Prepared, type Runner, type Workload } from './runner.js';
+import { describeConfig, outputWidth, taskOf, type BenchConfig } from './configs.js';
+import { createModule, flattenGradients, makeWorkload, type Prepared, type Runner, type Workload } from './runner.js';
 
 export interface BenchOptions {
   /** Runs before timing; the first one is also the correctness check. */
@@ -60,6 +60,12 @@ export interface RunnerResult {
   gflops?: number;
   /** Median time of @recurrent/cpu divided by this one's, from the same interleaved session. */
   speedupVsCpu?: number;
+  /**
+   * The same engine's plain forward over the same input, timed in the same rounds (stream and train
+   * tasks), and this run's median over it: a stream against one forward, forward + backward against forward.
+   */
+  baseline?: { timesMs: number[]; medianMs?: number };
+  vsBaseline?: number;
   /** Growth of RSS and JS heap over building the model and its first runs, and the engine's own figure. */
   memory: { rssBytes?: number; heapBytes?: number; engineBytes?: number };
 }
@@ -112,10 +118,22 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 }
 const message = (error: unknown): string => String((error as Error)?.message ?? error).split('\n')[0]!;
 
-/** The output every engine and peer of a workload must reproduce, and who computed it. */
+/** The output every engine and peer of a workload must reproduce (train: flattenGradients), and who computed it. */
 export interface Reference {
   output: Float32Array;
   source: string;
+}
+
+/**
+ * The largest max |Δ| that passes the check. Gradients sum over B·T positions and grow with them, so a
+ * training run's tolerance is relative to the largest reference value (when that exceeds 1), as the
+ * conformance suite's is.
+ */
+export function allowedDiff(config: BenchConfig, reference: Float32Array, tolerance: number): number {
+  if (taskOf(config) !== 'train') return tolerance;
+  let max = 1;
+  for (let i = 0; i < reference.length; i++) max = Math.max(max, Math.abs(reference[i]!));
+  return tolerance * max;
 }
 export type ReferenceProvider = (w: Workload) => Promise<Reference>;
 
@@ -123,9 +141,16 @@ export type ReferenceProvider = (w: Workload) => Promise<Reference>;
 export async function cpuReference(w: Workload, why = ''): Promise<Reference> {
   const backend = await createCpuBackend();
   const model = await createModule(w.config, w.weights, backend);
-  const { output } = await model.forward(w.input);
+  let output: Float32Array;
+  if (taskOf(w.config) === 'train') {
+    const grads = await model.backward(w.input, undefined, { output: w.upstream! });
+    output = flattenGradients(grads.input.data, grads.weights, Object.keys(w.weights));
+  } else {
+    output = (await model.forward(w.input)).output.data;
+  }
   model.dispose();
-  return { output: output.data, source: `@recurrent/cpu${why ? ` (${why})` : ''}` };
+  backend.dispose();
+  return { output, source: `@recurrent/cpu${why ? ` (${why})` : ''}` };
 }
 
 interface Live {
@@ -162,6 +187,7 @@ export async function benchConfig(
     const results = runners.map((r): RunnerResult => ({ id: r.id, label: r.label, group: r.group, status: 'error', reason, timesMs: [], memory: {} }));
     return { config, description: describeConfig(config), flops: workload.flops, reference: 'none', results };
   }
+  const allowed = allowedDiff(config, reference.output, options.tolerance);
   const results: RunnerResult[] = [];
   const live: Live[] = [];
   // Progress counts runs; the total is an estimate until each engine's rep count is known.
@@ -192,6 +218,14 @@ export async function benchConfig(
       const patience = options.maxRunMs + 60_000;
       prepared = await withTimeout(runner.prepare(workload), patience, 'building the model');
       result.detail = prepared.detail;
+      const estimate = await withTimeout(prepared.estimate?.() ?? Promise.resolve(undefined), patience, 'the probe run');
+      if (estimate && estimate.ms > options.maxRunMs) {
+        result.status = 'too-slow';
+        result.reason = `not run: ${estimate.seen}, so one run would take ~${(estimate.ms / 1000).toFixed(1)} s (> ${options.maxRunMs / 1000} s)`;
+        total -= planned;
+        await prepared.dispose();
+        continue;
+      }
       const start = now();
       let output = await withTimeout(prepared.run(), patience, 'the check run');
       const checkMs = now() - start;
@@ -202,9 +236,9 @@ export async function benchConfig(
         output = swapLeadingAxes(output, config.batch, config.seqLen, DH);
       }
       result.maxAbsDiff = maxAbsDiff(output, reference.output);
-      if (!(result.maxAbsDiff <= options.tolerance)) {
+      if (!(result.maxAbsDiff <= allowed)) {
         result.status = 'mismatch';
-        result.reason = `output differs from ${reference.source} by ${result.maxAbsDiff.toExponential(2)} (> ${options.tolerance}): not timed`;
+        result.reason = `${taskOf(config) === 'train' ? 'gradients differ' : 'output differs'} from ${reference.source} by ${result.maxAbsDiff.toExponential(2)} (> ${allowed.toPrecision(2)}): not timed`;
       } else if (checkMs > options.maxRunMs) {
         result.status = 'too-slow';
         result.reason = `one run took ${(checkMs / 1000).toFixed(1)} s (> ${options.maxRunMs / 1000} s): not timed`;
@@ -213,6 +247,10 @@ export async function benchConfig(
         for (let i = 0; i < warmups; i++) {
           await prepared.run();
           tick(runner, 'warm-up');
+        }
+        if (prepared.baseline) {
+          result.baseline = { timesMs: [] };
+          await prepared.baseline();
         }
         const after = memory.sample();
         result.memory = {
@@ -243,6 +281,11 @@ export async function benchConfig(
       const start = now();
       await l.prepared.run();
       l.result.timesMs.push(now() - start);
+      if (l.prepared.baseline) {
+        const baselineStart = now();
+        await l.prepared.baseline();
+        l.result.baseline!.timesMs.push(now() - baselineStart);
+      }
       tick(l.runner, 'timed');
     }
   }
@@ -265,6 +308,10 @@ export async function benchConfig(
     r.minMs = Math.min(...r.timesMs);
     r.maxMs = Math.max(...r.timesMs);
     r.gflops = flops / (r.medianMs * 1e6);
+    if (r.baseline?.timesMs.length) {
+      r.baseline.medianMs = median(r.baseline.timesMs);
+      r.vsBaseline = r.medianMs / r.baseline.medianMs;
+    }
   }
   const ours = results.find((r) => r.id === 'cpu' && r.medianMs !== undefined);
   for (const r of results) if (ours && r.medianMs) r.speedupVsCpu = ours.medianMs! / r.medianMs;

@@ -1,7 +1,7 @@
 import { RnnError } from '@recurrent/core';
-import { onnxExportCommand, onnxExportErrorFile, onnxModelFile, type BenchConfig } from './configs.js';
+import { onnxExportCommand, onnxExportErrorFile, onnxModelFile, taskOf, type BenchConfig } from './configs.js';
 import { onnxWeightFeeds } from './onnx-graph.js';
-import type { Runner, Workload } from './runner.js';
+import { cannot, type Runner, type Workload } from './runner.js';
 
 /** The part of the onnxruntime-node / onnxruntime-web API the benchmark uses (they share it). */
 export interface OrtLike {
@@ -18,11 +18,21 @@ export type ModelLoader = (file: string) => Promise<Uint8Array | undefined>;
 
 export interface OrtJob {
   model: Uint8Array;
+  /** The weights, the input (the whole sequence) and, for a stream, the zero initial states h0 (c0). */
   feeds: Record<string, { data: Float32Array; dims: number[] }>;
+  /**
+   * A stream: `steps` runs of one step each (input (1, N, I) cut from the whole input), each fed the
+   * states the previous run returned (hN → h0, cN → c0), the way ORT's users stream.
+   */
+  stream?: { steps: number; states: [input: string, output: string][] };
 }
+
+/** Why ONNX Runtime has no training row. */
+export const ORT_NO_TRAINING = 'no training in ONNX Runtime\'s npm packages: onnxruntime-web removed it, onnxruntime-node runs inference only';
 
 /** Loads the exported model of a config and turns our weights into its feeds (the input included). */
 export async function ortJob(loadModel: ModelLoader, { config, weights, input }: Workload): Promise<OrtJob> {
+  if (taskOf(config) === 'train') cannot(ORT_NO_TRAINING);
   const model = await loadModel(onnxModelFile(config));
   if (!model) {
     // export_onnx.py keeps the exporter's own error where torch.onnx.export cannot export the model.
@@ -30,7 +40,13 @@ export async function ortJob(loadModel: ModelLoader, { config, weights, input }:
     if (exportError) throw new RnnError('unavailable', `no ONNX model: ${new TextDecoder().decode(exportError).trim()}`);
     throw new RnnError('unavailable', `no ONNX export of this config (${onnxModelFile(config)}): run ${onnxExportCommand(config)}`);
   }
-  return { model, feeds: { ...onnxWeightFeeds(model, config, weights), input: { data: input.data, dims: input.shape } } };
+  const feeds: OrtJob['feeds'] = { ...onnxWeightFeeds(model, config, weights), input: { data: input.data, dims: input.shape } };
+  if (taskOf(config) !== 'stream') return { model, feeds };
+  const r = config.module;
+  const stateDims = [(r.bidirectional ? 2 : 1) * r.numLayers, config.batch, r.hiddenSize];
+  const states: [string, string][] = config.mode === 'lstm' ? [['h0', 'hN'], ['c0', 'cN']] : [['h0', 'hN']];
+  for (const [name] of states) feeds[name] = { data: new Float32Array(stateDims[0]! * stateDims[1]! * stateDims[2]!), dims: stateDims };
+  return { model, feeds, stream: { steps: config.seqLen, states } };
 }
 
 /**
@@ -39,15 +55,45 @@ export async function ortJob(loadModel: ModelLoader, { config, weights, input }:
  */
 const NO_SPINNING = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
 
-/** An ONNX Runtime session that runs the job's feeds and returns `output`. */
+/**
+ * An ONNX Runtime session that runs the job's feeds and returns `output`; for a stream, one
+ * session.run per step, each fed the states the previous one returned, outputs gathered.
+ */
 export async function ortSession(ort: OrtLike, job: OrtJob, options: object): Promise<{ run(): Promise<Float32Array>; release(): Promise<void> }> {
   const session = await ort.InferenceSession.create(job.model, { ...options, extra: NO_SPINNING });
   const feeds: Record<string, unknown> = {};
   for (const [name, { data, dims }] of Object.entries(job.feeds)) feeds[name] = new ort.Tensor('float32', data, dims);
+  const stream = job.stream;
+  if (!stream) {
+    return {
+      async run() {
+        const result = await session.run(feeds, ['output']);
+        return result.output!.data as Float32Array;
+      },
+      release: () => session.release(),
+    };
+  }
+  // One-step input tensors, cut once outside the timed runs (as the stream rows of our engines do).
+  const { data, dims } = job.feeds.input!;
+  const stepDims = [1, ...dims.slice(1)];
+  const stepSize = dims.slice(1).reduce((a, b) => a * b, 1);
+  const steps = Array.from({ length: stream.steps }, (_, t) => new ort.Tensor('float32', data.subarray(t * stepSize, (t + 1) * stepSize), stepDims));
+  const zeros = stream.states.map(([name]) => feeds[name]);
+  const fetches = ['output', ...stream.states.map(([, out]) => out)];
   return {
     async run() {
-      const result = await session.run(feeds, ['output']);
-      return result.output!.data as Float32Array;
+      const step: Record<string, unknown> = { ...feeds };
+      stream.states.forEach(([name], k) => (step[name] = zeros[k]));
+      let out: Float32Array | undefined;
+      for (let t = 0; t < stream.steps; t++) {
+        step.input = steps[t];
+        const result = await session.run(step, fetches);
+        const y = result.output!.data as Float32Array;
+        out ??= new Float32Array(stream.steps * y.length);
+        out.set(y, t * y.length);
+        for (const [name, output] of stream.states) step[name] = result[output];
+      }
+      return out!;
     },
     release: () => session.release(),
   };

@@ -2,8 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchRun } from './environment.js';
-import { configTitle } from './configs.js';
-import { COLUMNS, cpuText, fmtBytes, goalRows, rowCells, statusText } from './format.js';
+import { configTitle, type Task } from './configs.js';
+import { columnsOf, cpuText, flopsText, fmtBytes, goalRows, rowCells, statusText } from './format.js';
 import type { ConfigResult } from './harness.js';
 
 export const DOCS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs');
@@ -12,8 +12,9 @@ const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, 
 const escapeCell = (s: string): string => s.replace(/\|/g, '\\|');
 
 function markdownTable(c: ConfigResult): string[] {
-  const rows = c.results.filter((r) => r.status === 'ok').map(rowCells);
-  const lines = [`| ${COLUMNS.map(escapeCell).join(' | ')} |`, `|${COLUMNS.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
+  const rows = c.results.filter((r) => r.status === 'ok').map((r) => rowCells(r, c));
+  const columns = columnsOf(c);
+  const lines = [`| ${columns.map(escapeCell).join(' | ')} |`, `|${columns.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
   for (const row of rows) lines.push(`| ${row.map(escapeCell).join(' | ')} |`);
   const notTimed = c.results.filter((r) => r.status !== 'ok');
   if (notTimed.length) {
@@ -83,9 +84,9 @@ export function chartSvg(runs: BenchRun[]): string {
   ].join('\n');
 }
 
-/** The goal ratios of one run as a markdown table (empty when the run has no LSTM/GRU config). */
-function goalsTable(run: BenchRun): string[] {
-  const rows = goalRows(run.results);
+/** The goal ratios of one run and task as a markdown table (empty when the run has no config they are read on). */
+function goalsTable(run: BenchRun, task: Task = 'forward'): string[] {
+  const rows = goalRows(run.results, task);
   if (rows.length === 0) return [];
   const [header, ...body] = rows;
   return [
@@ -93,6 +94,15 @@ function goalsTable(run: BenchRun): string[] {
     `|${header!.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`,
     ...body.map((row) => `| ${row.map(escapeCell).join(' | ')} |`),
   ];
+}
+
+/** A section with a task's explanation and goal tables, or nothing when no run has a config of that task. */
+function taskGoals(runs: BenchRun[], task: Task, heading: string, text: string[]): string[] {
+  const tables = runs.flatMap((run) => {
+    const table = goalsTable(run, task);
+    return table.length ? ['', `**${run.environment.runtime}**`, '', ...table] : [];
+  });
+  return tables.length ? ['', heading, '', ...text, ...tables] : [];
 }
 
 export function reportMarkdown(runs: BenchRun[]): string {
@@ -130,6 +140,26 @@ export function reportMarkdown(runs: BenchRun[]): string {
       const table = goalsTable(run);
       return table.length ? ['', `**${run.environment.runtime}**`, '', ...table] : [];
     }),
+    ...taskGoals(runs, 'stream', '## Streaming (issue 12)', [
+      'A 1-layer LSTM and GRU, I = 64, H = 128, N = 1, pushed one step at a time through `model.stream()` (1,000 pushes, ' +
+        'one fresh stream per run) on each of our engines, beside ONNX Runtime\'s `session.run` fed the state at each call ' +
+        '(the way its users stream: a model exported by `torch.onnx.export` with inputs h0 (c0) and outputs hN (cN), one ' +
+        'step per run) and PyTorch\'s `module(x_t, hx)` per step. Figures are µs per step (median run ÷ 1,000). Each ' +
+        'stream is checked against PyTorch\'s forward over the whole sequence. `stream ÷ forward` is the same engine\'s ' +
+        'stream over one forward of the same 1,000 steps, timed in the same rounds (goal ≤ 1.3×). An engine whose probe ' +
+        '(10 pushes) says 1,000 would exceed the run limit is not timed; its row gives the per-step time the probe saw.',
+    ]),
+    ...taskGoals(runs, 'train', '## Training (issue 13)', [
+      'One forward + backward (`model.backward(input, undefined, { output: G })`, G a fixed random tensor shaped like ' +
+        'the output) of the M-size LSTM and GRU, beside the same engine\'s forward alone (timed in the same rounds; goal ' +
+        '≤ 3.5× for WASM), PyTorch on 1 thread (forward, then `(output * G).sum().backward()`) and TF.js ' +
+        '(`tf.variableGrads` of the same loss through `tf.layers.lstm`, both backends; goal: WASM ≥ 5× faster than the ' +
+        'faster of them). Every engine\'s gradients (input and every parameter, PyTorch\'s names and layout) are ' +
+        'checked against PyTorch autograd\'s, max |Δ| ≤ tolerance × max(1, largest |gradient|). TF.js has no GRU row: ' +
+        'its GRU applies the reset gate before the recurrent product (no reset_after), a different function, so its ' +
+        'gradients could not be checked. ONNX Runtime has none either: its npm packages do not train. GFLOP/s counts a ' +
+        'forward + backward as 3 forwards.',
+    ]),
     '',
     '## Method',
     '',
@@ -186,7 +216,7 @@ export function reportMarkdown(runs: BenchRun[]): string {
   for (const run of runs) {
     lines.push('', `## ${run.environment.runtime}`);
     for (const c of run.results) {
-      lines.push('', `### ${configTitle(c.config, c.description)}`, '', `${(c.flops / 1e9).toFixed(3)} GFLOP per forward; checked against ${c.reference}.${c.cpu ? ` ${cpuText(c.cpu)}.` : ''}`, '');
+      lines.push('', `### ${configTitle(c.config, c.description)}`, '', `${flopsText(c)}; checked against ${c.reference}.${c.cpu ? ` ${cpuText(c.cpu)}.` : ''}`, '');
       lines.push(...markdownTable(c));
     }
   }

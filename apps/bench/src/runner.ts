@@ -1,43 +1,82 @@
 import {
-  RnnError, createGru, createLstm, createRnn, forwardFlops, initStateDict, randomTensorData, type Backend, type ForwardResult, type GruConfig, type LstmConfig, type RnnConfig, type StateDict, type Tensor,
+  RnnError, createGru, createLstm, createRnn, forwardFlops, initStateDict, randomTensorData, type Backend, type Gru, type GruConfig, type Lstm, type LstmConfig, type Rnn, type RnnConfig, type StateDict, type Tensor,
 } from '@recurrent/core';
 import { naiveGruForward, naiveLstmForward, naiveRnnForward } from '@recurrent/cpu/naive';
-import { moduleConfig, type BenchConfig } from './configs.js';
+import { moduleConfig, outputWidth, taskOf, type BenchConfig } from './configs.js';
 
-/** The same weights and input for every engine and peer of one config. */
+/** The same weights and input (and, for training, upstream gradient) for every engine and peer of one config. */
 export interface Workload {
   config: BenchConfig;
   weights: StateDict;
   /** (N, L, I) when batch_first, else (L, N, I): what a PyTorch user would pass. */
   input: Tensor;
+  /** Task `train`: ∂loss/∂output, a fixed random tensor shaped like the output (loss = Σ output·G). */
+  upstream?: Tensor;
+  /** Per timed run: the forward's for `forward` and `stream`; 3× the forward's for `train` (a backward does about twice a forward's multiply-adds). */
   flops: number;
 }
 
 export function makeWorkload(config: BenchConfig, seed = 7): Workload {
   const { batch: N, seqLen: L } = config;
   const I = config.module.inputSize;
+  const DH = (config.module.bidirectional ? 2 : 1) * outputWidth(config);
+  const forward = forwardFlops(moduleConfig(config), N, L, config.mode);
+  const train = taskOf(config) === 'train';
   return {
     config,
     weights: initStateDict(moduleConfig(config), seed, config.mode),
     input: { data: randomTensorData(N * L * I, seed + 1), shape: config.module.batchFirst ? [N, L, I] : [L, N, I] },
-    flops: forwardFlops(moduleConfig(config), N, L, config.mode),
+    ...(train ? { upstream: { data: randomTensorData(N * L * DH, seed + 2), shape: config.module.batchFirst ? [N, L, DH] : [L, N, DH] } } : {}),
+    flops: train ? 3 * forward : forward,
   };
 }
 
+/**
+ * What a training run returns, to be checked against PyTorch's: the input's gradient, then every
+ * parameter's in the state dict's (PyTorch's) order, back to back.
+ */
+export function flattenGradients(input: Float32Array, weights: Record<string, { data: Float32Array }>, order: string[]): Float32Array {
+  const parts = [input, ...order.map((name) => weights[name]!.data)];
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/** The time-major input cut into one-step chunks (1, N, I), for pushes (outside any timing). */
+export function stepChunks({ config, input }: Workload): Tensor[] {
+  if (config.module.batchFirst) throw new RnnError('config', 'a stream benchmark needs a time-major config');
+  const step = config.batch * config.module.inputSize;
+  return Array.from({ length: config.seqLen }, (_, t) => ({ data: input.data.subarray(t * step, (t + 1) * step), shape: [1, config.batch, config.module.inputSize] }));
+}
+
 /** A model of the config's module (nn.RNN, nn.LSTM or nn.GRU) on a backend, through the public API. */
-export async function createModule(config: BenchConfig, weights: StateDict, backend: Backend): Promise<{ backend: string; forward(input: Tensor): Promise<ForwardResult>; dispose(): void }> {
+export async function createModule(config: BenchConfig, weights: StateDict, backend: Backend): Promise<Rnn | Lstm | Gru> {
   const args = moduleConfig(config);
   if (config.mode === 'lstm') return createLstm(args as LstmConfig, weights, backend);
   if (config.mode === 'gru') return createGru(args as GruConfig, weights, backend);
   return createRnn(args as RnnConfig, weights, backend);
 }
 
-/** A model built by one engine or peer, ready to run the workload's forward again and again. */
+/** A model built by one engine or peer, ready to run the workload's task again and again. */
 export interface Prepared {
   /** What really runs, e.g. `wasm-simd`, `1 thread`. */
   detail?: string;
-  /** The output sequence, (N, L, D·H_out) if `batchFirstOutput` or the config is batch_first, else (L, N, D·H_out). */
+  /**
+   * forward and stream: the output sequence, (N, L, D·H_out) if `batchFirstOutput` or the config is
+   * batch_first, else (L, N, D·H_out); train: flattenGradients of the gradients.
+   */
   run(): Promise<Float32Array>;
+  /**
+   * The same engine's plain forward over the same input, timed interleaved with run() so that a ratio
+   * to it is fair: a stream against one forward over the same steps, forward + backward against forward.
+   */
+  baseline?(): Promise<unknown>;
+  /** A quick look at how long one run() would take (ms), with what it saw, so a hopeless one is not started. */
+  estimate?(): Promise<{ ms: number; seen: string }>;
   /** True when run() returns (N, L, ·) whatever the config (tfjs). */
   batchFirstOutput?: boolean;
   /** Bytes the engine itself reports holding (tensors, WebAssembly memory), where it tells. */
@@ -55,13 +94,72 @@ export interface Runner {
 
 export type EngineModule = { createBackend(options?: object): Promise<Backend> };
 
+/** What a peer cannot do, as the reason its row gives. */
+export const cannot = (why: string): never => {
+  throw new RnnError('unavailable', why);
+};
+
+/** Pushes to probe a stream's per-step time with before its check run. */
+const PROBE_STEPS = 10;
+
+/**
+ * The run of a task on one of our models: a forward; every step pushed through a fresh
+ * `model.stream()`, outputs gathered; or `model.backward` against the workload's upstream gradient.
+ */
+function taskRun(model: Rnn | Lstm | Gru, workload: Workload): Pick<Prepared, 'run' | 'baseline' | 'estimate'> {
+  const { input, upstream, weights, config } = workload;
+  const forward = async (): Promise<Float32Array> => (await model.forward(input)).output.data;
+  const task = taskOf(config);
+  if (task === 'forward') return { run: forward };
+  if (task === 'train') {
+    const order = Object.keys(weights);
+    return {
+      async run() {
+        const grads = await model.backward(input, undefined, { output: upstream! });
+        return flattenGradients(grads.input.data, grads.weights, order);
+      },
+      baseline: forward,
+    };
+  }
+  const chunks = stepChunks(workload);
+  const width = config.batch * outputWidth(config);
+  const push = async (steps: number, out?: Float32Array): Promise<void> => {
+    const stream = model.stream();
+    try {
+      for (let t = 0; t < steps; t++) {
+        const { output } = await stream.push(chunks[t]!);
+        out?.set(output.data, t * width);
+      }
+    } finally {
+      stream.dispose();
+    }
+  };
+  return {
+    async run() {
+      const out = new Float32Array(config.seqLen * width);
+      await push(config.seqLen, out);
+      return out;
+    },
+    baseline: forward,
+    async estimate() {
+      await push(1); // the first push may compile or allocate
+      const steps = Math.min(PROBE_STEPS, config.seqLen);
+      const start = performance.now();
+      await push(steps);
+      const perStep = (performance.now() - start) / steps;
+      return { ms: perStep * config.seqLen, seen: `${Math.round(perStep * 1000)} µs per step over ${steps} pushes` };
+    },
+  };
+}
+
 /** One of our engines, through the public API exactly as a user calls it, with createBackend(options). */
 export function oursRunner(id: string, label: string, load: () => Promise<EngineModule>, options?: object): Runner {
   return {
     id,
     label,
     group: 'ours',
-    async prepare({ config, weights, input }) {
+    async prepare(workload) {
+      const { config, weights } = workload;
       let mod: EngineModule;
       try {
         mod = await load();
@@ -78,7 +176,7 @@ export function oursRunner(id: string, label: string, load: () => Promise<Engine
       }
       return {
         detail: model.backend,
-        run: async () => (await model.forward(input)).output.data,
+        ...taskRun(model, workload),
         engineBytes() {
           const stats = backend.stats?.();
           return stats?.wasmMemoryBytes ?? stats?.liveBufferBytes;
@@ -111,6 +209,7 @@ export const naiveRunner: Runner = {
   label: 'naive JS loop',
   group: 'peer',
   async prepare({ config, weights, input }) {
+    if (taskOf(config) !== 'forward') cannot('the textbook loop is the baseline of forward speed only');
     const args = moduleConfig(config);
     const forward = config.mode === 'lstm'
       ? () => naiveLstmForward(args as LstmConfig, weights, input)

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RnnError } from '@recurrent/core';
-import type { BenchConfig } from './configs.js';
+import { taskOf, type BenchConfig, type Task } from './configs.js';
 import type { Runner, Workload } from './runner.js';
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', 'python', 'torch_runner.py');
@@ -41,8 +41,9 @@ function torchArgs(c: BenchConfig): Record<string, unknown> {
 /**
  * One python3 process with torch imported, for the whole benchmark run (importing torch takes
  * seconds): it holds one model at a time, the workload's, with our weights and input (handed over
- * once per workload, in a temporary file). run() is a forward in that process; its time includes
- * a line of JSON each way (well under a millisecond), as ORT-web's include its postMessage.
+ * once per workload, in a temporary file). run() is the task in that process (a forward; every step
+ * in turn, the state carried; or forward + loss.backward() with the workload's upstream gradient); its
+ * time includes a line of JSON each way (well under a millisecond), as ORT-web's include its postMessage.
  */
 class TorchProcess {
   private loaded: Workload | undefined;
@@ -118,18 +119,23 @@ class TorchProcess {
     const params: [string, number[], number][] = [];
     for (const [name, t] of Object.entries(weights)) params.push([name, t.shape, await write(t.data)]);
     const inputAt = await write(input.data);
+    const upstream = workload.upstream && [workload.upstream.shape, await write(workload.upstream.data)];
     await handle.close();
     this.loaded = undefined;
-    const reply = await this.ask({ cmd: 'load', file, mode: config.mode, config: torchArgs(config), params, input: [input.shape, inputAt], threads: THREADS });
+    const reply = await this.ask({ cmd: 'load', file, mode: config.mode, config: torchArgs(config), params, input: [input.shape, inputAt], upstream, threads: THREADS });
     if (!reply.ok) throw new RnnError('unavailable', `PyTorch: ${reply.error}`);
     this.loaded = workload;
   }
 
-  /** One forward of the loaded model; with `wantOutput`, the output sequence (batch_first or not, as PyTorch lays it out). */
-  async run(workload: Workload, wantOutput: boolean): Promise<Float32Array> {
+  /**
+   * One run of a task on the loaded model; with `wantOutput`, what it computed: the output sequence
+   * (batch_first or not, as PyTorch lays it out), or for `train` the input's gradient and then every
+   * parameter's in state-dict order (flattenGradients).
+   */
+  async run(workload: Workload, wantOutput: boolean, task: Task = taskOf(workload.config)): Promise<Float32Array> {
     await this.load(workload);
     const outFile = wantOutput ? join(this.dir, 'output.f32') : null;
-    const reply = await this.ask({ cmd: 'run', output: outFile });
+    const reply = await this.ask({ cmd: 'run', task, output: outFile });
     if (!reply.ok) throw new RnnError('internal', `PyTorch: ${reply.error}`);
     if (!outFile) return new Float32Array(0);
     const bytes = await readFile(outFile);
@@ -141,13 +147,20 @@ let shared: Promise<TorchProcess> | undefined;
 /** The run's python3 process, started on first use (a failure to start is remembered, not retried). */
 const torchProcess = (): Promise<TorchProcess> => (shared ??= TorchProcess.start());
 
-/** PyTorch's own output for a workload: the reference every engine and peer is checked against. */
+/**
+ * PyTorch's own output for a workload: the reference every engine and peer is checked against (a
+ * stream's is the forward over the whole sequence; a training run's, autograd's gradients).
+ */
 export async function torchReference(workload: Workload): Promise<{ output: Float32Array; source: string }> {
   const torch = await torchProcess();
-  return { output: await torch.run(workload, true), source: `PyTorch ${torch.version}` };
+  const task = taskOf(workload.config) === 'train' ? 'train' : 'forward';
+  return { output: await torch.run(workload, true, task), source: `PyTorch ${torch.version}${task === 'train' ? ' autograd' : ''}` };
 }
 
-/** PyTorch on the CPU on one thread (Debian's build, OpenBLAS): the native ceiling we chase. */
+/**
+ * PyTorch on the CPU on one thread (Debian's build, OpenBLAS): the native ceiling we chase. A stream
+ * is module(x_t, hx) per step; training is forward + (output·G).sum().backward(), gradients zeroed first.
+ */
 export const torchRunner: Runner = {
   id: 'torch-1t',
   label: 'PyTorch, 1 thread',
@@ -164,6 +177,7 @@ export const torchRunner: Runner = {
         checked = true;
         return output;
       },
+      ...(taskOf(workload.config) === 'forward' ? {} : { baseline: () => torch.run(workload, false, 'forward') }),
       dispose() {},
     };
   },

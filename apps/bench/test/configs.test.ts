@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { forwardFlops, isRnnError } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
-import { CONFIGS, DEFAULT_CONFIGS, describeConfig, moduleConfig, onnxExportErrorFile, onnxModelFile, parseConfig } from '../src/configs.js';
+import { CONFIGS, DEFAULT_CONFIGS, describeConfig, moduleConfig, onnxExportCommand, onnxExportErrorFile, onnxModelFile, parseConfig, taskOf } from '../src/configs.js';
+import { makeWorkload } from '../src/runner.js';
 
 describe('configs', () => {
   it('S, M and L are the sizes of issue 7, LSTM and GRU at M and L those of issue 11', () => {
@@ -12,6 +13,25 @@ describe('configs', () => {
     expect(describeConfig(CONFIGS['gru-L']!)).toBe('GRU B64 T256 I512 H512');
     expect(describeConfig(CONFIGS['lstm-proj-M']!)).toBe('LSTM B32 T128 I256 H256, 2 layers, bidirectional, batch_first, proj_size 128');
     for (const name of ['lstm-M', 'lstm-L', 'gru-M', 'gru-L', 'lstm-proj-M']) expect(DEFAULT_CONFIGS).toContain(name);
+  });
+
+  it('streams a 1-layer LSTM and GRU, H 128, I 64, N 1, 1000 pushes (issue 12), and trains LSTM and GRU at M (issue 13)', () => {
+    expect(describeConfig(CONFIGS['stream-lstm']!)).toBe('LSTM B1 T1000 I64 H128, streamed: 1000 pushes of 1 step');
+    expect(describeConfig(CONFIGS['stream-gru']!)).toBe('GRU B1 T1000 I64 H128, streamed: 1000 pushes of 1 step');
+    expect(describeConfig(CONFIGS['train-lstm-M']!)).toBe('LSTM B32 T128 I256 H256, 2 layers, bidirectional, batch_first: forward + backward');
+    expect(describeConfig(CONFIGS['train-gru-M']!)).toBe('GRU B32 T128 I256 H256, 2 layers, bidirectional, batch_first: forward + backward');
+    for (const name of ['stream-lstm', 'stream-gru', 'train-lstm-M', 'train-gru-M']) expect(DEFAULT_CONFIGS).toContain(name);
+    expect(taskOf(CONFIGS.M!)).toBe('forward');
+  });
+
+  it('gives a training workload an upstream gradient shaped like the output, and counts its FLOPs as 3 forwards', () => {
+    const forward = makeWorkload(CONFIGS['lstm-tiny']!);
+    const train = makeWorkload(CONFIGS['train-lstm-tiny']!);
+    expect(forward.upstream).toBeUndefined();
+    expect(train.upstream!.shape).toEqual([2, 6, 2 * 4]);
+    expect(train.flops).toBe(3 * forward.flops);
+    expect(train.input.data).toEqual(forward.input.data);
+    expect(makeWorkload(CONFIGS['stream-gru']!).input.shape).toEqual([1000, 1, 64]);
   });
 
   it('counts FLOPs as 2·B·T·D·Σ G·H·(I_l + H_out), plus the projection', () => {
@@ -38,10 +58,13 @@ describe('configs', () => {
     expect(parseConfig('B1 T2 I3 H4').module.numLayers).toBe(1);
     expect(parseConfig('lstm,B1,T2,I3,H4,proj2')).toMatchObject({ mode: 'lstm', module: { projSize: 2 } });
     expect(parseConfig('gru B1 T2 I3 H4').mode).toBe('gru');
+    expect(parseConfig('lstm,B1,T50,I8,H16,stream')).toMatchObject({ mode: 'lstm', task: 'stream', name: 'LSTM B1 T50 I8 H16, streamed: 50 pushes of 1 step' });
+    expect(parseConfig('gru,B2,T5,I3,H4,bi,train').task).toBe('train');
+    expect(onnxExportCommand(parseConfig('gru,B1,T5,I3,H4,stream'))).toContain('--state');
   });
 
   it('rejects a bad custom config with RnnError code config', () => {
-    for (const text of ['B8,T50,I32', 'B8,T50,I32,H0', 'B8,T50,I32,H4,sideways', 'gru,B1,T2,I3,H4,relu', 'gru,B1,T2,I3,H4,proj2', 'lstm,B1,T2,I3,H4,proj4']) {
+    for (const text of ['B8,T50,I32', 'B8,T50,I32,H0', 'B8,T50,I32,H4,sideways', 'gru,B1,T2,I3,H4,relu', 'gru,B1,T2,I3,H4,proj2', 'lstm,B1,T2,I3,H4,proj4', 'lstm,B1,T2,I3,H4,bi,stream', 'gru,B1,T2,I3,H4,bf,stream']) {
       let caught: unknown;
       try {
         parseConfig(text);
@@ -55,8 +78,17 @@ describe('configs', () => {
   it('every named config has its committed torch.onnx.export model (or the exporter\'s error), and export_onnx.py exports the same sizes', () => {
     const script = readFileSync(new URL('../models/export_onnx.py', import.meta.url), 'utf8');
     const py = (b: boolean): string => (b ? 'True' : 'False');
-    for (const c of Object.values(CONFIGS)) {
+    // Training rows have no ONNX model (ONNX Runtime does not train).
+    for (const c of Object.values(CONFIGS).filter((c) => taskOf(c) !== 'train')) {
       const r = c.module;
+      if (taskOf(c) === 'stream') {
+        expect(onnxModelFile(c)).toMatch(/_state\.onnx$/);
+        expect(readFileSync(new URL(`../models/${onnxModelFile(c)}`, import.meta.url)).length).toBeGreaterThan(100);
+        const sizes = c.name.endsWith('-tiny') ? 'STREAM_TINY' : 'STREAM';
+        expect(script).toContain(`${sizes} = dict(input_size=${r.inputSize}, hidden_size=${r.hiddenSize}, num_layers=${r.numLayers}, bidirectional=${py(r.bidirectional)}, batch_first=${py(r.batchFirst)})`);
+        expect(script).toContain(`"${c.name}": dict(mode="${c.mode}", state=True, **${sizes})`);
+        continue;
+      }
       if (r.projSize > 0) {
         expect(readFileSync(new URL(`../models/${onnxExportErrorFile(c)}`, import.meta.url), 'utf8')).toMatch(/^torch\.onnx\.export .* failed: .*LSTMs with projections/);
       } else {

@@ -82,6 +82,58 @@ describe('the generated report', () => {
     expect(md).toContain('- tfjs wasm: unavailable: no reset_after');
   });
 
+  it('gives streaming rows in µs per step beside the same engine\'s forward, and training rows beside forward alone, with the goals of issues 12 and 13', async () => {
+    // A run of 1000 pushes taking 20 ms is 20 µs per step; its forward over the same steps 10 ms: 2× (> 1.3×, missed).
+    const withBaseline = (r: RunnerResult, baselineMs: number): RunnerResult => ({ ...r, baseline: { timesMs: [baselineMs], medianMs: baselineMs }, vsBaseline: r.medianMs! / baselineMs });
+    const tasks: BenchRun = {
+      ...run,
+      results: [{
+        config: CONFIGS['stream-lstm']!,
+        description: describeConfig(CONFIGS['stream-lstm']!),
+        flops: 1,
+        reference: 'PyTorch 1.13.0a0',
+        results: [
+          withBaseline(timed('wasm-relaxed-1t', '@recurrent/wasm, relaxed SIMD, 1 thread', 'ours', 1, 20), 10),
+          withBaseline(timed('cpu', '@recurrent/cpu', 'ours', 1, 24), 20),
+          timed('ort-web-1t', 'onnxruntime-web wasm, 1 thread', 'peer', 1, 200),
+          timed('ort-node-1t', 'onnxruntime-node, 1 thread', 'peer', 1, 30),
+          { id: 'webgpu', label: '@recurrent/webgpu', group: 'ours', status: 'too-slow', reason: 'not run: 9000 µs per step over 10 pushes', timesMs: [], memory: {} },
+        ],
+      }, {
+        config: CONFIGS['train-lstm-M']!,
+        description: describeConfig(CONFIGS['train-lstm-M']!),
+        flops: 1,
+        reference: 'PyTorch 1.13.0a0 autograd',
+        results: [
+          withBaseline(timed('wasm-relaxed-1t', '@recurrent/wasm, relaxed SIMD, 1 thread', 'ours', 1, 300), 100),
+          timed('tfjs-cpu', 'tfjs cpu', 'peer', 1, 9000),
+          timed('tfjs-wasm', 'tfjs wasm', 'peer', 1, 1200),
+          timed('torch-1t', 'PyTorch, 1 thread', 'peer', 1, 150),
+        ],
+      }],
+    };
+    await writeReport([tasks], dir);
+    const md = readFileSync(join(dir, 'benchmarks.md'), 'utf8');
+    expect(md).toContain('### stream-lstm: LSTM B1 T1000 I64 H128, streamed: 1000 pushes of 1 step');
+    expect(md).toContain('| engine | runs as | µs/step | min µs | max µs | forward µs/step | stream ÷ forward | vs cpu | max \\|Δ\\| | runs |');
+    expect(md).toMatch(/^\| @recurrent\/wasm, relaxed SIMD, 1 thread \|  \| 20\.0 \| 1\.00 \| 3\.00 \| 10\.0 \| 2\.00× \|/m);
+    expect(md).toContain('- @recurrent/webgpu: too-slow: not run: 9000 µs per step over 10 pushes');
+    expect(md).toContain('## Streaming (issue 12)');
+    expect(md).toContain('| WASM relaxed SIMD, 1 thread ÷ onnxruntime-web wasm, 1 thread | ≥ 5× (LSTM, GRU) | 10× ✓ |');
+    expect(md).toContain('| WASM relaxed SIMD, 1 thread ÷ onnxruntime-node, 1 thread | ≥ 2× (LSTM, GRU) | 1.50× ✗ |');
+    expect(md).toContain('| WASM relaxed SIMD, 1 thread: stream ÷ one forward over the same steps | ≤ 1.3× (LSTM, GRU) | 2.00× ✗ |');
+    expect(md).toContain('| CPU-JS: stream ÷ one forward over the same steps | ≤ 1.3× (LSTM, GRU) | 1.20× ✓ |');
+    expect(md).toContain('### train-lstm-M: LSTM B32 T128 I256 H256, 2 layers, bidirectional, batch_first: forward + backward');
+    expect(md).toContain('| engine | runs as | fwd+bwd ms | min ms | max ms | GFLOP/s | forward ms | fwd+bwd ÷ forward |');
+    expect(md).toContain('## Training (issue 13)');
+    // 3× its forward meets ≤ 3.5×; TF.js's faster backend (wasm, 1200 ms) is 4× slower: missed; PyTorch 2× faster.
+    expect(md).toContain('| WASM relaxed SIMD, 1 thread: forward + backward ÷ its forward | ≤ 3.5× (LSTM M, GRU M) | 3.00× ✓ |');
+    expect(md).toContain('| WASM relaxed SIMD, 1 thread ÷ TF.js (its faster backend) | ≥ 5× (LSTM M, GRU M) | 4.00× ✗ |');
+    expect(md).toContain('| WASM relaxed SIMD, 1 thread ÷ PyTorch, 1 thread |  | 0.50× |');
+    // No forward LSTM/GRU config in this run: no table of issue 11.
+    expect(md).not.toContain('| ratio (speed, same session) |');
+  });
+
   it('draws a bar per timed engine and marks the others, in an SVG with no "--" inside a comment', async () => {
     await writeReport([run], dir);
     const svg = readFileSync(join(dir, 'benchmarks.svg'), 'utf8');

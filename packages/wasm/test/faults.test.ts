@@ -211,3 +211,32 @@ describe('determinism', () => {
     },
   );
 });
+
+describe('memory limits on the threaded variant', () => {
+  it('a model or an input beyond 4 GiB gets limit with the sizes before anything is built; the engine then works, with or without a signal', async () => {
+    const backend = await createBackend({ threads: 2 });
+    const c = cases[1]!;
+    const model = await CREATE[c.mode](c.config, initStateDict(c.config, 4, c.mode), backend);
+    const { input, options } = inputs(c);
+    const reference = bits(await model.forward(input, undefined, options));
+    const stats = backend.stats();
+    // 1,000,000 steps × 2 directions × 4 gates × 160 units × 4 bytes: 5.1 GB of input projection alone.
+    const long = await rejection(model.forward({ data: new Float32Array(1_000_000 * 48), shape: [1_000_000, 1, 48] }, undefined, { signal: new AbortController().signal }));
+    expect(isRnnError(long, 'limit')).toBe(true);
+    expect((long as Error).message).toMatch(/1000000 step\(s\) × 1 batch element\(s\) needs \d+\.\d MiB/);
+    expect((long as { details: Record<string, unknown> }).details).toMatchObject({ seqLen: 1_000_000, batch: 1, maxBytes: 2 ** 32 });
+    expect(backend.stats()).toEqual(stats);
+    // A model whose packed weights do not fit in what is left of the memory.
+    const small = await createBackend({ threads: 2, maximumMemoryBytes: 64 * 2 ** 20 });
+    const big: LstmConfig = { inputSize: 1024, hiddenSize: 1024, numLayers: 2 };
+    const refused = await rejection(createLstm(big, initStateDict(big, 1, 'lstm'), small));
+    expect(isRnnError(refused, 'limit')).toBe(true);
+    expect((refused as Error).message).toMatch(/weights of an LSTM with hidden size 1024, 2 layer\(s\), 1 direction\(s\)/);
+    expect((refused as { details: Record<string, unknown> }).details).toMatchObject({ maxBytes: 64 * 2 ** 20 });
+    expect(small.stats().wasmAllocatedBytes).toBe(192); // the pool's sync block only
+    expect(bits(await model.forward(input, undefined, options))).toEqual(reference);
+    expect(bits(await model.forward(input, undefined, { ...options, signal: new AbortController().signal }))).toEqual(reference);
+    backend.dispose();
+    small.dispose();
+  });
+});

@@ -7,7 +7,7 @@
 //     node_modules/.before (if present: copy an earlier dist/ there to compare), and with a signal that
 //     never fires (the work runs in slices). Runs are interleaved and timed in process CPU time, which a
 //     shared machine distorts least.
-// Usage: node bench/abort.mjs [--trials N] [--reps N] [--no-speed] [--no-latency]. Build first.
+// Usage: node bench/abort.mjs [--trials N] [--reps N] [--sizes S,M] [--no-speed] [--no-latency]. Build first.
 import { existsSync } from 'node:fs';
 import { createGru, createLstm, createRnn, initStateDict, isRnnError, randomTensorData } from '@recurrent/core';
 import { createBackend } from '@recurrent/cpu';
@@ -77,7 +77,8 @@ if (!process.argv.includes('--no-speed')) {
     return (t.user + t.system) / 1000;
   };
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  for (const { name, config, L, N } of sizes) {
+  const only = (option('--sizes') ?? 'S,M').split(',');
+  for (const { name, config, L, N } of sizes.filter((size) => only.includes(size.name))) {
     for (const mode of ['rnn', 'lstm', 'gru']) {
       const shape = config.batchFirst ? [N, L, config.inputSize] : [L, N, config.inputSize];
       const input = { data: randomTensorData(N * L * config.inputSize, 2), shape };

@@ -1,4 +1,4 @@
-import { PIECE_FLOPS, rowsPerPiece, type Pieces } from './pace.js';
+import { PIECE_FLOPS, countWork, pieceEnds, rowsPerPiece, type Pieces } from './pace.js';
 
 /**
  * The one matrix kernel of the CPU engine, for rows reached through offset tables:
@@ -97,17 +97,33 @@ export function transposed(M: Float32Array, rows: number, cols: number): Float32
 }
 
 /**
- * gemmRowsBt in pieces of rows (rowsPerPiece), yielding after each. Rows are computed independently, so
- * any split gives the same bits.
+ * One piece of gemmRowsBt: rows first ≤ i < min(rows, first + rowsPerPiece), its work counted for
+ * pieceEnds. Returns the next piece's first row. Rows are computed independently, so any split gives the
+ * same bits. Time loops call it in a plain loop (no generator per step):
+ *
+ *     for (let first = 0; first < rows; ) {
+ *       first = gemmPiece(rows, …, first);
+ *       if (pieceEnds()) yield;
+ *     }
  */
+export function gemmPiece(
+  rows: number, cols: number, K: number, A: Float32Array, aRow: Int32Array, B: Float32Array,
+  base: Float32Array, baseRow: Int32Array, C: Float32Array, cRow: Int32Array, first: number,
+): number {
+  const last = Math.min(rows, first + rowsPerPiece(cols, K));
+  gemmRowsBt(last, cols, K, A, aRow, B, base, baseRow, C, cRow, first);
+  countWork(2 * (last - first) * cols * K);
+  return last;
+}
+
+/** gemmRowsBt as pieces (gemmPiece), for the big GEMMs outside the time loops. */
 export function* gemmPieces(
   rows: number, cols: number, K: number, A: Float32Array, aRow: Int32Array, B: Float32Array,
   base: Float32Array, baseRow: Int32Array, C: Float32Array, cRow: Int32Array,
 ): Pieces {
-  const per = rowsPerPiece(cols, K);
-  for (let first = 0; first < rows; first += per) {
-    gemmRowsBt(Math.min(rows, first + per), cols, K, A, aRow, B, base, baseRow, C, cRow, first);
-    yield;
+  for (let first = 0; first < rows; ) {
+    first = gemmPiece(rows, cols, K, A, aRow, B, base, baseRow, C, cRow, first);
+    if (pieceEnds()) yield;
   }
 }
 

@@ -1,8 +1,8 @@
 import type { BackwardPlan, DirectionWeights, EngineGradients, EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
 import { cellOf, type Cell } from './cells.js';
-import { gemmAtB, gemmPieces, strided, sumRows, transposed } from './gemm.js';
-import { paced, type Pieces } from './pace.js';
+import { gemmAtB, gemmPiece, gemmPieces, strided, sumRows, transposed } from './gemm.js';
+import { paced, pieceEnds, type Pieces } from './pace.js';
 
 /** One direction's recurrent weights. */
 interface Direction {
@@ -267,11 +267,18 @@ export class CpuModel implements EngineModel {
           savedRow[i] = (r * D + d) * S * H;
           if (tape !== null) copyRow(h, i * Hout, tape.h_prev, (r * D + d) * Hout, Hout);
         }
-        yield* gemmPieces(active, GH, Hout, h, hRows, W_hh, b_hh_inside, biasRows, gates, gateRows);
+        // In pieces: at L one step is 30–130 MFLOP, longer than a slice.
+        for (let first = 0; first < active; ) {
+          first = gemmPiece(active, GH, Hout, h, hRows, W_hh, b_hh_inside, biasRows, gates, gateRows, first);
+          if (pieceEnds()) yield;
+        }
         cell.update(active, H, projected, xRow, gates, h_cell, c, tape?.saved ?? null, savedRow);
         if (W_hr !== null) {
           if (tape !== null) for (let i = 0; i < active; i++) copyRow(h_cell, i * H, tape.h_cell, ((t * N + order[i]!) * D + d) * H, H);
-          yield* gemmPieces(active, P, H, h_cell, cellRows, W_hr, noBias, biasRows, h, hRows);
+          for (let first = 0; first < active; ) {
+            first = gemmPiece(active, P, H, h_cell, cellRows, W_hr, noBias, biasRows, h, hRows, first);
+            if (pieceEnds()) yield;
+          }
         }
         // Rows not running stay 0 in the output, as pad_packed_sequence pads.
         for (let i = 0; i < active; i++) copyRow(h, i * Hout, output, (t * N + order[i]!) * D * Hout + d * Hout, Hout);
@@ -376,11 +383,17 @@ export class CpuModel implements EngineModel {
         }
         if (W_hr !== null) {
           for (let i = 0; i < active; i++) copyRow(dh, i * P, dh_tape, hPrevRow[i]!, P);
-          yield* gemmPieces(active, H, P, dh, hRows, W_hr, zeros, zeroRows, dh_cell, cellRows);
+          for (let first = 0; first < active; ) {
+            first = gemmPiece(active, H, P, dh, hRows, W_hr, zeros, zeroRows, dh_cell, cellRows, first);
+            if (pieceEnds()) yield;
+          }
         }
         cell.backward(active, H, tape.saved, savedRow, tape.h_prev, hPrevRow, dh_cell, dc, dgx, dgh, gateRow);
         // dh_{t-1} = its direct part (left in dh_cell, which is dh unless projected: then it is 0) + dgh·W_hh.
-        yield* gemmPieces(active, Hout, GH, dgh, gateRow, W_hhT[d]!, W_hr === null ? dh : zeros, W_hr === null ? hRows : zeroRows, dh, hRows);
+        for (let first = 0; first < active; ) {
+          first = gemmPiece(active, Hout, GH, dgh, gateRow, W_hhT[d]!, W_hr === null ? dh : zeros, W_hr === null ? hRows : zeroRows, dh, hRows, first);
+          if (pieceEnds()) yield;
+        }
       }
     }
   }

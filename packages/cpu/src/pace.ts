@@ -50,6 +50,24 @@ export function paced<T>(signal: AbortSignal | null | undefined, work: Pieces<T>
   return signal ? inSlices(work, signal, what) : Promise.resolve(atOnce(work));
 }
 
+let sinceLastPiece = 0;
+
+/** Counts work done since the last piece ended (see pieceEnds). */
+export function countWork(flops: number): void {
+  sinceLastPiece += flops;
+}
+
+/**
+ * Whether about PIECE_FLOPS have been done since the last piece ended: then the caller yields, so small
+ * steps yield once per PIECE_FLOPS, not once each. One count for every call: interleaved calls only make
+ * a piece end a little early or late, which changes no result.
+ */
+export function pieceEnds(): boolean {
+  if (sinceLastPiece < PIECE_FLOPS) return false;
+  sinceLastPiece = 0;
+  return true;
+}
+
 /** Rows of a GEMM piece: about PIECE_FLOPS of (2·cols·K per row), a multiple of the kernel's 4 rows. */
 export function rowsPerPiece(cols: number, K: number): number {
   return Math.max(4, Math.floor(PIECE_FLOPS / (2 * cols * K) / 4) * 4);

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { engines } from '../src/engines.js';
+import { SOAK_KINDS, soakCall } from '../src/soak-ops.js';
+
+// The soak's calls, a few of each kind, so that `pnpm soak` (10,000 per engine, with memory) keeps working.
+describe.each(engines)('soak calls: $name', ({ createBackend }) => {
+  it(`${SOAK_KINDS.length * 20} mixed calls (bad input, forward, cell, stream, backward, loadStateDict, abort, checkpoint) end as allowed`, async () => {
+    const backend = await createBackend();
+    const failures: string[] = [];
+    const kinds = new Set<string>();
+    for (let seed = 0; seed < SOAK_KINDS.length * 20; seed++) {
+      const { kind, failure } = await soakCall(backend, seed);
+      kinds.add(kind);
+      if (failure) failures.push(`seed ${seed} (${kind}): ${failure}`);
+    }
+    backend.dispose();
+    expect(failures).toEqual([]);
+    expect([...kinds].sort()).toEqual([...SOAK_KINDS].sort());
+  }, 300_000);
+});

@@ -206,7 +206,9 @@ export async function benchConfig(
     // An engine too slow for this size on a comparable earlier one (≥ 1% of these FLOPs, so that fixed
     // overheads do not distort the rate) is not run: its check run would be thrown away, and a run we
     // cannot stop would skew the others. The margin allows for the rate differing between modules.
-    const rate = rates.get(runner.id);
+    // A stream's time is per-step overhead more than arithmetic: it neither uses nor sets a rate (its probe run says instead).
+    const streaming = taskOf(config) === 'stream';
+    const rate = streaming ? undefined : rates.get(runner.id);
     const predictedMs = rate && rate.flops >= workload.flops / 100 ? workload.flops / rate.flopsPerMs : 0;
     if (predictedMs > 1.25 * options.maxRunMs) {
       result.status = 'too-slow';
@@ -229,7 +231,7 @@ export async function benchConfig(
       const start = now();
       let output = await withTimeout(prepared.run(), patience, 'the check run');
       const checkMs = now() - start;
-      rates.set(runner.id, { flopsPerMs: workload.flops / checkMs, flops: workload.flops, config: config.name });
+      if (!streaming) rates.set(runner.id, { flopsPerMs: workload.flops / checkMs, flops: workload.flops, config: config.name });
       tick(runner, 'check');
       if (prepared.batchFirstOutput && !config.module.batchFirst) {
         const DH = (config.module.bidirectional ? 2 : 1) * outputWidth(config);

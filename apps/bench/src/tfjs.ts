@@ -95,7 +95,16 @@ export function tfjsRunner(backendName: 'cpu' | 'wasm', load: TfjsLoader): Runne
         return {
           async run() {
             if (tf.getBackend() !== backendName) await tf.setBackend(backendName);
-            const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.apply(xVar) as tfNamespace.Tensor, dOutput)) as tfNamespace.Scalar, [xVar, ...weightVars]);
+            let value: tfNamespace.Scalar;
+            let grads: tfNamespace.NamedTensorMap;
+            try {
+              ({ value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.apply(xVar) as tfNamespace.Tensor, dOutput)) as tfNamespace.Scalar, [xVar, ...weightVars]));
+            } catch (error) {
+              // The wasm backend keeps every step's intermediates for the backward in its WebAssembly memory
+              // (about 700 MiB at B32 T16 of the M size): past its limit it aborts, saying only "Aborted()".
+              const bytes = engineBytes();
+              throw new Error(`${String((error as Error).message ?? error).split('\n')[0]}${backendName === 'wasm' && bytes ? ` (its WebAssembly memory held ${Math.round(bytes / 2 ** 20)} MiB: the tape of every step's intermediates outgrew it)` : ''}`, { cause: error });
+            }
             const dx = tf.tidy(() => (r.batchFirst ? grads[xVar.name]! : tf.transpose(grads[xVar.name]!, [1, 0, 2])));
             const byTfName = await Promise.all(weightVars.map(async (v) => (await grads[v.name]!.data()) as Float32Array));
             const dInput = (await dx.data()) as Float32Array;

@@ -32,5 +32,5 @@ describe.each(engines)('input immutability: $name', ({ createBackend }) => {
       again.dispose();
     }
     backend.dispose();
-  });
+  }, 300_000);
 });

@@ -2,7 +2,10 @@
 //  1. abort latency on L-size calls (B64 T256 I512 H512, 1 layer): a forward or backward is started with a
 //     signal and aborted after a random delay; printed is how late the rejection came after the moment the
 //     abort was due (the timer's due time: what a user who pressed "cancel" waits; it includes the slice
-//     the engine was running when the timer came due) and after abort() itself ran;
+//     the engine was running when the timer came due) and after abort() itself ran. A 1 ms interval timer
+//     also records the longest stretch the event loop was held, in wall time and in this process's CPU
+//     time: on a busy machine the wall figure includes time the OS gave other processes, the CPU figure
+//     is what the engine's slices cost;
 //  2. the cost of pacing: forward without a signal (fully synchronous), against the build in
 //     node_modules/.before (if present: copy an earlier dist/ there to compare), and with a signal that
 //     never fires (the work runs in slices). Runs are interleaved and timed in process CPU time, which a
@@ -35,19 +38,26 @@ if (!process.argv.includes('--no-latency')) {
   for (const [mode, call] of [['rnn', 'forward'], ['lstm', 'forward'], ['gru', 'forward'], ['rnn', 'backward']]) {
     const m = await model(mode, config, backend);
     const upstream = { output: { data: randomTensorData(L * N * 512, 3), shape: [L, N, 512] } };
-    const fromDue = [], fromCall = [];
+    const fromDue = [], fromCall = [], heldWall = [], heldCpu = [];
     for (let trial = 0; trial < trials; trial++) {
       const controller = new AbortController();
       const delay = 50 + Math.random() * 950;
       let calledAt = 0;
       const start = performance.now();
+      let [lastWall, lastCpu, maxWall, maxCpu] = [start, process.cpuUsage(), 0, 0];
+      const ticker = setInterval(() => {
+        const [wall, cpu] = [performance.now(), process.cpuUsage()];
+        maxWall = Math.max(maxWall, wall - lastWall);
+        maxCpu = Math.max(maxCpu, (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000);
+        [lastWall, lastCpu] = [wall, cpu];
+      }, 1);
       setTimeout(() => {
         calledAt = performance.now();
         controller.abort();
       }, delay);
       const work = call === 'forward' ? m.forward(input, undefined, { signal: controller.signal }) : m.backward(input, undefined, upstream, { signal: controller.signal });
       try {
-        await work;
+        await work.finally(() => clearInterval(ticker));
         console.log(`${mode} ${call}: finished before the abort (${delay.toFixed(0)} ms)`);
         continue;
       } catch (error) {
@@ -56,9 +66,12 @@ if (!process.argv.includes('--no-latency')) {
       const end = performance.now();
       fromDue.push(end - (start + delay));
       fromCall.push(end - calledAt);
+      heldWall.push(maxWall);
+      heldCpu.push(maxCpu);
       await sleep(20); // the abandoned call stops at its next slice; let it go before the next trial
     }
     console.log(`${mode} ${call} L (B${N} T${L} I512 H512), ${fromDue.length} aborts: latency after the abort was due ${quantiles(fromDue)}; after abort() ran ${quantiles(fromCall)}`);
+    console.log(`  longest hold of the event loop per call: wall ${quantiles(heldWall)}; process CPU ${quantiles(heldCpu)}`);
     m.dispose();
   }
 }

@@ -94,44 +94,71 @@ export interface Manifest {
   cases: ManifestEntry[];
 }
 
-function formatError(file: string, problem: string): RnnError {
-  return new RnnError('format', `Conformance vector file ${file}: ${problem}. Regenerate the vectors with: ${REGENERATE_COMMAND}`, { file, problem });
-}
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value) && !ArrayBuffer.isView(value);
-}
-
-function checkHeader(file: string, value: unknown): Record<string, unknown> {
-  if (!isObject(value)) throw formatError(file, 'expected a map at the top level');
-  if (value.format !== VECTOR_FORMAT) throw formatError(file, `format is ${JSON.stringify(value.format)}, expected "${VECTOR_FORMAT}"`);
-  if (value.version !== VECTOR_VERSION) {
-    throw formatError(file, `format version ${JSON.stringify(value.version)} is not the version ${VECTOR_VERSION} this runner reads`);
-  }
-  return value;
 }
 
 function isShape(value: unknown): value is number[] {
   return Array.isArray(value) && value.every((d) => Number.isSafeInteger(d) && d >= 0);
 }
 
-/** A `{shape, dtype, data: bin}` map as a typed array. msgpackr hands `bin` out as a view at any offset: copy it. */
-function readTensor(file: string, where: string, value: unknown, dtype: 'float32'): Tensor;
-function readTensor(file: string, where: string, value: unknown, dtype: 'float64'): Tensor64;
-function readTensor(file: string, where: string, value: unknown, dtype: 'float32' | 'float64'): Tensor | Tensor64 {
-  if (!isObject(value) || !isShape(value.shape) || !(value.data instanceof Uint8Array)) {
-    throw formatError(file, `${where} is not a tensor {shape, dtype, data: bytes}`);
+/**
+ * The readers one kind of vector file needs, bound to its name, format, version and regenerate
+ * command: the module vectors here and the gradient and trajectory families share one header check,
+ * one tensor reader and one manifest decoder.
+ */
+export function vectorFileReader(label: string, format: string, version: number, regenerate: string) {
+  function formatError(file: string, problem: string): RnnError {
+    return new RnnError('format', `${label} file ${file}: ${problem}. Regenerate the vectors with: ${regenerate}`, { file, problem });
   }
-  if (value.dtype !== dtype) throw formatError(file, `${where} has dtype ${JSON.stringify(value.dtype)}, expected ${dtype}`);
-  const count = value.shape.reduce((a, b) => a * b, 1);
-  const width = dtype === 'float32' ? 4 : 8;
-  if (value.data.byteLength !== count * width) {
-    throw formatError(file, `${where} has ${value.data.byteLength} bytes, but shape [${value.shape.join(', ')}] of ${dtype} needs ${count * width}`);
+
+  function checkHeader(file: string, value: unknown): Record<string, unknown> {
+    if (!isObject(value)) throw formatError(file, 'expected a map at the top level');
+    if (value.format !== format) throw formatError(file, `format is ${JSON.stringify(value.format)}, expected "${format}"`);
+    if (value.version !== version) {
+      throw formatError(file, `format version ${JSON.stringify(value.version)} is not the version ${version} this runner reads`);
+    }
+    return value;
   }
-  const bytes = new Uint8Array(value.data); // copy: aligned, and owned by us
-  const data = dtype === 'float32' ? new Float32Array(bytes.buffer) : new Float64Array(bytes.buffer);
-  return { data, shape: [...value.shape] } as Tensor | Tensor64;
+
+  /** A `{shape, dtype, data: bin}` map as a typed array. msgpackr hands `bin` out as a view at any offset: copy it. */
+  function readTensor(file: string, where: string, value: unknown, dtype: 'float32'): Tensor;
+  function readTensor(file: string, where: string, value: unknown, dtype: 'float64'): Tensor64;
+  function readTensor(file: string, where: string, value: unknown, dtype: 'float32' | 'float64'): Tensor | Tensor64;
+  function readTensor(file: string, where: string, value: unknown, dtype: 'float32' | 'float64'): Tensor | Tensor64 {
+    if (!isObject(value) || !isShape(value.shape) || !(value.data instanceof Uint8Array)) {
+      throw formatError(file, `${where} is not a tensor {shape, dtype, data: bytes}`);
+    }
+    if (value.dtype !== dtype) throw formatError(file, `${where} has dtype ${JSON.stringify(value.dtype)}, expected ${dtype}`);
+    const count = value.shape.reduce((a, b) => a * b, 1);
+    const width = dtype === 'float32' ? 4 : 8;
+    if (value.data.byteLength !== count * width) {
+      throw formatError(file, `${where} has ${value.data.byteLength} bytes, but shape [${value.shape.join(', ')}] of ${dtype} needs ${count * width}`);
+    }
+    const bytes = new Uint8Array(value.data); // copy: aligned, and owned by us
+    const data = dtype === 'float32' ? new Float32Array(bytes.buffer) : new Float64Array(bytes.buffer);
+    return { data, shape: [...value.shape] } as Tensor | Tensor64;
+  }
+
+  /** A manifest.json: valid JSON, this kind's header, a specHash and a list of cases. */
+  function decodeManifestRecord(text: string, file: string): Record<string, unknown> & { specHash: string; cases: unknown[] } {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (cause) {
+      throw formatError(file, `not valid JSON (${(cause as Error).message})`);
+    }
+    const record = checkHeader(file, raw);
+    if (typeof record.specHash !== 'string') throw formatError(file, 'field "specHash" is missing');
+    if (!Array.isArray(record.cases)) throw formatError(file, 'field "cases" is missing');
+    return record as Record<string, unknown> & { specHash: string; cases: unknown[] };
+  }
+
+  return { formatError, checkHeader, readTensor, decodeManifestRecord };
 }
+
+const { formatError, checkHeader, readTensor, decodeManifestRecord } = vectorFileReader('Conformance vector', VECTOR_FORMAT, VECTOR_VERSION, REGENERATE_COMMAND);
 
 function readString(file: string, record: Record<string, unknown>, key: string): string {
   const value = record[key];
@@ -214,16 +241,8 @@ export function decodeCase(bytes: Uint8Array, file: string): ConformanceCase {
 
 /** Parses manifest.json; a wrong format or version is an RnnError('format') naming `file`. */
 export function decodeManifest(text: string, file: string): Manifest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (cause) {
-    throw formatError(file, `not valid JSON (${(cause as Error).message})`);
-  }
-  const record = checkHeader(file, raw);
-  if (typeof record.specHash !== 'string') throw formatError(file, 'field "specHash" is missing');
-  if (!Array.isArray(record.cases)) throw formatError(file, 'field "cases" is missing');
-  for (const entry of record.cases as unknown[]) {
+  const record = decodeManifestRecord(text, file);
+  for (const entry of record.cases) {
     if (!isObject(entry) || typeof entry.id !== 'string' || typeof entry.file !== 'string' || !Array.isArray(entry.features)
       || !MODULE_FAMILIES.includes(entry.module as ModuleFamily)) {
       throw formatError(file, `every entry of "cases" needs id, file, module (${MODULE_FAMILIES.join(', ')}) and features`);

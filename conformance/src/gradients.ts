@@ -2,7 +2,7 @@ import {
   createGru, createLstm, createRnn, RnnError, type Backend, type Gradients, type Mode, type Nonlinearity, type StateDict, type Tensor,
 } from '@recurrent/core';
 import { unpack } from 'msgpackr';
-import type { ModuleFamily, Tensor64 } from './format.js';
+import { isObject, vectorFileReader, type ModuleFamily, type Tensor64 } from './format.js';
 import { moduleConfig } from './run.js';
 import { EPSILON_F32, TOLERANCE } from './tolerance.js';
 
@@ -71,32 +71,7 @@ export interface GradientManifest {
   cases: GradientManifestEntry[];
 }
 
-function formatError(file: string, problem: string): RnnError {
-  return new RnnError('format', `Gradient vector file ${file}: ${problem}. Regenerate the vectors with: ${GRADIENT_REGENERATE_COMMAND}`, { file, problem });
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v);
-
-function checkHeader(file: string, value: unknown): Record<string, unknown> {
-  if (!isObject(value)) throw formatError(file, 'expected a map at the top level');
-  if (value.format !== GRADIENT_FORMAT) throw formatError(file, `format is ${JSON.stringify(value.format)}, expected "${GRADIENT_FORMAT}"`);
-  if (value.version !== GRADIENT_VERSION) throw formatError(file, `format version ${JSON.stringify(value.version)} is not the version ${GRADIENT_VERSION} this runner reads`);
-  return value;
-}
-
-function readTensor(file: string, where: string, value: unknown, dtype: 'float32'): Tensor;
-function readTensor(file: string, where: string, value: unknown, dtype: 'float64'): Tensor64;
-function readTensor(file: string, where: string, value: unknown, dtype: 'float32' | 'float64'): Tensor | Tensor64 {
-  if (!isObject(value) || !Array.isArray(value.shape) || !value.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || !(value.data instanceof Uint8Array)) {
-    throw formatError(file, `${where} is not a tensor {shape, dtype, data: bytes}`);
-  }
-  if (value.dtype !== dtype) throw formatError(file, `${where} has dtype ${JSON.stringify(value.dtype)}, expected ${dtype}`);
-  const shape = value.shape as number[];
-  const width = dtype === 'float32' ? 4 : 8;
-  if (value.data.byteLength !== shape.reduce((a, b) => a * b, 1) * width) throw formatError(file, `${where} has ${value.data.byteLength} bytes, not what shape [${shape.join(', ')}] of ${dtype} needs`);
-  const bytes = new Uint8Array(value.data); // copy: aligned, and owned by us
-  return { data: dtype === 'float32' ? new Float32Array(bytes.buffer) : new Float64Array(bytes.buffer), shape: [...shape] } as Tensor | Tensor64;
-}
+const { formatError, checkHeader, readTensor, decodeManifestRecord } = vectorFileReader('Gradient vector', GRADIENT_FORMAT, GRADIENT_VERSION, GRADIENT_REGENERATE_COMMAND);
 
 function readSet(file: string, key: string, value: unknown, dtype: 'float32' | 'float64', lstm: boolean): GradientSet<Tensor | Tensor64> {
   if (!isObject(value) || !isObject(value.weights)) throw formatError(file, `field "${key}" is missing or has no weights`);
@@ -146,15 +121,7 @@ export function decodeGradientCase(bytes: Uint8Array, file: string): GradientCas
 }
 
 export function decodeGradientManifest(text: string, file: string): GradientManifest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (cause) {
-    throw formatError(file, `not valid JSON (${(cause as Error).message})`);
-  }
-  const record = checkHeader(file, raw);
-  if (typeof record.specHash !== 'string' || !Array.isArray(record.cases)) throw formatError(file, 'fields "specHash" and "cases" are required');
-  return record as unknown as GradientManifest;
+  return decodeManifestRecord(text, file) as unknown as GradientManifest;
 }
 
 /** What one engine did on one gradient case. Plain data (it crosses from the page to Node as JSON). */

@@ -1,7 +1,7 @@
 import { createGru, createLstm, createRnn, RnnError, type Backend, type Gradients, type Gru, type Lstm, type Rnn, type StateDict, type Tensor } from '@recurrent/core';
 import { Adam, AdamW, SGD, clipGradNorm, type AdamOptions, type Optimizer, type SgdOptions } from '@recurrent/optim';
 import { unpack } from 'msgpackr';
-import type { ModuleFamily, Tensor64 } from './format.js';
+import { isObject, vectorFileReader, type ModuleFamily, type Tensor64 } from './format.js';
 import { exclusionFor, type GradientCaseConfig, type GradientExclusion } from './gradients.js';
 import { moduleConfig } from './run.js';
 import { EPSILON_F32, TOLERANCE } from './tolerance.js';
@@ -58,29 +58,7 @@ export interface TrajectoryManifest {
   cases: TrajectoryManifestEntry[];
 }
 
-function formatError(file: string, problem: string): RnnError {
-  return new RnnError('format', `Trajectory vector file ${file}: ${problem}. Regenerate the vectors with: ${TRAJECTORY_REGENERATE_COMMAND}`, { file, problem });
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v);
-
-function checkHeader(file: string, value: unknown): Record<string, unknown> {
-  if (!isObject(value)) throw formatError(file, 'expected a map at the top level');
-  if (value.format !== TRAJECTORY_FORMAT) throw formatError(file, `format is ${JSON.stringify(value.format)}, expected "${TRAJECTORY_FORMAT}"`);
-  if (value.version !== TRAJECTORY_VERSION) throw formatError(file, `format version ${JSON.stringify(value.version)} is not the version ${TRAJECTORY_VERSION} this runner reads`);
-  return value;
-}
-
-function readTensor(file: string, where: string, value: unknown, dtype: 'float32' | 'float64'): Tensor | Tensor64 {
-  if (!isObject(value) || !Array.isArray(value.shape) || !(value.data instanceof Uint8Array) || value.dtype !== dtype) {
-    throw formatError(file, `${where} is not a ${dtype} tensor {shape, dtype, data: bytes}`);
-  }
-  const shape = value.shape as number[];
-  const width = dtype === 'float32' ? 4 : 8;
-  if (value.data.byteLength !== shape.reduce((a, b) => a * b, 1) * width) throw formatError(file, `${where} has ${value.data.byteLength} bytes, not what shape [${shape.join(', ')}] needs`);
-  const bytes = new Uint8Array(value.data); // copy: aligned, and owned by us
-  return dtype === 'float32' ? { data: new Float32Array(bytes.buffer), shape: [...shape] } : { data: new Float64Array(bytes.buffer), shape: [...shape] };
-}
+const { formatError, checkHeader, readTensor, decodeManifestRecord } = vectorFileReader('Trajectory vector', TRAJECTORY_FORMAT, TRAJECTORY_VERSION, TRAJECTORY_REGENERATE_COMMAND);
 
 function readDict(file: string, where: string, value: unknown, dtype: 'float32' | 'float64'): Record<string, Tensor | Tensor64> {
   if (!isObject(value)) throw formatError(file, `${where} is not a map of tensors`);
@@ -126,15 +104,7 @@ export function decodeTrajectoryCase(bytes: Uint8Array, file: string): Trajector
 }
 
 export function decodeTrajectoryManifest(text: string, file: string): TrajectoryManifest {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (cause) {
-    throw formatError(file, `not valid JSON (${(cause as Error).message})`);
-  }
-  const record = checkHeader(file, raw);
-  if (typeof record.specHash !== 'string' || !Array.isArray(record.cases)) throw formatError(file, 'fields "specHash" and "cases" are required');
-  return record as unknown as TrajectoryManifest;
+  return decodeManifestRecord(text, file) as unknown as TrajectoryManifest;
 }
 
 /** What one engine did on one trajectory case. Plain data (it crosses from the page to Node as JSON). */

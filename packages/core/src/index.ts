@@ -5,6 +5,7 @@ export type {
   EngineGradients,
   EngineModel,
   EngineResult,
+  EngineStream,
   ForwardOptions,
   ForwardPlan,
   ForwardResult,
@@ -22,6 +23,8 @@ export type {
   RnnConfig,
   StateDict,
   Stream,
+  StreamPlan,
+  StreamStart,
   Tensor,
   UpstreamGradients,
 } from './types.js';

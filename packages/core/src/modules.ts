@@ -1,11 +1,11 @@
 import { MODULE_NAMES, numDirections, outputSize, publicConfig, resolveConfig, type ResolvedConfig } from './config.js';
 import { RnnError, describeValue, formatShape } from './errors.js';
-import { abortable } from './abort.js';
-import { checkTensor, planForward, type InitialState } from './forward.js';
+import { abortable, throwIfAborted } from './abort.js';
+import { checkTensor, planForward, type CallLayout, type InitialState } from './forward.js';
 import { swapLeadingAxes } from './layout.js';
 import type {
-  Backend, ForwardOptions, ForwardResult, Gradients, Gru, GruConfig, Lstm, LstmConfig, LstmResult, Mode, Rnn, RnnConfig, StateDict, Stream, Tensor,
-  UpstreamGradients,
+  Backend, EngineModel, EngineResult, EngineStream, ForwardOptions, ForwardResult, Gradients, Gru, GruConfig, Lstm, LstmConfig, LstmResult, Mode, Rnn, RnnConfig, StateDict, Stream, Tensor,
+  StreamStart, UpstreamGradients,
 } from './types.js';
 import { namedParameters, planModel } from './weights.js';
 
@@ -21,14 +21,6 @@ export function checkBackend(backend: unknown): Backend {
 
 type AnyResult = ForwardResult & { cN?: Tensor };
 
-/** The states a stream carries between pushes, in the layout forward takes them. */
-interface Carried {
-  batched: boolean;
-  /** N, or 1 unbatched. */
-  batch: number;
-  hx: InitialState;
-}
-
 /** Every module behind one face: Rnn, Gru and Lstm are this with their own state and result types. */
 interface AnyModule {
   config: Readonly<Record<string, unknown>>;
@@ -41,8 +33,24 @@ interface AnyModule {
   dispose(): void;
 }
 
-const copyTensor = (t: Tensor): Tensor => ({ data: t.data.slice(), shape: [...t.shape] });
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/**
+ * A stream for an engine without `openStream`: its states are carried in JavaScript from one forward
+ * to the next. A push aborted while the engine still runs is dropped (abortable), states untouched.
+ */
+function carriedStream(engineModel: EngineModel, start: StreamStart, what: string): EngineStream {
+  let { h0, c0 } = start;
+  return {
+    async push(plan) {
+      const result = await abortable(plan.signal, () => engineModel.forward({ ...plan, h0, c0 }), what);
+      h0 = result.hN.slice();
+      c0 = result.cN?.slice() ?? null;
+      return result;
+    },
+    dispose() {},
+  };
+}
 
 /**
  * Builds any module from its config and a PyTorch state dict on the given engine. Everything is
@@ -63,34 +71,29 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
     if (disposed) throw new RnnError('disposed', `This model was disposed: create a new one with ${create}`);
   };
 
-  async function forward(input: Tensor, hx: InitialState | undefined, options: ForwardOptions | undefined): Promise<AnyResult> {
-    checkLive();
-    const { plan: forwardPlan, layout } = planForward(resolved, input, hx, options);
-    const { seqLen: L, batch: N } = forwardPlan;
-    const result = await abortable(forwardPlan.signal, () => engineModel.forward(forwardPlan), `${module} forward`);
-    const stateShape = (width: number): number[] => (layout.batched ? [stateRows, N, width] : [stateRows, width]);
-    const output: Tensor = layout.batchFirst
+  /** What forward and stream.push give back: the engine's time-major arrays in the caller's layout. */
+  function shapeResult(result: EngineResult, { batched, batchFirst }: CallLayout, L: number, N: number): AnyResult {
+    const stateShape = (width: number): number[] => (batched ? [stateRows, N, width] : [stateRows, width]);
+    const output: Tensor = batchFirst
       ? { data: swapLeadingAxes(result.output, L, N, D * Hout), shape: [N, L, D * Hout] }
-      : { data: result.output, shape: layout.batched ? [L, N, D * Hout] : [L, D * Hout] };
+      : { data: result.output, shape: batched ? [L, N, D * Hout] : [L, D * Hout] };
     const hN = { data: result.hN, shape: stateShape(Hout) };
     if (mode !== 'lstm') return { output, hN };
     if (result.cN === undefined) throw new RnnError('internal', `The ${engine.name} engine returned no c_n for an LSTM`);
     return { output, hN, cN: { data: result.cN, shape: stateShape(resolved.hiddenSize) } };
   }
 
-  /** The stream's initial states, checked now (their rank says batched or not), copied so the caller may reuse theirs. */
-  function initialCarried(hx: InitialState | undefined): Carried | null {
-    if (hx === undefined || hx === null) return null;
-    const first = (Array.isArray(hx) ? hx[0] : hx) as Partial<Tensor> | undefined;
-    const batched = first?.shape?.length === 3;
-    const batch = batched ? first!.shape![1]! : 1;
-    // A forward over a one-step dummy input validates the states exactly as forward would.
-    const features = resolved.inputSize;
-    const probe = { data: new Float32Array(batch * features), shape: batched ? (resolved.batchFirst ? [batch, 1, features] : [1, batch, features]) : [1, features] };
-    planForward(resolved, probe, hx);
-    return { batched, batch, hx: Array.isArray(hx) ? [copyTensor(hx[0]!), copyTensor(hx[1]!)] : copyTensor(hx as Tensor) };
+  async function forward(input: Tensor, hx: InitialState | undefined, options: ForwardOptions | undefined): Promise<AnyResult> {
+    checkLive();
+    const { plan: forwardPlan, layout } = planForward(resolved, input, hx, options);
+    const result = await abortable(forwardPlan.signal, () => engineModel.forward(forwardPlan), `${module} forward`);
+    return shapeResult(result, layout, forwardPlan.seqLen, forwardPlan.batch);
   }
 
+  /**
+   * A stream's states live on the engine (EngineModel.openStream) from its first push, whose batch they
+   * take unless stream(hx) set it; each push is checked here and then runs in call order.
+   */
   function stream(hx: InitialState | undefined): Stream<AnyResult> {
     checkLive();
     if (D === 2) {
@@ -98,44 +101,78 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
         field: 'bidirectional',
       });
     }
-    let carried = initialCarried(hx);
+    /** batched/batch: the layout every push must have, known from hx or else from the first push. */
+    let layout: { batched: boolean; batch: number } | null = null;
+    let start: StreamStart | null = null;
+    if (hx !== undefined && hx !== null) {
+      const first = (Array.isArray(hx) ? hx[0] : hx) as Partial<Tensor> | undefined;
+      const batched = first?.shape?.length === 3;
+      const batch = batched ? first!.shape![1]! : 1;
+      // A forward plan over a one-step dummy input checks the states exactly as forward would.
+      const features = resolved.inputSize;
+      const probe = { data: new Float32Array(batch * features), shape: batched ? (resolved.batchFirst ? [batch, 1, features] : [1, batch, features]) : [1, features] };
+      const { h0, c0 } = planForward(resolved, probe, hx).plan;
+      // Copied: the caller may reuse theirs, and the engine may keep what it is given.
+      start = { batch, h0: h0!.slice(), c0: c0?.slice() ?? null };
+      layout = { batched, batch };
+    }
+    let held: EngineStream | null = null;
     let closed = false;
     let queue: Promise<unknown> = Promise.resolve();
+    const what = `${module} stream push`;
 
-    async function push(chunk: Tensor, options?: ForwardOptions): Promise<AnyResult> {
+    function planPush(chunk: Tensor, options: ForwardOptions | undefined) {
       if (closed) throw new RnnError('disposed', 'This stream was disposed: start a new one with model.stream()');
-      checkTensor(chunk, 'chunk');
-      if (carried !== null) {
-        const batched = chunk.shape.length === 3;
-        const batch = batched ? chunk.shape[resolved.batchFirst ? 0 : 1]! : 1;
-        if (batched !== carried.batched || batch !== carried.batch) {
-          const describe = (b: boolean, n: number) => (b ? `batched with N = ${n}` : 'unbatched');
-          throw new RnnError('shape', `stream: the chunk is ${describe(batched, batch)} (shape ${formatShape(chunk.shape)}), but the stream's states are ${describe(carried.batched, carried.batch)}: every push of a stream keeps the batch of its first push (or of stream(hx))`, {
-            field: 'chunk.shape',
-            expected: carried.batched ? carried.batch : 'unbatched',
-            actual: chunk.shape,
-          });
-        }
+      checkLive();
+      const planned = planForward(resolved, chunk, undefined, options);
+      const { batched } = planned.layout;
+      const { batch } = planned.plan;
+      if (layout === null) layout = { batched, batch };
+      else if (batched !== layout.batched || batch !== layout.batch) {
+        const describe = (b: boolean, n: number) => (b ? `batched with N = ${n}` : 'unbatched');
+        throw new RnnError('shape', `stream: the chunk is ${describe(batched, batch)} (shape ${formatShape(chunk.shape)}), but the stream's states are ${describe(layout.batched, layout.batch)}: every push of a stream keeps the batch of its first push (or of stream(hx))`, {
+          field: 'chunk.shape',
+          expected: layout.batched ? layout.batch : 'unbatched',
+          actual: chunk.shape,
+        });
       }
-      const result = await forward(chunk, carried?.hx, options);
-      const batched = result.hN.shape.length === 3;
-      carried = {
-        batched,
-        batch: batched ? result.hN.shape[1]! : 1,
-        hx: result.cN === undefined ? copyTensor(result.hN) : [copyTensor(result.hN), copyTensor(result.cN)],
-      };
-      return result;
+      return planned;
+    }
+
+    async function run({ plan: { h0: _h0, c0: _c0, ...pushPlan }, layout: callLayout }: ReturnType<typeof planPush>): Promise<AnyResult> {
+      if (closed) throw new RnnError('disposed', 'This stream was disposed: start a new one with model.stream()');
+      checkLive();
+      throwIfAborted(pushPlan.signal, what);
+      if (held === null) {
+        const from = start ?? { batch: pushPlan.batch, h0: null, c0: null };
+        held = engineModel.openStream?.(from) ?? carriedStream(engineModel, from, what);
+        start = null;
+      }
+      const result = await held.push(pushPlan);
+      return shapeResult(result, callLayout, pushPlan.seqLen, pushPlan.batch);
     }
 
     return {
       push(chunk, options) {
-        const run = queue.then(() => push(chunk, options));
-        queue = run.catch(() => {});
-        return run;
+        let planned: ReturnType<typeof planPush>;
+        try {
+          planned = planPush(chunk, options);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        const pushed = queue.then(() => run(planned));
+        queue = pushed.catch(() => {});
+        return pushed;
       },
       dispose() {
+        if (closed) return;
         closed = true;
-        carried = null;
+        start = null;
+        // After the pushes already queued have settled (they reject: the stream is closed).
+        void queue.then(() => {
+          held?.dispose();
+          held = null;
+        });
       },
     };
   }

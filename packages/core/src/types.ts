@@ -242,6 +242,28 @@ export interface EngineGradients {
   layers: DirectionWeights[][];
 }
 
+/** One push of an engine-held stream: a forward plan whose initial states are the ones the stream holds. */
+export type StreamPlan = Omit<ForwardPlan, 'h0' | 'c0'>;
+
+/** The states an engine-held stream starts from: its batch N, and h0/c0 as a ForwardPlan takes them. */
+export interface StreamStart {
+  batch: number;
+  h0: Float32Array | null;
+  c0: Float32Array | null;
+}
+
+/**
+ * A stream whose states stay on the engine between pushes (WASM linear memory, GPU buffers), so that a
+ * push of one step costs about the step's arithmetic. `push` is exactly forward({ ...plan, h0, c0 }) from
+ * the held states (plan.batch is always the stream's); when it succeeds the held states become its hN/cN,
+ * and when it fails (an abort, a fault) they stay as they were. Core calls push one at a time, and
+ * checks `plan.signal` only through the engine: an engine must not commit a push whose signal has fired.
+ */
+export interface EngineStream {
+  push(plan: StreamPlan): Promise<EngineResult>;
+  dispose(): void;
+}
+
 /** A model prepared by one engine (weights uploaded, pipelines built). */
 export interface EngineModel {
   /** Which variant runs it, e.g. `wasm-relaxed-simd-threads`; defaults to the backend's name. */
@@ -249,6 +271,11 @@ export interface EngineModel {
   forward(plan: ForwardPlan): Promise<EngineResult>;
   /** BPTT for the plan; engines without it make `model.backward` reject with `unavailable`. */
   backward?(plan: BackwardPlan): Promise<EngineGradients>;
+  /**
+   * A stream holding its states on the engine (unidirectional models only). Engines without it stream
+   * through `forward`, the states carried in JavaScript between pushes.
+   */
+  openStream?(start: StreamStart): EngineStream;
   /** Replaces the weights in place with a validated plan of the same model (same sizes). */
   loadWeights?(plan: ModelPlan): Promise<void>;
   dispose(): void;

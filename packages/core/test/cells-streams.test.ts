@@ -133,6 +133,57 @@ describe('streams: each push is forward(chunk, carried states)', () => {
     expect(() => uni.stream()).toThrowError(/disposed/);
   });
 
+  it("keeps the states on the engine when it can hold them (openStream), opened once with the stream's batch", async () => {
+    const { backend, plans } = countingBackend();
+    const opened: { batch: number; h0: Float32Array | null; pushes: number[]; disposed: boolean }[] = [];
+    const holding: Backend = {
+      ...backend,
+      async createModel(model) {
+        const inner = await backend.createModel(model);
+        return {
+          ...inner,
+          openStream(start) {
+            const record = { batch: start.batch, h0: start.h0, pushes: [] as number[], disposed: false };
+            opened.push(record);
+            let h = start.h0 ?? new Float32Array(start.batch * model.outputSize);
+            return {
+              async push(plan) {
+                record.pushes.push(plan.seqLen);
+                expect(plan.batch).toBe(start.batch);
+                h = h.map((v) => v + plan.seqLen);
+                return { output: new Float32Array(plan.seqLen * plan.batch * model.outputSize), hN: h.slice() };
+              },
+              dispose() {
+                record.disposed = true;
+              },
+            };
+          },
+        };
+      },
+    };
+    const gru = await createGru({ inputSize: 2, hiddenSize: 3 }, initStateDict({ inputSize: 2, hiddenSize: 3 }, 1, 'gru'), holding);
+    const h0 = zeros(1, 2, 3);
+    h0.data.fill(5);
+    const stream = gru.stream(h0);
+    h0.data.fill(99);
+    const results = await Promise.all([2, 1].map((L) => stream.push(zeros(L, 2, 2))));
+    expect(results.map((r) => [r.hN.shape, r.hN.data[0]])).toEqual([[[1, 2, 3], 7], [[1, 2, 3], 8]]);
+    expect(plans).toHaveLength(0); // no forward: the engine's stream ran every push
+    expect(opened).toHaveLength(1);
+    expect([opened[0]!.batch, opened[0]!.h0![0], opened[0]!.pushes]).toEqual([2, 5, [2, 1]]);
+    await expectRnnError(() => stream.push(zeros(1, 3, 2)), 'shape', /the chunk is batched with N = 3/);
+    stream.dispose();
+    await expectRnnError(() => stream.push(zeros(1, 2, 2)), 'disposed', /This stream was disposed/);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(opened[0]!.disposed).toBe(true);
+    // Without hx, the first push sets the batch (and nothing is opened before it).
+    const fresh = gru.stream();
+    expect(opened).toHaveLength(1);
+    await fresh.push(zeros(1, 4, 2));
+    expect(opened[1]!.batch).toBe(4);
+    await expectRnnError(() => fresh.push(zeros(1, 2, 2)), 'shape', /the chunk is batched with N = 2 .* states are batched with N = 4/);
+  });
+
   it('checks the initial states when the stream starts', async () => {
     const { backend } = countingBackend();
     const lstm = await createLstm({ inputSize: 2, hiddenSize: 3 }, initStateDict({ inputSize: 2, hiddenSize: 3 }, 1, 'lstm'), backend);

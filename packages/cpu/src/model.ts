@@ -1,5 +1,7 @@
-import type { BackwardPlan, DirectionWeights, EngineGradients, EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
-import { RnnError } from '@recurrent/core';
+import type {
+  BackwardPlan, DirectionWeights, EngineGradients, EngineModel, EngineResult, EngineStream, ForwardPlan, ModelPlan, StreamPlan, StreamStart,
+} from '@recurrent/core';
+import { RnnError, throwIfAborted } from '@recurrent/core';
 import { cellOf, type Cell } from './cells.js';
 import { gemmAtB, gemmPiece, gemmPieces, strided, sumRows, transposed } from './gemm.js';
 import { paced, pieceEnds, type Pieces } from './pace.js';
@@ -55,18 +57,18 @@ function buildLayers(plan: ModelPlan, cell: Cell): Layer[] {
 /**
  * Batch elements in descending length order, as pack_padded_sequence sorts them: at any step t the
  * elements still running (len_b > t) are then the first activeAt[t] of this order, for both directions.
+ * Fills order (N) and activeAt (L).
  */
-function lengthOrder(L: number, N: number, lengths: Int32Array | null): { order: Int32Array; activeAt: Int32Array } {
-  const order = Int32Array.from({ length: N }, (_, b) => b);
-  const activeAt = new Int32Array(L).fill(N);
-  if (lengths === null) return { order, activeAt };
+function lengthOrder(L: number, N: number, lengths: Int32Array | null, order: Int32Array, activeAt: Int32Array): void {
+  for (let b = 0; b < N; b++) order[b] = b;
+  activeAt.fill(N);
+  if (lengths === null) return;
   order.sort((a, b) => lengths[b]! - lengths[a]! || a - b);
   for (let t = 0; t < L; t++) {
     let active = 0;
     while (active < N && lengths[order[active]!]! > t) active++;
     activeAt[t] = active;
   }
-  return { order, activeAt };
 }
 
 /** The rows r = t·N + b of the time-major layout that an element runs (t < len_b), in order. */
@@ -89,6 +91,41 @@ interface State {
   c: Float32Array;
   /** (N, H): what the cell writes, h itself unless a projection follows. */
   h_cell: Float32Array;
+}
+
+/**
+ * Every buffer a forward of L steps over N elements uses besides its results. forward and backward make
+ * one per call; a stream keeps one and reuses it for each push of the same length, so that a push
+ * allocates only the arrays it returns.
+ */
+interface Scratch {
+  L: number;
+  /** (N): elements in length order; (L): how many of them run at step t (lengthOrder). */
+  order: Int32Array;
+  activeAt: Int32Array;
+  /** One per direction. */
+  states: State[];
+  /** (L·N, D·G·H): x_t·W_ihᵀ + b_ih (+ b_hh) of one layer. */
+  projected: Float32Array;
+  /**
+   * (L·N, D·H_out) per layer below the top: its output, the next layer's input (the top one's output is
+   * a result). Rows past an element's length may hold an earlier push's values: the layer above projects
+   * them too, but its time loop never reads those rows.
+   */
+  outputs: Float32Array[];
+  /** Offset tables: each layer's input rows, the rows of `projected`, and 0 for every row (a bias added to each row). */
+  inputRows: Int32Array[];
+  projectedRows: Int32Array;
+  zeroRows: Int32Array;
+  /** (N, G·H): h_{t-1}·W_hhᵀ (+ b_hn) of one step, and the offset tables of one step's rows. */
+  gates: Float32Array;
+  gateRows: Int32Array;
+  hRows: Int32Array;
+  cellRows: Int32Array;
+  xRow: Int32Array;
+  savedRow: Int32Array;
+  /** (P): the projection has no bias. */
+  noBias: Float32Array;
 }
 
 /**
@@ -129,8 +166,12 @@ export class CpuModel implements EngineModel {
   private readonly Hout: number;
   private readonly P: number;
   private readonly D: number;
+  private readonly inputSize: number;
+  private readonly numLayers: number;
   private readonly lstm: boolean;
   private readonly hasBias: boolean;
+  /** Open streams: disposing the model disposes them. */
+  private readonly streams = new Set<CpuStream>();
   /** Bytes the latest backward held at its peak: the forward's tapes plus one layer's gradient buffers (see backwardBytes). */
   lastBackwardBytes = 0;
 
@@ -142,13 +183,27 @@ export class CpuModel implements EngineModel {
     this.Hout = plan.outputSize;
     this.P = plan.projSize;
     this.D = plan.numDirections;
+    this.inputSize = plan.inputSize;
+    this.numLayers = plan.numLayers;
     this.lstm = plan.mode === 'lstm';
     this.hasBias = plan.hasBias;
   }
 
   /** With a signal, the work runs in slices an abort can stop (pace.ts); without one, at once. */
   async forward(plan: ForwardPlan): Promise<EngineResult> {
-    return paced(plan.signal, this.run(this.live(), plan, null), 'forward');
+    return paced(plan.signal, this.run(this.live(), plan, plan.h0, plan.c0, this.scratch(plan.seqLen, plan.batch), null), 'forward');
+  }
+
+  /** A stream whose h and c stay in arrays it owns between pushes (CpuStream). */
+  openStream({ batch, h0, c0 }: StreamStart): EngineStream {
+    this.live();
+    const rows = this.numLayers * this.D * batch;
+    // Core hands over copies: the stream may keep them.
+    const h = h0 ?? new Float32Array(rows * this.Hout);
+    const c = this.lstm ? (c0 ?? new Float32Array(rows * this.H)) : null;
+    const stream: CpuStream = new CpuStream(this, h, c, () => this.streams.delete(stream));
+    this.streams.add(stream);
+    return stream;
   }
 
   /**
@@ -162,8 +217,9 @@ export class CpuModel implements EngineModel {
 
   private *train(layers: Layer[], plan: BackwardPlan): Pieces<EngineGradients> {
     const tapes: LayerTape[] = [];
-    yield* this.run(layers, plan, tapes);
-    return yield* this.backpropagate(layers, plan, tapes);
+    const scratch = this.scratch(plan.seqLen, plan.batch);
+    yield* this.run(layers, plan, plan.h0, plan.c0, scratch, tapes);
+    return yield* this.backpropagate(layers, plan, scratch, tapes);
   }
 
   /** The plan has the same sizes (core checked the state dict against this model's config). */
@@ -176,41 +232,73 @@ export class CpuModel implements EngineModel {
     if (this.layers === null) return;
     this.layers = null;
     this.lastBackwardBytes = 0;
+    for (const stream of this.streams) stream.dispose();
     this.onDispose();
   }
 
-  private live(): Layer[] {
+  /** The model's layers; 'disposed' once the model is. */
+  live(): Layer[] {
     if (this.layers === null) throw new RnnError('disposed', 'This CPU model was disposed');
     return this.layers;
   }
 
+  /** A Scratch for L steps over N elements. */
+  scratch(L: number, N: number): Scratch {
+    const { H, Hout, P, D } = this;
+    const GH = this.cell.gates * H;
+    const rows = L * N;
+    return {
+      L,
+      order: new Int32Array(N),
+      activeAt: new Int32Array(L),
+      states: Array.from({ length: D }, () => {
+        const h = new Float32Array(N * Hout);
+        return { h, c: new Float32Array(this.lstm ? N * H : 0), h_cell: P > 0 ? new Float32Array(N * H) : h };
+      }),
+      projected: new Float32Array(rows * D * GH),
+      outputs: Array.from({ length: this.numLayers - 1 }, () => new Float32Array(rows * D * Hout)),
+      inputRows: Array.from({ length: this.numLayers }, (_, index) => strided(rows, index === 0 ? this.inputSize : D * Hout)),
+      projectedRows: strided(rows, D * GH),
+      zeroRows: new Int32Array(rows),
+      gates: new Float32Array(N * GH),
+      gateRows: strided(N, GH),
+      hRows: strided(N, Hout),
+      cellRows: strided(N, H),
+      xRow: new Int32Array(N),
+      savedRow: new Int32Array(N),
+      noBias: new Float32Array(P),
+    };
+  }
+
   /**
-   * Runs the stack: each layer reads the previous layer's (L, N, D·H_out) output. With `tapes`, each
-   * layer also records its LayerTape there.
+   * The forward, from h0/c0 (a call's, or a stream's held states, only read) into fresh output, hN and
+   * cN, every other buffer in `scratch`: forward, backward and a stream's push all run it. Each layer
+   * reads the previous layer's (L, N, D·H_out) output. With `tapes`, each layer also records its
+   * LayerTape there.
    */
-  private *run(layers: Layer[], { seqLen: L, batch: N, input, h0, c0, lengths }: ForwardPlan, tapes: LayerTape[] | null): Pieces<EngineResult> {
+  *run(
+    layers: Layer[], { seqLen: L, batch: N, input, lengths }: StreamPlan, h0: Float32Array | null, c0: Float32Array | null,
+    scratch: Scratch, tapes: LayerTape[] | null,
+  ): Pieces<EngineResult> {
     const { H, Hout, P, D } = this;
     const DGH = D * this.cell.gates * H;
     const hN = new Float32Array(layers.length * D * N * Hout);
     const cN = new Float32Array(this.lstm ? layers.length * D * N * H : 0);
-    const { order, activeAt } = lengthOrder(L, N, lengths);
-    const states: State[] = Array.from({ length: D }, () => {
-      const h = new Float32Array(N * Hout);
-      return { h, c: new Float32Array(this.lstm ? N * H : 0), h_cell: P > 0 ? new Float32Array(N * H) : h };
-    });
+    const { order, activeAt, states, projected } = scratch;
+    lengthOrder(L, N, lengths, order, activeAt);
     const rows = L * N;
-    const projected = new Float32Array(rows * DGH);
     let x = input;
-    let output = new Float32Array(0);
+    let output = input;
     for (let index = 0; index < layers.length; index++) {
       const layer = layers[index]!;
       // x_t·W_ihᵀ + b_ih + b_hh for every step and both directions at once: it does not depend on h.
-      yield* gemmPieces(rows, DGH, layer.inputSize, x, strided(rows, layer.inputSize), layer.W_ih, layer.b_folded, new Int32Array(rows), projected, strided(rows, DGH));
-      output = new Float32Array(rows * D * Hout);
-      states.forEach((state, d) => {
+      yield* gemmPieces(rows, DGH, layer.inputSize, x, scratch.inputRows[index]!, layer.W_ih, layer.b_folded, scratch.zeroRows, projected, scratch.projectedRows);
+      output = index === layers.length - 1 ? new Float32Array(rows * D * Hout) : scratch.outputs[index]!;
+      for (let d = 0; d < D; d++) {
+        const state = states[d]!;
         gatherRows(h0, (index * D + d) * N * Hout, Hout, order, state.h);
         if (this.lstm) gatherRows(c0, (index * D + d) * N * H, H, order, state.c);
-      });
+      }
       let tape: LayerTape | null = null;
       if (tapes !== null) {
         tape = {
@@ -221,12 +309,13 @@ export class CpuModel implements EngineModel {
         };
         tapes.push(tape);
       }
-      yield* this.recur(layer, projected, output, L, N, order, activeAt, states, tape);
+      yield* this.recur(layer, output, L, N, scratch, tape);
       // The states now hold h_n (and c_n): forward after step len_b−1, reverse after step 0.
-      states.forEach((state, d) => {
+      for (let d = 0; d < D; d++) {
+        const state = states[d]!;
         scatterRows(state.h, Hout, order, hN, (index * D + d) * N * Hout);
         if (this.lstm) scatterRows(state.c, H, order, cN, (index * D + d) * N * H);
-      });
+      }
       x = output;
     }
     return this.lstm ? { output, hN, cN } : { output, hN };
@@ -243,18 +332,11 @@ export class CpuModel implements EngineModel {
    * A row not yet running keeps h0/c0, so the reverse direction starts from them at each element's own
    * last step. With a tape, the step also records h_{t-1}, what the cell saves and (projected) its h.
    */
-  private *recur(layer: Layer, projected: Float32Array, output: Float32Array, L: number, N: number, order: Int32Array, activeAt: Int32Array, states: State[], tape: LayerTape | null): Pieces {
+  private *recur(layer: Layer, output: Float32Array, L: number, N: number, scratch: Scratch, tape: LayerTape | null): Pieces {
     const { cell, H, Hout, P, D } = this;
     const GH = cell.gates * H;
     const S = cell.saved;
-    const gates = new Float32Array(N * GH);
-    const gateRows = strided(N, GH);
-    const hRows = strided(N, Hout);
-    const cellRows = strided(N, H);
-    const biasRows = new Int32Array(N);
-    const noBias = new Float32Array(P);
-    const xRow = new Int32Array(N);
-    const savedRow = new Int32Array(N);
+    const { order, activeAt, states, projected, gates, gateRows, hRows, cellRows, zeroRows, noBias, xRow, savedRow } = scratch;
     for (let step = 0; step < L; step++) {
       for (let d = 0; d < D; d++) {
         const t = d === 0 ? step : L - 1 - step;
@@ -269,14 +351,14 @@ export class CpuModel implements EngineModel {
         }
         // In pieces: at L one step is 30–130 MFLOP, longer than a slice.
         for (let first = 0; first < active; ) {
-          first = gemmPiece(active, GH, Hout, h, hRows, W_hh, b_hh_inside, biasRows, gates, gateRows, first);
+          first = gemmPiece(active, GH, Hout, h, hRows, W_hh, b_hh_inside, zeroRows, gates, gateRows, first);
           if (pieceEnds()) yield;
         }
         cell.update(active, H, projected, xRow, gates, h_cell, c, tape?.saved ?? null, savedRow);
         if (W_hr !== null) {
           if (tape !== null) for (let i = 0; i < active; i++) copyRow(h_cell, i * H, tape.h_cell, ((t * N + order[i]!) * D + d) * H, H);
           for (let first = 0; first < active; ) {
-            first = gemmPiece(active, P, H, h_cell, cellRows, W_hr, noBias, biasRows, h, hRows, first);
+            first = gemmPiece(active, P, H, h_cell, cellRows, W_hr, noBias, zeroRows, h, hRows, first);
             if (pieceEnds()) yield;
           }
         }
@@ -291,11 +373,10 @@ export class CpuModel implements EngineModel {
    * input gradient of the layer above for the others; each layer gives back its weight gradients,
    * ∂L/∂h0 (∂L/∂c0) and ∂L/∂x. Memory: see the package README ("Training").
    */
-  private *backpropagate(layers: Layer[], plan: BackwardPlan, tapes: LayerTape[]): Pieces<EngineGradients> {
+  private *backpropagate(layers: Layer[], plan: BackwardPlan, { order, activeAt }: Scratch, tapes: LayerTape[]): Pieces<EngineGradients> {
     const { seqLen: L, batch: N, lengths, gradOutput, gradHN, gradCN } = plan;
     const { cell, H, Hout, P, D } = this;
     const DGH = D * cell.gates * H;
-    const { order, activeAt } = lengthOrder(L, N, lengths);
     const valid = validRows(L, N, lengths);
     const dh0 = new Float32Array(layers.length * D * N * Hout);
     const dc0 = new Float32Array(this.lstm ? layers.length * D * N * H : 0);
@@ -442,10 +523,51 @@ function gatherRows(states: Float32Array | null, start: number, width: number, o
     rows.fill(0);
     return;
   }
-  order.forEach((b, i) => rows.set(states.subarray(start + b * width, start + (b + 1) * width), i * width));
+  for (let i = 0; i < order.length; i++) copyRow(states, start + order[i]! * width, rows, i * width, width);
 }
 
 /** states[order[i]] = rows[i]: the inverse of gatherRows. */
 function scatterRows(rows: Float32Array, width: number, order: Int32Array, states: Float32Array, start: number): void {
-  order.forEach((b, i) => states.set(rows.subarray(i * width, (i + 1) * width), start + b * width));
+  for (let i = 0; i < order.length; i++) copyRow(rows, i * width, states, start + order[i]! * width, width);
 }
+
+/**
+ * An engine-held stream: the h and c of every layer stay in arrays it owns between pushes. A push is the
+ * model's own forward (CpuModel.run) from those states, paced with the push's signal like forward; its
+ * h_n/c_n are copied in only when it completed, its signal has not fired and neither the stream nor the
+ * model was disposed meanwhile, so a failed or aborted push leaves the states exactly as they were. Core
+ * calls push one at a time, which lets the pushes share one Scratch, kept while the chunk length stays.
+ */
+class CpuStream implements EngineStream {
+  private scratch: Scratch | null = null;
+
+  /**
+   * h: (numLayers·N, H_out) and c: (numLayers·N, H) (LSTM only, else null), the states the stream starts
+   * from, now its own; both null once disposed. `onDispose` runs once, when the stream is disposed.
+   */
+  constructor(private readonly model: CpuModel, private h: Float32Array | null, private c: Float32Array | null, private readonly onDispose: () => void) {}
+
+  async push(plan: StreamPlan): Promise<EngineResult> {
+    const layers = this.model.live();
+    const { h, c } = this;
+    if (h === null) throw disposedStream();
+    throwIfAborted(plan.signal, 'stream push');
+    if (this.scratch?.L !== plan.seqLen) this.scratch = this.model.scratch(plan.seqLen, plan.batch);
+    const result = await paced(plan.signal, this.model.run(layers, plan, h, c, this.scratch, null), 'stream push');
+    // The commit: only a push that completed, for a live model and stream, whose signal has not fired.
+    this.model.live();
+    if (this.h !== h) throw disposedStream();
+    throwIfAborted(plan.signal, 'stream push');
+    h.set(result.hN);
+    c?.set(result.cN!);
+    return result;
+  }
+
+  dispose(): void {
+    if (this.h === null) return;
+    this.h = this.c = this.scratch = null;
+    this.onDispose();
+  }
+}
+
+const disposedStream = (): RnnError => new RnnError('disposed', 'This CPU stream was disposed');

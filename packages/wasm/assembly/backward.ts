@@ -4,11 +4,18 @@
 //
 // A backward runs, per layer, from the top down:
 //
-//     tapeLayer            after the forward's runLayer: what the cells need, for every step at once
+//     tapeLayer            after the forward's runLayer: what the cells need, for every step
 //     backLayer            the time loop run backwards: per step, pointwise gate gradients, then
 //                          dh_{t-1} = dgates · W_hh (one GEMM for all G gates), both directions in one pass
-//     layerGradients       dW_ih = Σ_t dgxᵀ·x_t, dW_hh = Σ_t dghᵀ·h_{t-1}, dW_hr = Σ_t dh_tᵀ·h_cell_t,
-//                          the biases' column sums, and dx = dgx · W_ih: large GEMMs over every step
+//     the layer's gradients dW_ih = Σ_t dgxᵀ·x_t, dW_hh = Σ_t dghᵀ·h_{t-1}, dW_hr = Σ_t dh_tᵀ·h_cell_t
+//                          (gemmAtB), the biases' column sums (columnSums), and dx = dgx · W_ih
+//                          (gemmRows): large GEMMs over every step (padded rows hold zero gradients)
+//
+// Each kernel is called as the forward's runLayer is, (thread, threads, canWait, sync, ..., from, to) →
+// OK, for a range of its steps or rows, with everything it carries from one range to the next kept in
+// linear memory: the host runs the whole range at once, or, with a signal, in blocks it can stop between
+// (src/blocks.ts runPaced). They run on one thread, and the cuts never change the order of an addition,
+// so the bits do not depend on them.
 //
 // The forward keeps, per layer: its input x, its output, the input projection proj (L·N, D·G·Hp), and
 // the hidden part q = h_{t-1}·W_hhᵀ + b_hh' of every step (runLayer writes step s to its own slot of
@@ -19,7 +26,7 @@
 // GRU's dgh.
 
 // The GEMM, the vectorised σ and tanh and the small helpers are index.ts's, shared through @global.
-import { GRU, LSTM, RNN_TANH } from './index';
+import { GRU, LSTM, OK, RNN_TANH } from './index';
 
 // @ts-ignore: decorator
 @inline const GATE_BYTES: usize = NR << 2;
@@ -32,43 +39,54 @@ import { GRU, LSTM, RNN_TANH } from './index';
 
 /**
  * After runLayer of a layer whose input projection is in `proj`, output in `out` and per-step hidden
- * parts in qSteps (L, D, N, G·Hp: step s, direction d), writes what its backward needs, for every step
- * and direction (rows past an element's length are zero, or left for backLayer to zero):
+ * parts in qSteps (L, D, N, G·Hp: step s, direction d), writes what its backward needs, for steps
+ * [stepFrom, stepTo) of both directions (step s is t = s forward, t = L − 1 − s reverse; rows past an
+ * element's length are zero, or left for backLayer to zero):
  *
  *     proj  += q          the pre-activations (the same float additions as the forward's cells);
  *                         a GRU copies q to q (L·N, D·G·Hp) instead, proj's layout
  *     hPrev (L·N, D·Pp)   h_{t-1}, the state each step read: the output of the previous step, or h0
  *     cPrev (L·N, D·Hp)   LSTM: c_{t-1}, recomputed from the pre-activations step by step (cRun: (D, N, Hp))
  *     hCell (L·N, D·Hp)   a projected LSTM's h before the projection
+ *
+ * The whole tape is (0, L); the host may cut it into blocks of steps it can stop between (cRun carries
+ * c from one call to the next; the call with stepFrom = 0 sets it from c0). One thread: returns OK.
  */
 export function tapeLayer(
+  thread: i32, threads: i32, canWait: bool, sync: usize,
   cell: i32, L: i32, N: i32, H: i32, P: i32, G: i32, D: i32,
   proj: usize, q: usize, qSteps: usize, out: usize, h0: usize, c0: usize, lengths: usize,
   hPrev: usize, cPrev: usize, hCell: usize, cRun: usize,
-): void {
+  stepFrom: i32, stepTo: i32,
+): i32 {
   const Hp = roundUp(H), Pp = roundUp(P);
   const GH = G * Hp, DGH = D * GH, DP = D * P;
   const projected = P != H;
-  const rows = L * N;
-  memory.fill(hPrev, 0, <usize>rows * D * Pp << 2);
-  for (let t = 0; t < L; t++) {
-    const active = activeAt(lengths, N, t);
-    // The reverse direction reads h_{t+1} where the element ran step t + 1, else h0.
-    const activeNext = t + 1 < L ? activeAt(lengths, N, t + 1) : 0;
+  const gBytes = <usize>GH << 2;
+  const cBytes = <usize>N * Hp << 2;
+  const blockBytes = <usize>G * GATE_BYTES;
+  if (cell == LSTM && stepFrom == 0) {
     for (let d = 0; d < D; d++) {
-      for (let i = 0; i < active; i++) {
-        let from: usize = 0;
-        if (d == 0 ? t > 0 : i < activeNext) from = out + (((<usize>(d == 0 ? t - 1 : t + 1) * N + i) * DP + <usize>d * P) << 2);
-        else if (h0 != 0) from = h0 + ((<usize>d * N + i) * P << 2);
-        if (from != 0) memory.copy(hPrev + (((<usize>t * N + i) * D + d) * Pp << 2), from, <usize>P << 2);
-      }
+      memory.fill(cRun + <usize>d * cBytes, 0, cBytes);
+      if (c0 != 0) copyRows(cRun + <usize>d * cBytes, Hp, c0 + (<usize>d * N * H << 2), H, N, H);
     }
   }
-  const gBytes = <usize>GH << 2;
-  for (let step = 0; step < L; step++) {
+  for (let step = stepFrom; step < stepTo; step++) {
     for (let d = 0; d < D; d++) {
       const t = d == 0 ? step : L - 1 - step;
       const active = activeAt(lengths, N, t);
+      // h_{t-1}: the forward direction reads h_{t-1} (h0 at t = 0); the reverse one h_{t+1} where the
+      // element ran step t + 1, else h0.
+      const activeBefore = d == 0 ? (t > 0 ? N : 0) : t + 1 < L ? activeAt(lengths, N, t + 1) : 0;
+      for (let i = 0; i < N; i++) {
+        const to = hPrev + (((<usize>t * N + i) * D + d) * Pp << 2);
+        memory.fill(to, 0, <usize>Pp << 2);
+        if (i >= active) continue;
+        let from: usize = 0;
+        if (i < activeBefore) from = out + (((<usize>(d == 0 ? t - 1 : t + 1) * N + i) * DP + <usize>d * P) << 2);
+        else if (h0 != 0) from = h0 + ((<usize>d * N + i) * P << 2);
+        if (from != 0) memory.copy(to, from, <usize>P << 2);
+      }
       const from = qSteps + ((<usize>step * D + d) * N * GH << 2);
       for (let i = 0; i < active; i++) {
         const q_i = from + <usize>i * gBytes;
@@ -76,23 +94,14 @@ export function tapeLayer(
         if (cell == GRU) memory.copy(q + at, q_i, gBytes);
         else for (let k: usize = 0; k < gBytes; k += 16) v128.store(proj + at + k, f32x4.add(v128.load(proj + at + k), v128.load(q_i + k)));
       }
-    }
-  }
-  if (cell != LSTM) return;
+      if (cell != LSTM) continue;
 
-  // c_t = σ(f)⊙c_{t-1} + σ(i)⊙tanh(g), exactly as updateCells evaluates it.
-  const cBytes = <usize>N * Hp << 2;
-  const blockBytes = <usize>G * GATE_BYTES;
-  memory.fill(cPrev, 0, <usize>rows * D * Hp << 2);
-  if (projected) memory.fill(hCell, 0, <usize>rows * D * Hp << 2);
-  for (let d = 0; d < D; d++) {
-    memory.fill(cRun + <usize>d * cBytes, 0, cBytes);
-    if (c0 != 0) copyRows(cRun + <usize>d * cBytes, Hp, c0 + (<usize>d * N * H << 2), H, N, H);
-  }
-  for (let step = 0; step < L; step++) {
-    for (let d = 0; d < D; d++) {
-      const t = d == 0 ? step : L - 1 - step;
-      const active = activeAt(lengths, N, t);
+      // c_t = σ(f)⊙c_{t-1} + σ(i)⊙tanh(g), exactly as updateCells evaluates it.
+      for (let i = active; i < N; i++) {
+        const saved = ((<usize>t * N + i) * D + d) * Hp << 2;
+        memory.fill(cPrev + saved, 0, <usize>Hp << 2);
+        if (projected) memory.fill(hCell + saved, 0, <usize>Hp << 2);
+      }
       for (let i = 0; i < active; i++) {
         const r = <usize>t * N + i;
         const pi = proj + ((r * DGH + <usize>d * GH) << 2);
@@ -109,6 +118,7 @@ export function tapeLayer(
       }
     }
   }
+  return OK;
 }
 
 /**
@@ -186,27 +196,35 @@ function backCells(
  * own last step; every row ends holding ∂L/∂h0 (∂L/∂c0), written to dh0 (D, N, P) and dc0 (D, N, H).
  * Rows past an element's length get zero gate gradients (they take no gradient). dh (D, N, Pp) and dc
  * (D, N, Hp) start from gradHN and gradCN (0: zeros); dhCell is (N, Hp), dhTape (L·N, D·Pp).
+ *
+ * A call runs the loop's iterations [from, to), iteration u being step L − 1 − u: the whole loop is
+ * (0, L), and the host may cut it into blocks it can stop between (dh and dc carry the running
+ * gradients from one call to the next; the call with from = 0 sets them, the one with to = L writes
+ * dh0 and dc0). One thread: returns OK.
  */
 export function backLayer(
+  thread: i32, threads: i32, canWait: bool, sync: usize,
   cell: i32, L: i32, N: i32, H: i32, P: i32, G: i32, D: i32,
   dOut: usize, proj: usize, q: usize, packedW_hhT: usize, packedW_hrT: usize, zeros: usize,
   hPrev: usize, cPrev: usize, dhTape: usize, dh: usize, dc: usize, dhCell: usize,
   gradHN: usize, gradCN: usize, dh0: usize, dc0: usize, lengths: usize, pack: usize,
-): void {
+  from: i32, to: i32,
+): i32 {
   const Hp = roundUp(H), Pp = roundUp(P);
   const GH = G * Hp, DGH = D * GH, DP = D * P;
   const projected = P != H;
   const gru = cell == GRU;
   const hBytes = <usize>N * Pp << 2, cBytes = <usize>N * Hp << 2;
-  memory.fill(dh, 0, <usize>D * hBytes);
-  memory.fill(dc, 0, <usize>D * cBytes);
-  memory.fill(dhCell, 0, cBytes);
-  if (projected) memory.fill(dhTape, 0, <usize>L * N * D * Pp << 2);
-  for (let d = 0; d < D; d++) {
-    if (gradHN != 0) copyRows(dh + <usize>d * hBytes, Pp, gradHN + (<usize>d * N * P << 2), P, N, P);
-    if (gradCN != 0) copyRows(dc + <usize>d * cBytes, Hp, gradCN + (<usize>d * N * H << 2), H, N, H);
+  if (from == 0) {
+    memory.fill(dh, 0, <usize>D * hBytes);
+    memory.fill(dc, 0, <usize>D * cBytes);
+    memory.fill(dhCell, 0, cBytes);
+    for (let d = 0; d < D; d++) {
+      if (gradHN != 0) copyRows(dh + <usize>d * hBytes, Pp, gradHN + (<usize>d * N * P << 2), P, N, P);
+      if (gradCN != 0) copyRows(dc + <usize>d * cBytes, Hp, gradCN + (<usize>d * N * H << 2), H, N, H);
+    }
   }
-  for (let step = L - 1; step >= 0; step--) {
+  for (let step = L - 1 - from; step >= L - to; step--) {
     for (let d = 0; d < D; d++) {
       const t = d == 0 ? step : L - 1 - step;
       const active = activeAt(lengths, N, t);
@@ -229,6 +247,7 @@ export function backLayer(
       let dhc = dh_d, dhcStride = Pp;
       if (projected) {
         copyRows(dhTape + ((row * D + d) * Pp << 2), D * Pp, dh_d, Pp, active, Pp);
+        for (let i = active; i < N; i++) memory.fill(dhTape + (((row + i) * D + d) * Pp << 2), 0, <usize>Pp << 2);
         gemm(active, Hp, P, dh_d, Pp, packedW_hrT + (<usize>d * Hp * P << 2), zeros, 0, dhCell, Hp, 0, Hp / NR, pack);
         dhc = dhCell;
         dhcStride = Hp;
@@ -238,10 +257,13 @@ export function backLayer(
       gemm(active, Pp, GH, gru ? q_t : p_t, DGH, packedW_hhT + (<usize>d * Pp * GH << 2), gru ? dh_d : zeros, gru ? Pp : 0, dh_d, Pp, 0, Pp / NR, pack);
     }
   }
-  for (let d = 0; d < D; d++) {
-    copyRows(dh0 + (<usize>d * N * P << 2), P, dh + <usize>d * hBytes, Pp, N, P);
-    if (cell == LSTM) copyRows(dc0 + (<usize>d * N * H << 2), H, dc + <usize>d * cBytes, Hp, N, H);
+  if (to == L) {
+    for (let d = 0; d < D; d++) {
+      copyRows(dh0 + (<usize>d * N * P << 2), P, dh + <usize>d * hBytes, Pp, N, P);
+      if (cell == LSTM) copyRows(dc0 + (<usize>d * N * H << 2), H, dc + <usize>d * cBytes, Hp, N, H);
+    }
   }
+  return OK;
 }
 
 // @ts-ignore: decorator
@@ -256,82 +278,83 @@ export function backLayer(
  * 8 floats), then for each block of MC rows of C, A's columns are interleaved by four (apack: MC × KC
  * floats, four consecutive values of A's row k per group) and the forward's 4×8 micro-kernel adds each
  * block's product to C.
+ *
+ * Unit u of the work is k block u / mBlocks and row block u % mBlocks of C (mBlocks = ⌈M / MC⌉), in the
+ * order the whole product runs them; a call does units [from, to). Unit 0 zeroes C, and each k block's
+ * first unit packs B into bpack, where the next call finds it: cut between any two units, every value
+ * of C takes the same additions in the same order. One thread: returns OK.
  */
-function gemmAtB(M: i32, cols: i32, K: i32, A: usize, lda: i32, B: usize, ldb: i32, C: usize, apack: usize, bpack: usize): void {
-  memory.fill(C, 0, <usize>M * cols << 2);
+export function gemmAtB(
+  thread: i32, threads: i32, canWait: bool, sync: usize,
+  M: i32, cols: i32, K: i32, A: usize, lda: i32, B: usize, ldb: i32, C: usize, apack: usize, bpack: usize,
+  from: i32, to: i32,
+): i32 {
+  if (from == 0) memory.fill(C, 0, <usize>M * cols << 2);
   const panels = (cols + NR - 1) / NR;
   const cStride = <usize>cols << 2;
-  for (let k0 = 0; k0 < K; k0 += KC) {
+  const mBlocks = (M + MC - 1) / MC;
+  for (let unit = from; unit < to; unit++) {
+    const k0 = (unit / mBlocks) * KC, m0 = (unit % mBlocks) * MC;
     const kc = min(KC, K - k0);
     const panelBytes = <usize>kc * NR << 2;
-    for (let k = 0; k < kc; k++) {
-      const b = B + (<usize>(k0 + k) * ldb << 2);
-      for (let p = 0; p < panels; p++) {
-        const to = bpack + <usize>p * panelBytes + (<usize>k * NR << 2);
-        const n = p * NR;
-        if (n + NR <= cols) {
-          v128.store(to, v128.load(b + (<usize>n << 2)));
-          v128.store(to, v128.load(b + (<usize>n << 2), 16), 16);
-        } else {
-          for (let c = 0; c < NR; c++) store<f32>(to + (<usize>c << 2), n + c < cols ? load<f32>(b + (<usize>(n + c) << 2)) : 0);
+    if (m0 == 0) {
+      for (let k = 0; k < kc; k++) {
+        const b = B + (<usize>(k0 + k) * ldb << 2);
+        for (let p = 0; p < panels; p++) {
+          const to = bpack + <usize>p * panelBytes + (<usize>k * NR << 2);
+          const n = p * NR;
+          if (n + NR <= cols) {
+            v128.store(to, v128.load(b + (<usize>n << 2)));
+            v128.store(to, v128.load(b + (<usize>n << 2), 16), 16);
+          } else {
+            for (let c = 0; c < NR; c++) store<f32>(to + (<usize>c << 2), n + c < cols ? load<f32>(b + (<usize>(n + c) << 2)) : 0);
+          }
         }
       }
     }
     const groupBytes = <usize>kc << 4;
-    for (let m0 = 0; m0 < M; m0 += MC) {
-      const groups = (min(MC, M - m0)) >> 2;
-      for (let k = 0; k < kc; k++) {
-        const a = A + ((<usize>(k0 + k) * lda + m0) << 2);
-        for (let g = 0; g < groups; g++) v128.store(apack + <usize>g * groupBytes + (<usize>k << 4), v128.load(a + (<usize>g << 4)));
-      }
-      for (let p = 0; p < panels; p++) {
-        const width = min(NR, cols - p * NR);
-        for (let g = 0; g < groups; g++) {
-          const c = C + <usize>(m0 + 4 * g) * cStride + (<usize>(p * NR) << 2);
-          kernel4x8(apack + <usize>g * groupBytes, bpack + <usize>p * panelBytes, kc, c, cStride, c, cStride, width);
-        }
+    const groups = (min(MC, M - m0)) >> 2;
+    for (let k = 0; k < kc; k++) {
+      const a = A + ((<usize>(k0 + k) * lda + m0) << 2);
+      for (let g = 0; g < groups; g++) v128.store(apack + <usize>g * groupBytes + (<usize>k << 4), v128.load(a + (<usize>g << 4)));
+    }
+    for (let p = 0; p < panels; p++) {
+      const width = min(NR, cols - p * NR);
+      for (let g = 0; g < groups; g++) {
+        const c = C + <usize>(m0 + 4 * g) * cStride + (<usize>(p * NR) << 2);
+        kernel4x8(apack + <usize>g * groupBytes, bpack + <usize>p * panelBytes, kc, c, cStride, c, cStride, width);
       }
     }
   }
-}
-
-/** sums[n] = Σ_r A[r][n] for `width` columns (a multiple of 4) of `rows` rows, stride lda floats. */
-function columnSums(rows: i32, width: i32, A: usize, lda: i32, sums: usize): void {
-  memory.fill(sums, 0, <usize>width << 2);
-  for (let r = 0; r < rows; r++) {
-    const a = A + (<usize>r * lda << 2);
-    for (let n: usize = 0; n < (<usize>width << 2); n += 16) v128.store(sums + n, f32x4.add(v128.load(sums + n), v128.load(a + n)));
-  }
+  return OK;
 }
 
 /**
- * A layer's gradients after backLayer, each a GEMM over every step at once (padded rows hold zero
- * gradients, so they add nothing):
- *
- *     dW_ih (D·G·Hp, I) = dgxᵀ·x        dW_hh (D, G·Hp, P) = dghᵀ·h_{t-1}      dW_hr (D, Pp, H) = dh_tᵀ·h_cell
- *     db_ih = Σ dgx   db_hh = Σ dgh     (D·G·Hp each, hasBias only)
- *     dx (L·N, I) = dgx · W_ih          (packedW_ihT: W_ih of both directions, transposed and packed)
- *
- * Gate rows are in the interleaved order of the kernels; the host maps them back to PyTorch's.
+ * sums[n] = Σ_r A[r][n] for `width` columns (a multiple of 4), stride lda floats: a call adds rows
+ * [from, to), in order (the one with from = 0 zeroes sums first). One thread: returns OK.
  */
-export function layerGradients(
-  cell: i32, L: i32, N: i32, H: i32, P: i32, G: i32, D: i32, I: i32, hasBias: bool,
-  x: usize, proj: usize, q: usize, hPrev: usize, dhTape: usize, hCell: usize, packedW_ihT: usize, zeros: usize,
-  dW_ih: usize, dW_hh: usize, dW_hr: usize, db_ih: usize, db_hh: usize, dx: usize,
-  apack: usize, bpack: usize, pack: usize,
-): void {
-  const Hp = roundUp(H), Pp = roundUp(P);
-  const GH = G * Hp, DGH = D * GH;
-  const rows = L * N;
-  const dgh = cell == GRU ? q : proj;
-  gemmAtB(DGH, I, rows, proj, DGH, x, I, dW_ih, apack, bpack);
-  for (let d = 0; d < D; d++) {
-    gemmAtB(GH, P, rows, dgh + (<usize>d * GH << 2), DGH, hPrev + (<usize>d * Pp << 2), D * Pp, dW_hh + (<usize>d * GH * P << 2), apack, bpack);
-    if (P != H) gemmAtB(Pp, H, rows, dhTape + (<usize>d * Pp << 2), D * Pp, hCell + (<usize>d * Hp << 2), D * Hp, dW_hr + (<usize>d * Pp * H << 2), apack, bpack);
+export function columnSums(
+  thread: i32, threads: i32, canWait: bool, sync: usize,
+  width: i32, A: usize, lda: i32, sums: usize,
+  from: i32, to: i32,
+): i32 {
+  if (from == 0) memory.fill(sums, 0, <usize>width << 2);
+  for (let r = from; r < to; r++) {
+    const a = A + (<usize>r * lda << 2);
+    for (let n: usize = 0; n < (<usize>width << 2); n += 16) v128.store(sums + n, f32x4.add(v128.load(sums + n), v128.load(a + n)));
   }
-  if (hasBias) {
-    columnSums(rows, DGH, proj, DGH, db_ih);
-    columnSums(rows, DGH, dgh, DGH, db_hh);
-  }
-  gemm(rows, I, DGH, proj, DGH, packedW_ihT, zeros, 0, dx, I, 0, (I + NR - 1) / NR, pack);
+  return OK;
+}
+
+/**
+ * The forward's GEMM (index.ts `gemm`, every panel, no base) for rows [rowFrom, rowTo) of C = A·Wᵀ:
+ * cut at multiples of its 64-row block, the blocks are the whole product's. One thread: returns OK.
+ */
+export function gemmRows(
+  thread: i32, threads: i32, canWait: bool, sync: usize,
+  cols: i32, K: i32, A: usize, lda: i32, packed: usize, zeros: usize, C: usize, ldc: i32, pack: usize,
+  rowFrom: i32, rowTo: i32,
+): i32 {
+  gemm(rowTo - rowFrom, cols, K, A + (<usize>rowFrom * lda << 2), lda, packed, zeros, 0, C + (<usize>rowFrom * ldc << 2), ldc, 0, (cols + NR - 1) / NR, pack);
+  return OK;
 }

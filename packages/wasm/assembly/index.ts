@@ -551,4 +551,4 @@ export function heapBase(): usize {
 }
 
 // Backpropagation through time (assembly/backward.ts).
-export { tapeLayer, backLayer, layerGradients } from './backward';
+export { tapeLayer, backLayer, gemmAtB, columnSums, gemmRows } from './backward';

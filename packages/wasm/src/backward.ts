@@ -1,12 +1,14 @@
 import type { BackwardPlan, DirectionWeights, EngineGradients, ModelPlan } from '@recurrent/core';
-import { RnnError, throwIfAborted } from '@recurrent/core';
-import { runOnThreads } from './blocks.js';
+import { RnnError } from '@recurrent/core';
+import { callsOf, runPaced, type KernelName, type Phase } from './blocks.js';
 import { THREADED_WORK, type Runtime } from './model.js';
 
 // Backpropagation through time on the WASM engine (kernels in assembly/backward.ts). The host lays out
 // the buffers, runs the layers' forward with runLayer (keeping every layer's input, projection and
-// output), then, per layer from the top down: tapeLayer, backLayer, layerGradients. Every time loop
-// runs inside WebAssembly; nothing is allocated per step.
+// output) and tapeLayer, then, per layer from the top down: backLayer, the weight gradients (gemmAtB,
+// columnSums) and the input gradient (gemmRows). Every time loop runs inside WebAssembly; nothing is
+// allocated per step. Each kernel takes a range of steps or rows, so that with a signal it runs in
+// blocks the call can stop between (blocks.ts runPaced), with the same bits.
 
 /** Output columns per packed panel, and rows per GEMM row block: NR and ROW_BLOCK in assembly/index.ts. */
 const NR = 8;
@@ -18,25 +20,37 @@ const F32 = 4;
 
 const roundUp = (n: number): number => Math.ceil(n / NR) * NR;
 
-/** The exports of assembly/backward.ts (offsets are bytes into linear memory). */
+/**
+ * The exports of assembly/backward.ts (offsets are bytes into linear memory). Each is a kernel of
+ * blocks.ts: (thread, threads, canWait, sync, ...args, from, to) → OK, run on one thread.
+ */
 export interface BackwardKernels {
   tapeLayer(
+    thread: number, threads: number, canWait: number, sync: number,
     cell: number, L: number, N: number, H: number, P: number, G: number, D: number,
     proj: number, q: number, qSteps: number, out: number, h0: number, c0: number, lengths: number,
     hPrev: number, cPrev: number, hCell: number, cRun: number,
-  ): void;
+    stepFrom: number, stepTo: number,
+  ): number;
   backLayer(
+    thread: number, threads: number, canWait: number, sync: number,
     cell: number, L: number, N: number, H: number, P: number, G: number, D: number,
     dOut: number, proj: number, q: number, packedW_hhT: number, packedW_hrT: number, zeros: number,
     hPrev: number, cPrev: number, dhTape: number, dh: number, dc: number, dhCell: number,
     gradHN: number, gradCN: number, dh0: number, dc0: number, lengths: number, pack: number,
-  ): void;
-  layerGradients(
-    cell: number, L: number, N: number, H: number, P: number, G: number, D: number, I: number, hasBias: number,
-    x: number, proj: number, q: number, hPrev: number, dhTape: number, hCell: number, packedW_ihT: number, zeros: number,
-    dW_ih: number, dW_hh: number, dW_hr: number, db_ih: number, db_hh: number, dx: number,
-    apack: number, bpack: number, pack: number,
-  ): void;
+    from: number, to: number,
+  ): number;
+  gemmAtB(
+    thread: number, threads: number, canWait: number, sync: number,
+    M: number, cols: number, K: number, A: number, lda: number, B: number, ldb: number, C: number, apack: number, bpack: number,
+    from: number, to: number,
+  ): number;
+  columnSums(thread: number, threads: number, canWait: number, sync: number, width: number, A: number, lda: number, sums: number, from: number, to: number): number;
+  gemmRows(
+    thread: number, threads: number, canWait: number, sync: number,
+    cols: number, K: number, A: number, lda: number, packed: number, zeros: number, C: number, ldc: number, pack: number,
+    rowFrom: number, rowTo: number,
+  ): number;
 }
 
 /** What the trainer reads of its model: sizes, the cell kernel, and the forward's packed weights (byte offsets). */
@@ -98,6 +112,8 @@ export class Trainer {
   private zerosT = 0;
   private scratchBlock = -1;
   private scratchBytes = 0;
+  /** Set by dispose(): a backward that yielded meanwhile must not touch the memory again. */
+  private disposed = false;
 
   constructor(private readonly runtime: Runtime, private readonly model: TrainedModel) {}
 
@@ -160,11 +176,16 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.disposed = true;
     const { heap } = this.runtime;
     if (this.weightsBlock >= 0) heap.release(this.weightsBlock);
     if (this.scratchBlock >= 0) heap.release(this.scratchBlock);
     this.weightsBlock = this.scratchBlock = -1;
     this.scratchBytes = 0;
+  }
+
+  private checkLive(): void {
+    if (this.disposed) throw new RnnError('disposed', `This WASM model was disposed during its backward: create a new one with createRnn(), createLstm() or createGru()`);
   }
 
   /** Lays out a backward's buffers in the scratch block (replaced, never grown in place, when they do not fit). */
@@ -222,24 +243,37 @@ export class Trainer {
     return at;
   }
 
-  /** The whole backward: run in the runtime's turn (blocks.ts `exclusive`), single-threaded but for the forward. */
-  run(plan: BackwardPlan, modelPlan: () => ModelPlan): EngineGradients {
+  /**
+   * The whole backward, in the runtime's turn (blocks.ts `exclusive`). Every kernel is a job of
+   * runPaced: without a signal (or when smaller than a block) one synchronous call, as fast as it gets;
+   * with one, blocks of about 8 ms of steps or rows, yielding between them and stopping with
+   * RnnError('aborted') once the signal has fired. The cuts do not change the bits (assembly/backward.ts).
+   * The forward part runs on the worker threads where a forward would; the backward's own kernels on one.
+   */
+  async run(plan: BackwardPlan, modelPlan: () => ModelPlan): Promise<EngineGradients> {
     if (this.weightsBlock < 0) this.pack(modelPlan());
     const { seqLen: L, batch: N, input, h0, c0, lengths, gradOutput, gradHN, gradCN, signal } = plan;
     const { cell, G, H, P, D, layers, lstm, hasBias } = this.model;
-    const { kernels: anyKernels, heap, pool } = this.runtime;
-    const kernels = anyKernels as unknown as BackwardKernels;
+    const { heap, pool } = this.runtime;
     const Hp = roundUp(H), Pp = roundUp(P), GH = G * Hp, DGH = D * GH, DP = D * P;
+    const projected = P !== H;
     const rows = L * N;
     const at = this.layout(L, N);
+    /** Runs one kernel's phases: their whole range at once, or in blocks (blocks.ts runPaced). */
+    const job = (kernel: KernelName, threads: number, ...phases: Phase[]): void | Promise<void> =>
+      runPaced(this.runtime, kernel, threads, { whole: phases.flatMap((phase) => callsOf(phase, 0, phase.units)), phases }, {
+        signal, what: 'backward', check: () => this.checkLive(),
+      });
 
     // Rows in descending length order, as pack_padded_sequence sorts them (runLayer's layout).
     const order = Int32Array.from({ length: N }, (_, b) => b);
     if (lengths !== null) order.sort((a, b) => lengths[b]! - lengths[a]! || a - b);
     const valid = (t: number, i: number): boolean => lengths === null || t < lengths[order[i]!]!;
-    const memory = new Float32Array(heap.memory.buffer);
+    // A view made after the last yield: a model created meanwhile may have grown (and so detached) the memory.
+    const view = (): Float32Array => new Float32Array(heap.memory.buffer);
     /** Copies count·N rows of `width` into linear memory in length order; rows past a length become 0 when `padded`. */
     const put = (offset: number, from: Float32Array | null, width: number, count: number, padded = false): void => {
+      const memory = view();
       const to = offset / F32;
       if (from === null) {
         memory.fill(0, to, to + count * N * width);
@@ -254,7 +288,7 @@ export class Trainer {
       }
     };
     const take = (offset: number, width: number, count: number): Float32Array => {
-      const from = memory.subarray(offset / F32, offset / F32 + count * N * width);
+      const from = view().subarray(offset / F32, offset / F32 + count * N * width);
       const result = new Float32Array(count * N * width);
       for (let r = 0; r < count; r++) {
         for (let i = 0; i < N; i++) result.set(from.subarray((r * N + i) * width, (r * N + i + 1) * width), (r * N + order[i]!) * width);
@@ -276,30 +310,38 @@ export class Trainer {
     const threads = pool !== null && N * G * H * P >= THREADED_WORK ? pool.threads : 1;
     const packFloats = ROW_BLOCK * Math.max(H, P, ...layers.map((layer) => layer.inputSize));
     const x = (k: number): number => (k === 0 ? at.x0! : at[`out${k - 1}`]!);
+    const steps = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, s) => from + s);
+    // A step's multiply-adds, and a rough count of its pointwise work, per row and direction.
+    const stepFlops = 2 * G * Hp * P + (projected ? 2 * Pp * H : 0) + 10 * G * Hp;
+    const pointwise = 4 * (Pp + G * Hp) + (lstm ? 100 * Hp : 0);
     for (let k = 0; k < layers.length; k++) {
       const layer = layers[k]!;
       const state = k * D * N;
-      if (lengths !== null) memory.fill(0, at[`out${k}`]! / F32, at[`out${k}`]! / F32 + rows * DP);
+      if (lengths !== null) view().fill(0, at[`out${k}`]! / F32, at[`out${k}`]! / F32 + rows * DP);
+      const h0At = h0 === null ? 0 : at.h0! + state * P * F32, c0At = lstm && c0 !== null ? at.c0! + state * H * F32 : 0;
       const args = (q: number): number[] => [
         cell, L, N, H, P, G, D, layer.inputSize,
         x(k), layer.packedW_ih, layer.bias, at[`proj${k}`]!, at[`out${k}`]!,
         layer.packedW_hh, layer.hiddenBias, layer.packedW_hr, this.model.zeros,
-        q, at.fh!, at.fc!, at.fhCell!,
-        h0 === null ? 0 : at.h0! + state * P * F32, lstm && c0 !== null ? at.c0! + state * H * F32 : 0,
+        q, at.fh!, at.fc!, at.fhCell!, h0At, c0At,
         lengthsAt, at.hN! + state * P * F32, at.cN! + state * H * F32,
         at.pack!, packFloats * F32,
       ];
-      // The input projection, then one step per call, each writing its h·W_hhᵀ + b_hh' to its own slot
-      // of qSteps (runLayer keeps its state in linear memory between calls: blocks.ts).
-      const calls = [[...args(at.qSteps!), 0, rows, 0, 0]];
-      for (let step = 0; step < L; step++) calls.push([...args(at.qSteps! + step * D * N * G * Hp * F32), rows, rows, step, step + 1]);
-      runOnThreads(this.runtime, 'runLayer', threads, calls);
-      throwIfAborted(signal, 'backward');
-      kernels.tapeLayer(
-        cell, L, N, H, P, G, D, at[`proj${k}`]!, at[`q${k}`]!, at.qSteps!, at[`out${k}`]!,
-        h0 === null ? 0 : at.h0! + state * P * F32, lstm && c0 !== null ? at.c0! + state * H * F32 : 0, lengthsAt,
-        at[`hPrev${k}`]!, at[`cPrev${k}`]!, at[`hCell${k}`]!, at.cRun!,
+      // The input projection (rows in multiples of the GEMM's 64-row block), then one call per step, each
+      // writing its h·W_hhᵀ + b_hh' to its own slot of qSteps (runLayer keeps its state in linear memory
+      // between calls: blocks.ts).
+      const qStep = (step: number): number => at.qSteps! + step * D * N * GH * F32;
+      await job('runLayer', threads,
+        { units: rows, flopsPerUnit: 2 * DGH * layer.inputSize, granularity: ROW_BLOCK, call: (r0, r1) => [...args(at.qSteps!), r0, r1, 0, 0] },
+        { units: L, flopsPerUnit: D * N * stepFlops, granularity: 1, call: (s0, s1) => steps(s0, s1).map((step) => [...args(qStep(step)), rows, rows, step, step + 1]) },
       );
+      await job('tapeLayer', 1, {
+        units: L, flopsPerUnit: D * N * pointwise, granularity: 1,
+        call: (s0, s1) => [
+          cell, L, N, H, P, G, D, at[`proj${k}`]!, at[`q${k}`]!, at.qSteps!, at[`out${k}`]!, h0At, c0At, lengthsAt,
+          at[`hPrev${k}`]!, at[`cPrev${k}`]!, at[`hCell${k}`]!, at.cRun!, s0, s1,
+        ],
+      });
     }
 
     // The layers from the top down: ∂L/∂output of the top one is gradOutput, of the others the input
@@ -308,24 +350,48 @@ export class Trainer {
     if (gradOutput !== null) put(at.dOut0!, gradOutput, DP, L);
     const gradients: DirectionWeights[][] = new Array(layers.length);
     for (let k = layers.length - 1; k >= 0; k--) {
-      throwIfAborted(signal, 'backward');
       const I = layers[k]!.inputSize;
       const state = k * D * N;
       const proj = at[`proj${k}`]!, q = this.model.gru ? at[`q${k}`]! : proj;
       const { packedW_ihT, packedW_hhT, packedW_hrT } = this.transposed[k]!;
-      kernels.backLayer(
-        cell, L, N, H, P, G, D, dOut, proj, q, packedW_hhT, packedW_hrT, this.zerosT,
-        at[`hPrev${k}`]!, at[`cPrev${k}`]!, at.dhTape!, at.dh!, at.dc!, at.dhCell!,
-        gradHN === null ? 0 : at.gradHN! + state * P * F32, lstm && gradCN !== null ? at.gradCN! + state * H * F32 : 0,
-        at.dh0! + state * P * F32, at.dc0! + state * H * F32, lengthsAt, at.pack!,
-      );
+      // The time loop backwards: iteration u is step L − 1 − u.
+      await job('backLayer', 1, {
+        units: L, flopsPerUnit: D * N * (2 * GH * Pp + (projected ? 2 * Hp * Pp : 0) + 30 * GH), granularity: 1,
+        call: (u0, u1) => [
+          cell, L, N, H, P, G, D, dOut, proj, q, packedW_hhT, packedW_hrT, this.zerosT,
+          at[`hPrev${k}`]!, at[`cPrev${k}`]!, at.dhTape!, at.dh!, at.dc!, at.dhCell!,
+          gradHN === null ? 0 : at.gradHN! + state * P * F32, lstm && gradCN !== null ? at.gradCN! + state * H * F32 : 0,
+          at.dh0! + state * P * F32, at.dc0! + state * H * F32, lengthsAt, at.pack!, u0, u1,
+        ],
+      });
+      // The weight gradients over every step at once (padded rows hold zero gradients, so they add nothing):
+      //     dW_ih (D·G·Hp, I) = dgxᵀ·x    dW_hh (D, G·Hp, P) = dghᵀ·h_{t-1}    dW_hr (D, Pp, H) = dh_tᵀ·h_cell
+      //     db_ih = Σ dgx   db_hh = Σ dgh   dx (L·N, I) = dgx · W_ih
+      // in the kernels' interleaved gate rows (unpack maps them back to PyTorch's).
+      const atB = (M: number, cols: number, A: number, lda: number, B: number, ldb: number, C: number): Phase => {
+        const units = Math.ceil(rows / KC) * Math.ceil(M / MC);
+        return {
+          units, flopsPerUnit: (2 * M * cols * rows) / units, granularity: 1,
+          call: (u0, u1) => [M, cols, rows, A, lda, B, ldb, C, at.apack!, at.bpack!, u0, u1],
+        };
+      };
+      const dgh = this.model.gru ? q : proj;
+      await job('gemmAtB', 1, atB(DGH, I, proj, DGH, x(k), I, at.dW_ih!));
+      for (let d = 0; d < D; d++) {
+        await job('gemmAtB', 1, atB(GH, P, dgh + d * GH * F32, DGH, at[`hPrev${k}`]! + d * Pp * F32, D * Pp, at.dW_hh! + d * GH * P * F32));
+        if (projected) await job('gemmAtB', 1, atB(Pp, H, at.dhTape! + d * Pp * F32, D * Pp, at[`hCell${k}`]! + d * Hp * F32, D * Hp, at.dW_hr! + d * Pp * H * F32));
+      }
+      if (hasBias) {
+        for (const [A, sums] of [[proj, at.db_ih!], [dgh, at.db_hh!]] as const) {
+          await job('columnSums', 1, { units: rows, flopsPerUnit: DGH, granularity: 1, call: (r0, r1) => [DGH, A, DGH, sums, r0, r1] });
+        }
+      }
       const dx = dOut === at.dOut0! ? at.dOut1! : at.dOut0!;
-      kernels.layerGradients(
-        cell, L, N, H, P, G, D, I, hasBias ? 1 : 0,
-        x(k), proj, q, at[`hPrev${k}`]!, at.dhTape!, at[`hCell${k}`]!, packedW_ihT, this.zerosT,
-        at.dW_ih!, at.dW_hh!, at.dW_hr!, at.db_ih!, at.db_hh!, dx, at.apack!, at.bpack!, at.pack!,
-      );
-      gradients[k] = this.unpack(memory, at, I);
+      await job('gemmRows', 1, {
+        units: rows, flopsPerUnit: 2 * I * DGH, granularity: ROW_BLOCK,
+        call: (r0, r1) => [I, DGH, proj, DGH, packedW_ihT, this.zerosT, dx, I, at.pack!, r0, r1],
+      });
+      gradients[k] = this.unpack(view(), at, I);
       dOut = dx;
     }
     const result: EngineGradients = { input: take(dOut, I0, L), h0: take(at.dh0!, P, layers.length * D), layers: gradients };

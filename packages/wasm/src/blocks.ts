@@ -19,7 +19,7 @@ export const BLOCK_MS = 8;
 const FIRST_FLOP_PER_MS = 4e6;
 
 /** The kernels runOnThreads can run: each takes (thread, threads, canWait, sync, ...args) and returns OK (0) or FAULT. */
-export type KernelName = 'runLayer';
+export type KernelName = 'runLayer' | 'tapeLayer' | 'backLayer' | 'gemmAtB' | 'columnSums' | 'gemmRows';
 
 const OK = 0;
 
@@ -29,10 +29,24 @@ const OK = 0;
  */
 export class Turns {
   private last: Promise<unknown> = Promise.resolve();
+  /** Calls taken and not yet settled: with none, the next runs at once instead of a promise hop later. */
+  private pending = 0;
 
   take<T>(work: () => T | Promise<T>): Promise<T> {
-    const result = this.last.then(work);
-    this.last = result.catch(() => undefined);
+    let result: Promise<T>;
+    if (this.pending > 0) result = this.last.then(work);
+    else {
+      try {
+        result = Promise.resolve(work());
+      } catch (error) {
+        result = Promise.reject(error);
+      }
+    }
+    this.pending++;
+    const settled = (): void => {
+      this.pending--;
+    };
+    this.last = result.then(settled, settled);
     return result;
   }
 }
@@ -42,19 +56,24 @@ export class Turns {
  * pool that failed in an earlier call is replaced (by one thread if no new pool starts).
  */
 export function exclusive<T>(runtime: Runtime, signal: AbortSignal | null | undefined, what: string, work: () => T | Promise<T>): Promise<T> {
-  return runtime.turns.take(async () => {
+  // Not async: a call that needs no restart runs its work in the turn itself (a one-step push is ~10 µs,
+  // and every extra promise hop shows).
+  return runtime.turns.take(() => {
     throwIfAborted(signal, what);
     const { pool } = runtime;
-    if (pool !== null && pool.failed !== null) {
-      runtime.pool = null;
-      try {
-        runtime.pool = await pool.restart();
-      } catch {
+    if (pool === null || pool.failed === null) return work();
+    runtime.pool = null;
+    return pool.restart().then(
+      (restarted) => {
+        runtime.pool = restarted;
+      },
+      () => {
         // One thread from now on: backend.variant says so.
-      }
+      },
+    ).then(() => {
       throwIfAborted(signal, what);
-    }
-    return work();
+      return work();
+    });
   });
 }
 
@@ -92,14 +111,21 @@ export function runOnThreads(runtime: Runtime, kernel: KernelName, threads: numb
 /**
  * A stretch of a kernel's work that can be cut into blocks: `units` rows or steps of about
  * `flopsPerUnit` each, cut at multiples of `granularity`; `call(from, to)` gives the kernel's
- * arguments for units [from, to).
+ * arguments for units [from, to), or several argument lists, run in order, that do them (a kernel
+ * called once per step, say).
  */
 export interface Phase {
   units: number;
   flopsPerUnit: number;
   granularity: number;
-  call(from: number, to: number): number[];
+  call(from: number, to: number): number[] | number[][];
 }
+
+/** A phase's calls for units [from, to), as runOnThreads takes them. */
+export const callsOf = (phase: Phase, from: number, to: number): number[][] => {
+  const args = phase.call(from, to);
+  return Array.isArray(args[0]) ? (args as number[][]) : [args as number[]];
+};
 
 /** The same job two ways: `whole`, the calls that do it at once, and `phases`, the same work in order. */
 export interface PacedJob {
@@ -139,7 +165,7 @@ export function runPaced(runtime: Runtime, kernel: KernelName, threads: number, 
         const budget = Math.floor((flopPerMs * BLOCK_MS) / phase.flopsPerUnit / phase.granularity);
         const to = Math.min(phase.units, from + Math.max(1, budget) * phase.granularity);
         const start = performance.now();
-        runOnThreads(runtime, kernel, threads, [phase.call(from, to)]);
+        runOnThreads(runtime, kernel, threads, callsOf(phase, from, to));
         const measured = ((to - from) * phase.flopsPerUnit) / Math.max(performance.now() - start, 0.05);
         flopPerMs = Math.min(measured, 2 * flopPerMs);
         from = to;

@@ -119,6 +119,11 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
     let held: EngineStream | null = null;
     let closed = false;
     let queue: Promise<unknown> = Promise.resolve();
+    /** Pushes made and not yet settled: with none, a push starts at once instead of a promise hop later. */
+    let pending = 0;
+    const settled = (): void => {
+      pending--;
+    };
     const what = `${module} stream push`;
 
     function planPush(chunk: Tensor, options: ForwardOptions | undefined) {
@@ -160,8 +165,9 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
         } catch (error) {
           return Promise.reject(error);
         }
-        const pushed = queue.then(() => run(planned));
-        queue = pushed.catch(() => {});
+        const pushed = pending === 0 ? run(planned) : queue.then(() => run(planned));
+        pending++;
+        queue = pushed.then(settled, settled);
         return pushed;
       },
       dispose() {

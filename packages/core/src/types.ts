@@ -210,7 +210,10 @@ export interface ForwardPlan {
   signal?: AbortSignal | null;
 }
 
-/** What an engine returns: fresh arrays the caller may keep. */
+/**
+ * What an engine returns: fresh arrays the caller may keep. They may be views of one new ArrayBuffer
+ * (one allocation instead of three: it shows on a one-step push), never of memory the engine reuses.
+ */
 export interface EngineResult {
   /** (L, N, D·H_out), zero past each element's length. */
   output: Float32Array;

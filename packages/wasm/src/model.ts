@@ -1,5 +1,5 @@
-import type { BackwardPlan, EngineGradients, EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
-import { RnnError } from '@recurrent/core';
+import type { BackwardPlan, EngineGradients, EngineModel, EngineResult, EngineStream, ForwardPlan, ModelPlan, StreamPlan, StreamStart } from '@recurrent/core';
+import { RnnError, throwIfAborted } from '@recurrent/core';
 import { exclusive, runPaced, type Phase, type Turns } from './blocks.js';
 import { gateRow, Trainer, type BackwardKernels } from './backward.js';
 import type { Heap } from './heap.js';
@@ -72,6 +72,14 @@ interface LayerWeights {
   packedW_hr: number;
 }
 
+/** Byte offsets of a stream's states in linear memory: read from h0/c0, written to hN/cN (c: LSTM only). */
+interface HeldStates {
+  h0: number;
+  c0: number;
+  hN: number;
+  cN: number;
+}
+
 /** Byte offsets of one forward's buffers inside the model's scratch block. */
 interface Scratch {
   x: number;
@@ -118,6 +126,12 @@ export class WasmModel implements EngineModel {
   private plan: ModelPlan;
   /** The backward's weights and buffers, made at the first backward. */
   private trainer: Trainer | null = null;
+  /** The last forward's scratch layout, reused by the next one of the same (L, N): a stream's pushes. */
+  private lastBuffers: { L: number; N: number; block: number; buffers: Scratch } | null = null;
+  /** The kernel arguments of the last two forwards (a stream alternates between two), by what they depend on. */
+  private argsCache: { key: number[]; whole: number[][] }[] = [];
+  /** Releases the linear memory of each open stream (model dispose closes them all). */
+  private readonly streams = new Set<() => void>();
 
   constructor(private readonly runtime: Runtime, plan: ModelPlan, private readonly onDispose: () => void = () => {}) {
     this.backend = runtime.variant;
@@ -247,6 +261,7 @@ export class WasmModel implements EngineModel {
     this.scratchBlock = -1;
     this.trainer?.dispose();
     this.trainer = null;
+    for (const release of [...this.streams]) release();
     this.onDispose();
   }
 
@@ -313,21 +328,86 @@ export class WasmModel implements EngineModel {
     };
   }
 
-  private async run({ seqLen: L, batch: N, input, h0, c0, lengths, signal }: ForwardPlan): Promise<EngineResult> {
+  /**
+   * A stream whose h (and c) for every layer stay in linear memory between pushes: two slots, the
+   * push reading one and writing the other, which becomes the held state only when the push succeeded.
+   */
+  openStream({ batch: N, h0, c0 }: StreamStart): EngineStream {
+    this.checkLive();
+    const states = this.layers.length * this.D * N;
+    const hFloats = states * this.P;
+    const cFloats = this.lstm ? states * this.H : 0;
+    const slotBytes = Math.ceil(((hFloats + cFloats) * F32) / 64) * 64;
+    const block = this.runtime.heap.alloc(2 * slotBytes, `the states of a stream of ${N} batch element(s)`);
+    const slot = (i: number) => ({ h: block + i * slotBytes, c: block + i * slotBytes + hFloats * F32 });
+    const initial = new Float32Array(this.runtime.heap.memory.buffer, block, (hFloats + cFloats));
+    initial.fill(0);
+    if (h0 !== null) initial.set(h0);
+    if (c0 !== null) initial.set(c0, hFloats);
+    let current = 0;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.streams.delete(release);
+      this.runtime.heap.release(block);
+    };
+    this.streams.add(release);
+    return {
+      push: (plan) => {
+        this.checkLive();
+        if (released) throw new RnnError('disposed', 'This stream was disposed: start a new one with model.stream()');
+        const commit = (result: EngineResult): EngineResult => {
+          // Nothing between the kernel's last check and here yields: a push whose signal fired is not committed.
+          throwIfAborted(plan.signal, 'stream push');
+          current = 1 - current;
+          return result;
+        };
+        return exclusive(this.runtime, plan.signal, 'stream push', () => {
+          this.checkLive();
+          const from = slot(current);
+          const to = slot(1 - current);
+          const result = this.run(plan, { h0: from.h, c0: from.c, hN: to.h, cN: to.c });
+          return result instanceof Promise ? result.then(commit) : commit(result);
+        });
+      },
+      dispose: release,
+    };
+  }
+
+  /** The byte offsets of the scratch buffers for an (L, N) forward, laid out again only when L or N changes. */
+  private buffersFor(L: number, N: number): Scratch {
+    const cached = this.lastBuffers;
+    if (cached !== null && cached.L === L && cached.N === N && cached.block === this.scratchBlock) return cached.buffers;
+    const buffers = this.scratch(L, N);
+    this.lastBuffers = { L, N, block: this.scratchBlock, buffers };
+    return buffers;
+  }
+
+  /**
+   * One forward. Its initial states come from the plan (copied in), or from `held` (a stream's states in
+   * linear memory: read in place, and its final states written to held.hN/cN).
+   */
+  private run(plan: StreamPlan & Partial<ForwardPlan>, held: HeldStates | null = null): EngineResult | Promise<EngineResult> {
+    const { seqLen: L, batch: N, input, lengths, signal } = plan;
     this.checkLive();
     const { G, H, P, D, layers, lstm, cell } = this;
     const { kernels, heap } = this.runtime;
     const DP = D * P;
     const I = layers[0]!.inputSize;
-    const buffers = this.scratch(L, N);
+    const states = layers.length * D;
+    const buffers = this.buffersFor(L, N);
     // Rows in descending length order, as pack_padded_sequence sorts them: the rows still running at
     // any step are then a prefix. Without lengths the order is the identity and nothing is permuted.
-    const order = Int32Array.from({ length: N }, (_, b) => b);
-    if (lengths !== null) order.sort((a, b) => lengths[b]! - lengths[a]! || a - b);
+    let order: Int32Array | null = null;
+    if (lengths !== null) {
+      order = Int32Array.from({ length: N }, (_, b) => b);
+      order.sort((a, b) => lengths[b]! - lengths[a]! || a - b);
+    }
 
     const memory = new Float32Array(heap.memory.buffer);
     const rows = (offset: number, from: Float32Array, width: number, count: number): void => {
-      if (lengths === null) memory.set(from, offset / F32);
+      if (order === null) memory.set(from, offset / F32);
       else {
         for (let r = 0; r < count; r++) {
           for (let i = 0; i < N; i++) {
@@ -338,15 +418,26 @@ export class WasmModel implements EngineModel {
       }
     };
     rows(buffers.x, input, I, L);
-    if (h0 !== null) rows(buffers.h0, h0, P, layers.length * D);
-    if (lstm && c0 !== null) rows(buffers.c0, c0, H, layers.length * D);
-    if (lengths !== null) {
+    // Where the kernel reads the initial states (0: zeros) and writes the final ones. A stream's states
+    // are read and written in place unless lengths permute its rows.
+    let h0At = 0;
+    let c0At = 0;
+    let hNAt = buffers.hN;
+    let cNAt = buffers.cN;
+    if (held !== null && order === null) [h0At, c0At, hNAt, cNAt] = [held.h0, lstm ? held.c0 : 0, held.hN, held.cN];
+    else {
+      const h0From = held !== null ? memory.subarray(held.h0 / F32, held.h0 / F32 + states * N * P) : plan.h0 ?? null;
+      const c0From = held !== null && lstm ? memory.subarray(held.c0 / F32, held.c0 / F32 + states * N * H) : plan.c0 ?? null;
+      if (h0From !== null) rows((h0At = buffers.h0), h0From, P, states);
+      if (lstm && c0From !== null) rows((c0At = buffers.c0), c0From, H, states);
+    }
+    if (order !== null) {
       const sorted = new Int32Array(heap.memory.buffer, buffers.lengths, N);
-      for (let i = 0; i < N; i++) sorted[i] = lengths[order[i]!]!;
+      for (let i = 0; i < N; i++) sorted[i] = lengths![order[i]!]!;
     }
 
     // Rows that do not run stay zero in both output buffers, for every layer.
-    if (lengths !== null) for (const out of new Set(buffers.outputs)) new Float32Array(heap.memory.buffer, out, L * N * DP).fill(0);
+    if (order !== null) for (const out of new Set(buffers.outputs)) new Float32Array(heap.memory.buffer, out, L * N * DP).fill(0);
     const { pool } = this.runtime;
     const threads = pool !== null && N * G * H * P >= THREADED_WORK ? pool.threads : 1;
     const Hp = roundUp(H);
@@ -356,7 +447,10 @@ export class WasmModel implements EngineModel {
     let x = buffers.x;
     let out = x;
     const phases: Phase[] = [];
-    const layerArgs = layers.map((layer, index) => {
+    // The kernel's arguments depend only on these: a stream's pushes reuse the last two lists (its two state slots).
+    const key = [L, N, h0At, c0At, hNAt, cNAt, order === null ? 0 : 1, buffers.x];
+    const cached = signal ? undefined : this.argsCache.find((entry) => entry.key.every((v, i) => v === key[i]));
+    const layerArgs = cached?.whole ?? layers.map((layer, index) => {
       out = buffers.outputs[index % 2]!;
       const state = index * D * N;
       const args = [
@@ -364,37 +458,50 @@ export class WasmModel implements EngineModel {
         x, layer.packedW_ih, layer.bias, buffers.proj, out,
         layer.packedW_hh, layer.hiddenBias, layer.packedW_hr, this.zeros,
         buffers.q, buffers.h, buffers.c, buffers.hCell,
-        h0 === null ? 0 : buffers.h0 + state * P * F32, lstm && c0 !== null ? buffers.c0 + state * H * F32 : 0,
-        lengths === null ? 0 : buffers.lengths, buffers.hN + state * P * F32, buffers.cN + state * H * F32,
+        h0At === 0 ? 0 : h0At + state * P * F32, c0At === 0 ? 0 : c0At + state * H * F32,
+        order === null ? 0 : buffers.lengths, hNAt + state * P * F32, cNAt + state * H * F32,
         buffers.packs, buffers.packBytes,
       ];
       x = out;
       // With a signal: the input projection in blocks of its L·N rows (multiples of the GEMM's 64-row block, so
-      // the bits are those of one call), then the time loop in blocks of steps.
-      phases.push(
+      // the bits are those of one call), then the time loop in blocks of steps. Without one they are not used.
+      if (signal) phases.push(
         { units: LN, flopsPerUnit: 2 * D * G * Hp * layer.inputSize, granularity: ROW_BLOCK, call: (r0, r1) => [...args, r0, r1, 0, 0] },
         { units: L, flopsPerUnit: stepFlops, granularity: 1, call: (s0, s1) => [...args, LN, LN, s0, s1] },
       );
       return [...args, 0, LN, 0, L];
     });
-    await runPaced(this.runtime, 'runLayer', threads, { whole: layerArgs, phases }, { signal, what: 'forward', check: () => this.checkLive() });
+    if (cached === undefined) this.argsCache = [{ key, whole: layerArgs }, ...this.argsCache.slice(0, 1)];
+    out = buffers.outputs[(layers.length - 1) % 2]!;
+    const ran = runPaced(this.runtime, 'runLayer', threads, { whole: layerArgs, phases }, { signal, what: 'forward', check: () => this.checkLive() });
 
-    // Copy the results out of linear memory, back in the caller's batch order.
-    const view = new Float32Array(heap.memory.buffer);
-    const unpermute = (offset: number, width: number, count: number): Float32Array => {
-      const from = view.subarray(offset / F32, offset / F32 + count * N * width);
-      if (lengths === null) return from.slice();
-      const result = new Float32Array(count * N * width);
-      for (let r = 0; r < count; r++) {
-        for (let i = 0; i < N; i++) {
-          const src = (r * N + i) * width;
-          result.set(from.subarray(src, src + width), (r * N + order[i]!) * width);
-        }
+    /**
+     * The results, copied out of linear memory back in the caller's batch order, into one new
+     * ArrayBuffer (one allocation instead of three: it matters for a one-step push).
+     */
+    const collect = (): EngineResult => {
+      const memory = new Float32Array(heap.memory.buffer);
+      const outputSize = L * N * DP;
+      const hSize = states * N * P;
+      const all = new Float32Array(outputSize + hSize + (lstm ? states * N * H : 0));
+      const copyOut = (offset: number, to: Float32Array, width: number): Float32Array => {
+        const from = memory.subarray(offset / F32, offset / F32 + to.length);
+        if (order === null) to.set(from);
+        else for (let row = 0; row < to.length / width; row++) to.set(from.subarray(row * width, (row + 1) * width), (row - (row % N) + order[row % N]!) * width);
+        return to;
+      };
+      const result: EngineResult = {
+        output: copyOut(out, all.subarray(0, outputSize), DP),
+        hN: copyOut(hNAt, all.subarray(outputSize, outputSize + hSize), P),
+      };
+      if (lstm) result.cN = copyOut(cNAt, all.subarray(outputSize + hSize), H);
+      // A stream with lengths: its next states, back in its batch order.
+      if (held !== null && order !== null) {
+        memory.set(result.hN, held.hN / F32);
+        if (lstm) memory.set(result.cN!, held.cN / F32);
       }
       return result;
     };
-    const result: EngineResult = { output: unpermute(out, DP, L), hN: unpermute(buffers.hN, P, layers.length * D) };
-    if (lstm) result.cN = unpermute(buffers.cN, H, layers.length * D);
-    return result;
+    return ran === undefined ? collect() : ran.then(collect);
   }
 }

@@ -288,7 +288,7 @@ export class CpuModel implements EngineModel {
     lengthOrder(L, N, lengths, order, activeAt);
     const rows = L * N;
     let x = input;
-    let output = input;
+    let output = input; // every model has a layer: the top one's output replaces it
     for (let index = 0; index < layers.length; index++) {
       const layer = layers[index]!;
       // x_t·W_ihᵀ + b_ih + b_hh for every step and both directions at once: it does not depend on h.

@@ -37,6 +37,7 @@ export { planForward, checkTensor, type InitialState } from './forward.js';
 export { readSafetensors, writeSafetensors } from './safetensors.js';
 export { initStateDict, randomTensorData, seededRandom } from './init.js';
 export { swapLeadingAxes } from './layout.js';
+export { resultArrays } from './results.js';
 export { runtimeName } from './runtime.js';
 export {
   createRnnCell, createLstmCell, createGruCell,

@@ -211,8 +211,8 @@ export interface ForwardPlan {
 }
 
 /**
- * What an engine returns: fresh arrays the caller may keep. They may be views of one new ArrayBuffer
- * (one allocation instead of three: it shows on a one-step push), never of memory the engine reuses.
+ * What an engine returns: fresh arrays the caller may keep. Small ones may share an ArrayBuffer with
+ * other results (see resultArrays), never with memory the engine reuses.
  */
 export interface EngineResult {
   /** (L, N, D·H_out), zero past each element's length. */

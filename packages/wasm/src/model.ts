@@ -1,5 +1,5 @@
 import type { BackwardPlan, EngineGradients, EngineModel, EngineResult, EngineStream, ForwardPlan, ModelPlan, StreamPlan, StreamStart } from '@recurrent/core';
-import { RnnError, throwIfAborted } from '@recurrent/core';
+import { RnnError, resultArrays, throwIfAborted } from '@recurrent/core';
 import { exclusive, runPaced, type Phase, type Turns } from './blocks.js';
 import { gateRow, Trainer, type BackwardKernels } from './backward.js';
 import type { Heap } from './heap.js';
@@ -475,26 +475,20 @@ export class WasmModel implements EngineModel {
     out = buffers.outputs[(layers.length - 1) % 2]!;
     const ran = runPaced(this.runtime, 'runLayer', threads, { whole: layerArgs, phases }, { signal, what: 'forward', check: () => this.checkLive() });
 
-    /**
-     * The results, copied out of linear memory back in the caller's batch order, into one new
-     * ArrayBuffer (one allocation instead of three: it matters for a one-step push).
-     */
+    /** The results, copied out of linear memory into fresh arrays (core's resultArrays), back in the caller's batch order. */
     const collect = (): EngineResult => {
       const memory = new Float32Array(heap.memory.buffer);
       const outputSize = L * N * DP;
       const hSize = states * N * P;
-      const all = new Float32Array(outputSize + hSize + (lstm ? states * N * H : 0));
+      const [output, hN, cN] = resultArrays(outputSize, hSize, lstm ? states * N * H : 0) as [Float32Array, Float32Array, Float32Array];
       const copyOut = (offset: number, to: Float32Array, width: number): Float32Array => {
         const from = memory.subarray(offset / F32, offset / F32 + to.length);
         if (order === null) to.set(from);
         else for (let row = 0; row < to.length / width; row++) to.set(from.subarray(row * width, (row + 1) * width), (row - (row % N) + order[row % N]!) * width);
         return to;
       };
-      const result: EngineResult = {
-        output: copyOut(out, all.subarray(0, outputSize), DP),
-        hN: copyOut(hNAt, all.subarray(outputSize, outputSize + hSize), P),
-      };
-      if (lstm) result.cN = copyOut(cNAt, all.subarray(outputSize + hSize), H);
+      const result: EngineResult = { output: copyOut(out, output, DP), hN: copyOut(hNAt, hN, P) };
+      if (lstm) result.cN = copyOut(cNAt, cN, H);
       // A stream with lengths: its next states, back in its batch order.
       if (held !== null && order !== null) {
         memory.set(result.hN, held.hN / F32);

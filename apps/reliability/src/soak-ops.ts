@@ -3,7 +3,7 @@ import {
   initStateDict, isRnnError, randomTensorData, readTorchStateDict, seededRandom, type Backend, type RnnErrorCode, type Tensor,
 } from '@recurrent/core';
 import { badInputCase } from './bad-input.js';
-import { cellWeights, createCell, createModel, forwardCall, int, pick, randomValidCall, type AnyConfig, type ValidCall } from './cases.js';
+import { cellWeights, createCell, createModel, forwardCall, int, pick, randomValidCall, sameResult, type AnyConfig, type ValidCall } from './cases.js';
 
 /** What one soak call did: its kind, and 'ok' or the error code it ended in (as expected), or a failure. */
 export interface SoakOutcome {
@@ -94,13 +94,41 @@ export async function soakCall(backend: Backend, seed: number): Promise<SoakOutc
       });
     }
     case 'stream': {
+      // Pushes (with the call's lengths, if any) between which some are aborted, before the call or just
+      // after it starts: the stream must go on exactly as one on the same model that saw only the pushes
+      // that completed.
       const uni = streamable(call);
+      const chunk = (k: number): Tensor => tensor(uni.input.shape, seed * 10 + k);
+      const pushOptions = call.lengths ? { lengths: call.lengths } : undefined;
       return expectOutcome(kind, ['ok'], async () => {
         const model = await createModel(uni.mode, uni.config, uni.weights, backend);
-        const stream = model.stream();
-        for (let k = int(random, 1, 3); k > 0; k--) await stream.push(uni.input);
-        stream.dispose();
-        model.dispose();
+        const [stream, reference] = [model.stream(), model.stream()];
+        try {
+          for (let k = int(random, 1, 3); k > 0; k--) {
+            if (random() < 0.5) {
+              const before = random() < 0.5;
+              const controller = new AbortController();
+              if (before) controller.abort();
+              const fired = before ? null : new Promise<void>((resolve) => setTimeout(() => resolve(controller.abort()), 0));
+              const aborted = chunk(-k);
+              try {
+                await stream.push(aborted, { ...pushOptions, signal: controller.signal });
+                if (before) throw new Error('a push whose signal had fired before the call completed');
+                await reference.push(aborted, pushOptions);
+              } catch (error) {
+                if (!isRnnError(error) || error.code !== 'aborted') throw error;
+              } finally {
+                await fired;
+              }
+            }
+            const [got, expected] = [await stream.push(chunk(k), pushOptions), await reference.push(chunk(k), pushOptions)];
+            if (!sameResult(got, expected)) throw new Error('after an aborted push, the stream did not go on exactly as one that never saw it');
+          }
+        } finally {
+          stream.dispose();
+          reference.dispose();
+          model.dispose();
+        }
       });
     }
     case 'backward':

@@ -144,17 +144,17 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
       return planned;
     }
 
-    async function run({ plan: { h0: _h0, c0: _c0, ...pushPlan }, layout: callLayout }: ReturnType<typeof planPush>): Promise<AnyResult> {
+    function run({ plan, layout: callLayout }: ReturnType<typeof planPush>): Promise<AnyResult> {
       if (closed) throw new RnnError('disposed', 'This stream was disposed: start a new one with model.stream()');
       checkLive();
-      throwIfAborted(pushPlan.signal, what);
+      throwIfAborted(plan.signal, what);
       if (held === null) {
-        const from = start ?? { batch: pushPlan.batch, h0: null, c0: null };
+        const from = start ?? { batch: plan.batch, h0: null, c0: null };
         held = engineModel.openStream?.(from) ?? carriedStream(engineModel, from, what);
         start = null;
       }
-      const result = await held.push(pushPlan);
-      return shapeResult(result, callLayout, pushPlan.seqLen, pushPlan.batch);
+      // The plan's h0/c0 are null (planPush passes none): the engine reads the states it holds.
+      return held.push(plan).then((result) => shapeResult(result, callLayout, plan.seqLen, plan.batch));
     }
 
     return {
@@ -165,7 +165,12 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
         } catch (error) {
           return Promise.reject(error);
         }
-        const pushed = pending === 0 ? run(planned) : queue.then(() => run(planned));
+        let pushed: Promise<AnyResult>;
+        try {
+          pushed = pending === 0 ? run(planned) : queue.then(() => run(planned));
+        } catch (error) {
+          pushed = Promise.reject(error);
+        }
         pending++;
         queue = pushed.then(settled, settled);
         return pushed;

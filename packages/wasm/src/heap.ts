@@ -44,6 +44,13 @@ export class Heap {
     this.end = end;
   }
 
+  /** A Float32Array over the whole memory, made again only when the memory grows (only grow() does). */
+  private view: Float32Array | null = null;
+
+  get floats(): Float32Array {
+    return (this.view ??= new Float32Array(this.memory.buffer));
+  }
+
   /** Bytes handed out and not yet freed. */
   get allocatedBytes(): number {
     return this.allocated;
@@ -100,6 +107,7 @@ export class Heap {
       throw new RnnError('limit', `WebAssembly memory cannot hold ${what}: it needs ${mib(size)} more, and ${mib(this.allocated)} are in use of at most ${mib(this.maxBytes)}`, details);
     }
     try {
+      this.view = null;
       this.memory.grow(pages);
     } catch (cause) {
       throw new RnnError('limit', `WebAssembly memory could not grow to ${mib(newEnd)} for ${what} (${(cause as Error).message})`, details, { cause });

@@ -129,7 +129,7 @@ export class WasmModel implements EngineModel {
   /** The last forward's scratch layout, reused by the next one of the same (L, N): a stream's pushes. */
   private lastBuffers: { L: number; N: number; block: number; buffers: Scratch } | null = null;
   /** The kernel arguments of the last two forwards (a stream alternates between two), by what they depend on. */
-  private argsCache: { key: number[]; whole: number[][] }[] = [];
+  private argsCache: { key: readonly number[]; whole: number[][] }[] = [];
   /** Releases the linear memory of each open stream (model dispose closes them all). */
   private readonly streams = new Set<() => void>();
 
@@ -340,10 +340,10 @@ export class WasmModel implements EngineModel {
     const slotBytes = Math.ceil(((hFloats + cFloats) * F32) / 64) * 64;
     const block = this.runtime.heap.alloc(2 * slotBytes, `the states of a stream of ${N} batch element(s)`);
     const slot = (i: number) => ({ h: block + i * slotBytes, c: block + i * slotBytes + hFloats * F32 });
-    const initial = new Float32Array(this.runtime.heap.memory.buffer, block, (hFloats + cFloats));
-    initial.fill(0);
-    if (h0 !== null) initial.set(h0);
-    if (c0 !== null) initial.set(c0, hFloats);
+    const memory = this.runtime.heap.floats;
+    memory.fill(0, block / F32, block / F32 + hFloats + cFloats);
+    if (h0 !== null) memory.set(h0, block / F32);
+    if (c0 !== null) memory.set(c0, block / F32 + hFloats);
     let current = 0;
     let released = false;
     const release = (): void => {
@@ -405,7 +405,7 @@ export class WasmModel implements EngineModel {
       order.sort((a, b) => lengths[b]! - lengths[a]! || a - b);
     }
 
-    const memory = new Float32Array(heap.memory.buffer);
+    const memory = heap.floats;
     const rows = (offset: number, from: Float32Array, width: number, count: number): void => {
       if (order === null) memory.set(from, offset / F32);
       else {
@@ -448,8 +448,8 @@ export class WasmModel implements EngineModel {
     let out = x;
     const phases: Phase[] = [];
     // The kernel's arguments depend only on these: a stream's pushes reuse the last two lists (its two state slots).
-    const key = [L, N, h0At, c0At, hNAt, cNAt, order === null ? 0 : 1, buffers.x];
-    const cached = signal ? undefined : this.argsCache.find((entry) => entry.key.every((v, i) => v === key[i]));
+    const key = [L, N, h0At, c0At, hNAt, cNAt, order === null ? 0 : 1, buffers.x] as const;
+    const cached = signal ? undefined : this.argsCache.find(({ key: k }) => k[0] === L && k[1] === N && k[2] === h0At && k[3] === c0At && k[4] === hNAt && k[5] === cNAt && k[6] === key[6] && k[7] === buffers.x);
     const layerArgs = cached?.whole ?? layers.map((layer, index) => {
       out = buffers.outputs[index % 2]!;
       const state = index * D * N;
@@ -477,7 +477,7 @@ export class WasmModel implements EngineModel {
 
     /** The results, copied out of linear memory into fresh arrays (core's resultArrays), back in the caller's batch order. */
     const collect = (): EngineResult => {
-      const memory = new Float32Array(heap.memory.buffer);
+      const memory = heap.floats;
       const outputSize = L * N * DP;
       const hSize = states * N * P;
       const [output, hN, cN] = resultArrays(outputSize, hSize, lstm ? states * N * H : 0) as [Float32Array, Float32Array, Float32Array];

@@ -1,5 +1,5 @@
-import type { BackwardPlan, EngineGradients, EngineModel, EngineResult, ForwardPlan, ModelPlan } from '@recurrent/core';
-import { RnnError, isRnnError } from '@recurrent/core';
+import type { BackwardPlan, EngineGradients, EngineModel, EngineResult, EngineStream, ForwardPlan, ModelPlan, StreamPlan, StreamStart } from '@recurrent/core';
+import { RnnError, abortable, isRnnError, throwIfAborted } from '@recurrent/core';
 import { checkDevice, deviceLostError, gpuFailure, isDeviceLoss, scoped, type DeviceState } from './gpu.js';
 import { Backpropagation } from './backward.js';
 import { checkForwardLimits, checkModelLimits, persistentMisfit, type ModelSizes } from './limits.js';
@@ -68,6 +68,18 @@ class BufferPool {
     }
   }
 
+  /** Destroys these buffers now (a stream's, on its dispose); ones already destroyed are skipped. */
+  destroy(buffers: GPUBuffer[]): void {
+    for (const buffer of buffers) {
+      if (!this.all.delete(buffer)) continue;
+      const free = this.free.indexOf(buffer);
+      if (free >= 0) this.free.splice(free, 1);
+      buffer.destroy();
+      this.state.liveBuffers--;
+      this.state.liveBufferBytes -= buffer.size;
+    }
+  }
+
   destroyAll(): void {
     for (const buffer of this.all) {
       buffer.destroy();
@@ -94,23 +106,30 @@ interface Layer {
   W_hrT: GPUBuffer | null;
 }
 
+/** Where a call's initial states come from and where its final ones go: h (layers·D, N, HO), then an LSTM's c (layers·D, N, H). */
+interface StateEnds {
+  state0: GPUBuffer;
+  stateN: GPUBuffer;
+}
+
 /** Buffers, uniforms and bind groups for one (L, N): rebuilt only when the shape changes. */
 interface Work {
   L: number;
   N: number;
+  /** The buffers this work owns (a stream's state buffers are the stream's, not in here). */
   buffers: GPUBuffer[];
   x: GPUBuffer;
-  /** h0 (layers·D, N, HO), then an LSTM's c0 (layers·D, N, H). */
-  state0: GPUBuffer;
+  /** A forward's own [state0 → stateN]; a stream's two directions between its state buffers, [A → B, B → A]. */
+  ends: StateEnds[];
   lengths: GPUBuffer;
+  /** Whether `lengths` holds L for every element (a call without lengths): then it need not be written again. */
+  fullLengths: boolean;
   /** Per-step kernel only: ping-pong states, h (D, N, HO) then c (D, N, H); [L % 2] holds the last ones. */
   states: GPUBuffer[];
-  /** h_n then c_n, laid out as state0. */
-  stateN: GPUBuffer;
   /** Layer outputs alternate between these (L, N, D·HO). */
   outputs: [GPUBuffer, GPUBuffer];
   readBack: GPUBuffer;
-  /** Bytes read back: the output (L, N, D·HO), then stateN. */
+  /** Bytes read back: the output (L, N, D·HO), then h_n and c_n laid out as StateEnds. */
   readBytes: number;
   /**
    * Uniform slots written per block just before it is submitted (the GEMM's rows, the persistent
@@ -118,11 +137,32 @@ interface Work {
    */
   dims: GPUBuffer;
   dimsSlots: number;
+  /** What was last written into `dims`: a slot is written only when its values change (a call of the same shape writes none). */
+  dimsWritten: Uint32Array;
   /** Per layer, reading their uniforms from `dims`. */
   gemmGroups: GPUBindGroup[];
-  /** Per layer: per-step kernel [reads states 0, reads states 1]; persistent kernel [its one group, on `dims`]. */
+  /** Per layer: per-step kernel [reads states 0, reads states 1]; persistent kernel one group per entry of `ends`, on `dims`. */
   recurGroups: GPUBindGroup[][];
 }
+
+/** Where a model or a stream keeps the work of its latest shape. */
+interface WorkSlot {
+  work: Work | null;
+}
+
+/** One call on a work: between which of its state ends it runs, and which initial states it zeroes first. */
+interface Call {
+  slot: WorkSlot;
+  work: Work;
+  /** Index into work.ends. */
+  side: number;
+  /** A forward without h0 (c0) zeroes them in state0; a stream's initial states are already there. */
+  zeroH0: boolean;
+  zeroC0: boolean;
+}
+
+/** What an aborted stream push rejects with: "The stream push was aborted". */
+const STREAM_PUSH = 'The stream push';
 
 /** A block of one forward, tagged with the phase profile() times it under. */
 type ForwardBlock = Block & { kind: Phase };
@@ -144,7 +184,8 @@ export class WebGpuModel implements EngineModel {
   private readonly recurLayout: GPUBindGroupLayout;
   /** Bytes of the recurrence kernel's uniform: (L, N, offsets, steps) persistent, (step, L, N, offset) per step. */
   private readonly recurUniformBytes: number;
-  private work: Work | null = null;
+  /** The work of forward() and profile(); each stream has its own. */
+  private readonly slot: WorkSlot = { work: null };
   /** Forwards run one after another on the shared work buffers: concurrent calls queue here. */
   private queue: Promise<unknown> = Promise.resolve();
   /** How fast this model's blocks run, so that a cancellable call stops within BLOCK_SECONDS or so. */
@@ -210,9 +251,7 @@ export class WebGpuModel implements EngineModel {
   }
 
   forward(plan: ForwardPlan): Promise<EngineResult> {
-    const run = this.queue.then(() => this.run(plan, null));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.enqueue(() => this.run(plan, null));
   }
 
   /**
@@ -223,9 +262,88 @@ export class WebGpuModel implements EngineModel {
   profile(plan: ForwardPlan): Promise<{ result: EngineResult; timings: Timings }> {
     const timestamps = this.device.features.has('timestamp-query');
     const timings: Timings = { projection: 0, recurrence: 0, readBack: 0, method: timestamps ? 'timestamp-query' : 'separate submissions' };
-    const run = this.queue.then(() => this.run(plan, timings));
+    return this.enqueue(() => this.run(plan, timings)).then((result) => ({ result, timings }));
+  }
+
+  /**
+   * A stream whose states stay in GPU buffers between pushes (core opens it at the first push). It owns
+   * two state buffers for all layers: a push reads the held one and writes h_n/c_n into the other, which
+   * becomes the held one only when the push succeeded, so a failed or aborted push leaves the states as
+   * they were. A push is this model's forward (execute) from the held states, on the stream's own work
+   * buffers and bind groups, rebuilt only when the chunk length changes; its one read-back carries the
+   * output, h_n and c_n. Pushes queue with the model's other calls.
+   */
+  openStream(start: StreamStart): EngineStream {
+    const { numLayers } = this.sizes;
+    const N = start.batch;
+    const bytes = this.layerBytes(N);
+    const slot: WorkSlot = { work: null };
+    /** [held, next] after an even number of pushes, [next, held] after an odd one: held is states[side]. */
+    let states: [GPUBuffer, GPUBuffer] | null = null;
+    let side = 0;
+    /** The states the stream starts from, kept until a push succeeds: a failed first push uploads them again. */
+    let from: StreamStart | null = start;
+    let closed = false;
+    let running = false;
+    const release = (): void => {
+      this.pool.destroy([...(states ?? []), ...(slot.work?.buffers ?? [])]);
+      states = null;
+      slot.work = null;
+    };
+    // The held states' first home: h0 then c0 as StateEnds lays them out, zeros where not given.
+    const upload = (): [GPUBuffer, GPUBuffer] => {
+      const size = numLayers * (bytes.h + bytes.c);
+      const pair: [GPUBuffer, GPUBuffer] = [this.pool.acquire(size, Usage.state), this.pool.acquire(size, Usage.state)];
+      const initial = new Float32Array(size / 4);
+      if (from?.h0) initial.set(from.h0);
+      if (from?.c0 && this.lstm) initial.set(from.c0, (numLayers * bytes.h) / 4);
+      this.device.queue.writeBuffer(pair[0], 0, initial);
+      side = 0;
+      return pair;
+    };
+    const push = async (plan: StreamPlan): Promise<EngineResult> => {
+      if (closed) throw new RnnError('disposed', 'This stream was disposed: start a new one with model.stream()');
+      this.checkUsable();
+      throwIfAborted(plan.signal, STREAM_PUSH);
+      const L = plan.seqLen;
+      if (slot.work?.L !== L) checkForwardLimits(this.sizes, L, N, this.device.limits);
+      running = true;
+      try {
+        const result = await this.execute(plan, null, () => {
+          states ??= upload();
+          return { slot, work: this.workFor(slot, L, N, states), side, zeroH0: false, zeroC0: false };
+        });
+        // Aborted while its results came back: they are dropped, and the held states stay.
+        throwIfAborted(plan.signal, STREAM_PUSH);
+        side = 1 - side;
+        from = null;
+        return result;
+      } catch (error) {
+        // Before any push succeeded the state buffers may not hold `from` (their upload failed): they
+        // and the bind groups on them are remade next time.
+        if (from !== null) release();
+        throw error;
+      } finally {
+        running = false;
+        if (closed) release();
+      }
+    };
+    return {
+      // Rejects as soon as the signal fires; the push itself stops at its next block and commits nothing.
+      push: (plan) => abortable(plan.signal, () => this.enqueue(() => push(plan)), STREAM_PUSH),
+      dispose: () => {
+        if (closed) return;
+        closed = true;
+        if (!running) release();
+      },
+    };
+  }
+
+  /** Runs calls one after another (they share the model's work buffers, pace and weights). */
+  private enqueue<T>(call: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(call);
     this.queue = run.catch(() => undefined);
-    return run.then((result) => ({ result, timings }));
+    return run;
   }
 
   /** BPTT (backward.ts), queued with forwards; it borrows this model's weights and buffer pool. */
@@ -278,7 +396,7 @@ export class WebGpuModel implements EngineModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.work = null;
+    this.slot.work = null;
     this.state.backwardBytes -= this.backwardBytes;
     this.training = null;
     this.pool.destroyAll();
@@ -295,46 +413,67 @@ export class WebGpuModel implements EngineModel {
     return buffer;
   }
 
-  private async run(plan: ForwardPlan, timings: Timings | null): Promise<EngineResult> {
+  /** forward() and profile(): the forward's own work, h0/c0 written into its state0 (or zeroed there). */
+  private run(plan: ForwardPlan, timings: Timings | null): Promise<EngineResult> {
     this.checkUsable();
-    const { seqLen: L, batch: N, input, h0, c0, lengths, signal } = plan;
+    const { seqLen: L, batch: N, h0, c0 } = plan;
+    checkForwardLimits(this.sizes, L, N, this.device.limits);
+    return this.execute(plan, timings, () => {
+      const work = this.workFor(this.slot, L, N, null);
+      const { state0 } = work.ends[0]!;
+      const { queue } = this.device;
+      if (h0 !== null) queue.writeBuffer(state0, 0, h0.buffer, h0.byteOffset, h0.byteLength);
+      if (c0 !== null) queue.writeBuffer(state0, this.layerBytes(N).h * this.sizes.numLayers, c0.buffer, c0.byteOffset, c0.byteLength);
+      return { slot: this.slot, work, side: 0, zeroH0: h0 === null, zeroC0: c0 === null && this.lstm };
+    });
+  }
+
+  /**
+   * One forward, whoever calls it (forward(), profile(), a stream push): `prepare` picks the work and
+   * puts the initial states in place, inside the setup's error scope with the input and lengths; then
+   * the blocks go in one submission, or block by block with the signal at this model's pace; then one
+   * read-back of the output, h_n and c_n.
+   */
+  private async execute(plan: StreamPlan, timings: Timings | null, prepare: () => Call): Promise<EngineResult> {
+    const { seqLen: L, batch: N, input, lengths, signal } = plan;
     const { device } = this;
     const { outputSize: Hout, hiddenSize: H, numDirections: D, numLayers } = this.sizes;
-    checkForwardLimits(this.sizes, L, N, device.limits);
     const queue = device.queue;
 
     const setup = scoped(device, () => {
-      const work = this.workFor(L, N);
+      const call = prepare();
+      const { work } = call;
       queue.writeBuffer(work.x, 0, input.buffer, input.byteOffset, input.byteLength);
-      if (h0 !== null) queue.writeBuffer(work.state0, 0, h0.buffer, h0.byteOffset, h0.byteLength);
-      if (c0 !== null) queue.writeBuffer(work.state0, this.layerBytes(N).h * numLayers, c0.buffer, c0.byteOffset, c0.byteLength);
-      queue.writeBuffer(work.lengths, 0, lengths === null ? new Uint32Array(N).fill(L) : Uint32Array.from(lengths));
-      return work;
+      // Without lengths every element runs all L steps (every push of a typical stream): written once.
+      if (lengths !== null || !work.fullLengths) queue.writeBuffer(work.lengths, 0, lengths === null ? new Uint32Array(N).fill(L) : Uint32Array.from(lengths));
+      work.fullLengths = lengths === null;
+      return call;
     });
-    const work = setup.value;
+    const call = setup.value;
+    const { work } = call;
     const readBytes = work.readBytes;
     let gpuError: GPUError | null;
     try {
       if (timings === null) {
         // A call that can be cancelled goes block by block at this model's pace; others in one submission.
         const pace = signal ? this.pace : null;
-        gpuError = await submitBlocks(this.state, this.blocks(plan, work, pace, null), signal, pace, 'The forward');
+        gpuError = await submitBlocks(this.state, this.blocks(plan, call, pace, null), signal, pace, 'The forward');
         await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
       } else {
-        gpuError = await this.profiled(plan, work, timings);
+        gpuError = await this.profiled(plan, call, timings);
       }
     } catch (error) {
       const setupError = await setup.error;
       if (this.disposed || this.state.disposed) this.checkUsable();
       const failure = isRnnError(error) ? error : isDeviceLoss(this.state, error) ? deviceLostError(this.state, error) : this.gpuError(setupError ?? error, work);
-      if (setupError) this.discardWork(work);
+      if (setupError) this.discardWork(call.slot, work);
       throw failure; // aborted (or the device lost) between blocks, or what the GPU said
     }
     gpuError = (await setup.error) ?? gpuError;
     if (gpuError) {
       work.readBack.unmap();
       const failure = this.gpuError(gpuError, work);
-      this.discardWork(work);
+      this.discardWork(call.slot, work);
       throw failure;
     }
     const mapped = new Float32Array(work.readBack.getMappedRange(0, readBytes));
@@ -350,30 +489,30 @@ export class WebGpuModel implements EngineModel {
    * profile(): with 'timestamp-query', one submission as forward() makes, timestamps around every pass;
    * otherwise each phase submitted and waited for on its own, to see where the time goes.
    */
-  private async profiled(plan: ForwardPlan, work: Work, timings: Timings): Promise<GPUError | null> {
+  private async profiled(plan: StreamPlan, call: Call, timings: Timings): Promise<GPUError | null> {
     const { device } = this;
     const { queue } = device;
-    const readBytes = work.readBytes;
+    const { readBack, readBytes } = call.work;
     if (timings.method === 'timestamp-query') {
       const timestamps = new PassTimestamps(device, 2 * this.layers.length);
       const passes: Phase[] = [];
       const submitted = performance.now();
       const { error } = scoped(device, () => {
-        queue.submit([...this.blocks(plan, work, null, { querySet: timestamps.querySet, passes })].flatMap((b) => b.commands));
+        queue.submit([...this.blocks(plan, call, null, { querySet: timestamps.querySet, passes })].flatMap((b) => b.commands));
         queue.submit([timestamps.resolve()]);
       });
-      await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
+      await readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
       const wall = (performance.now() - submitted) / 1000;
       const spans = await timestamps.read();
       passes.forEach((phase, i) => (timings[phase] += spans[i]!));
       timings.readBack = Math.max(0, wall - timestamps.gpuSpan);
       return error;
     }
-    const { value: blocks, error } = scoped(device, () => [...this.blocks(plan, work, null, null)]);
+    const { value: blocks, error } = scoped(device, () => [...this.blocks(plan, call, null, null)]);
     for (const { kind, commands } of blocks) {
       const start = performance.now();
       queue.submit(commands);
-      if (kind === 'readBack') await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
+      if (kind === 'readBack') await readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
       else await queue.onSubmittedWorkDone();
       timings[kind] += (performance.now() - start) / 1000;
     }
@@ -381,8 +520,8 @@ export class WebGpuModel implements EngineModel {
   }
 
   /** Drops a shape's buffers after the GPU failed to make or use them, so the next call builds them afresh. */
-  private discardWork(work: Work): void {
-    if (this.work === work) this.work = null;
+  private discardWork(slot: WorkSlot, work: Work): void {
+    if (slot.work === work) slot.work = null;
     this.pool.release(work.buffers);
     this.pool.trim();
   }
@@ -405,8 +544,10 @@ export class WebGpuModel implements EngineModel {
    * cancelled) each GEMM is cut into row tiles and each recurrence into runs of steps, each block about
    * BLOCK_SECONDS of GPU work; without, one block per phase of a layer, as one submission.
    */
-  private *blocks(plan: ForwardPlan, work: Work, pace: Pace | null, timestamps: { querySet: GPUQuerySet; passes: Phase[] } | null): Generator<ForwardBlock> {
-    const { seqLen: L, batch: N, h0, c0 } = plan;
+  private *blocks(plan: StreamPlan, call: Call, pace: Pace | null, timestamps: { querySet: GPUQuerySet; passes: Phase[] } | null): Generator<ForwardBlock> {
+    const { seqLen: L, batch: N } = plan;
+    const { work, side } = call;
+    const { state0, stateN } = work.ends[side]!;
     const { device } = this;
     const { gates: G, hiddenSize: H, outputSize: Hout, projSize: P, numDirections: D, numLayers } = this.sizes;
     const bytes = this.layerBytes(N);
@@ -424,24 +565,29 @@ export class WebGpuModel implements EngineModel {
       const i = timestamps.passes.push(phase) - 1;
       return encoder.beginComputePass({ timestampWrites: { querySet: timestamps.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
     };
-    // The next uniform slot of work.dims, written now (ordered before the block's submission): its offset.
+    // The next uniform slot of work.dims, written now (ordered before the block's submission) unless
+    // it holds these values already: its offset.
     let slot = 0;
     const dims = (values: number[]): number => {
       const offset = (slot++ % work.dimsSlots) * UNIFORM_SLOT;
-      device.queue.writeBuffer(work.dims, offset, new Uint32Array(values));
+      const written = work.dimsWritten.subarray(offset / 4, offset / 4 + values.length);
+      if (values.some((value, i) => written[i] !== value)) {
+        written.set(values);
+        device.queue.writeBuffer(work.dims, offset, written.buffer, written.byteOffset, written.byteLength);
+      }
       return offset;
     };
     // Units (row tiles, steps) in the next block: all of them without a pace, else what the budget allows.
     const take = (kind: Phase, unitFlops: number, left: number): number =>
       pace === null ? left : Math.max(1, Math.min(left, Math.floor(pace.budget(kind) / unitFlops)));
 
-    if (h0 === null) encoder.clearBuffer(work.state0, 0, cStart);
-    if (c0 === null && this.lstm) encoder.clearBuffer(work.state0, cStart, numLayers * bytes.c);
+    if (call.zeroH0) encoder.clearBuffer(state0, 0, cStart);
+    if (call.zeroC0) encoder.clearBuffer(state0, cStart, numLayers * bytes.c);
     // The last layer's output and the states into the read-back buffer.
     const copyOut = (): void => {
       const outputBytes = L * N * D * Hout * 4;
       encoder.copyBufferToBuffer(work.outputs[(numLayers - 1) % 2]!, 0, work.readBack, 0, outputBytes);
-      encoder.copyBufferToBuffer(work.stateN, 0, work.readBack, outputBytes, numLayers * (bytes.h + bytes.c));
+      encoder.copyBufferToBuffer(stateN, 0, work.readBack, outputBytes, numLayers * (bytes.h + bytes.c));
     };
     const rows = L * N;
     const tiles = Math.ceil(rows / GEMM_TILE);
@@ -470,14 +616,14 @@ export class WebGpuModel implements EngineModel {
           // A workgroup per (sequence, direction), looping over the steps.
           const recur = beginPass('recurrence');
           recur.setPipeline(this.recurPipeline);
-          recur.setBindGroup(0, work.recurGroups[index]![0]!, [dims([L, N, (index * bytes.h) / 4, (cStart + index * bytes.c) / 4, s0, s1, 0, 0])]);
+          recur.setBindGroup(0, work.recurGroups[index]![side]!, [dims([L, N, (index * bytes.h) / 4, (cStart + index * bytes.c) / 4, s0, s1, 0, 0])]);
           recur.dispatchWorkgroups(N, D);
           recur.end();
         } else {
           const [first] = work.states as [GPUBuffer];
           if (s0 === 0) {
-            encoder.copyBufferToBuffer(work.state0, index * bytes.h, first, 0, bytes.h);
-            if (this.lstm) encoder.copyBufferToBuffer(work.state0, cStart + index * bytes.c, first, bytes.h, bytes.c);
+            encoder.copyBufferToBuffer(state0, index * bytes.h, first, 0, bytes.h);
+            if (this.lstm) encoder.copyBufferToBuffer(state0, cStart + index * bytes.c, first, bytes.h, bytes.c);
           }
           // One dispatch per step (two when projected) with both directions in it, states ping-ponging.
           const steps = beginPass('recurrence');
@@ -494,8 +640,8 @@ export class WebGpuModel implements EngineModel {
           if (s1 === L) {
             // The last states: the forward direction froze at each length, the reverse one ran to t = 0.
             const last = work.states[L % 2]!;
-            encoder.copyBufferToBuffer(last, 0, work.stateN, index * bytes.h, bytes.h);
-            if (this.lstm) encoder.copyBufferToBuffer(last, bytes.h, work.stateN, cStart + index * bytes.c, bytes.c);
+            encoder.copyBufferToBuffer(last, 0, stateN, index * bytes.h, bytes.h);
+            if (this.lstm) encoder.copyBufferToBuffer(last, bytes.h, stateN, cStart + index * bytes.c, bytes.c);
           }
         }
         // A cancellable call copies out with its last block: a submission of its own costs a round trip.
@@ -521,10 +667,13 @@ export class WebGpuModel implements EngineModel {
     return this.device.createBindGroup({ layout: this.recurLayout, entries });
   }
 
-  /** The buffers and bind groups for this shape, reusing the last ones when the shape is the same. */
-  private workFor(L: number, N: number): Work {
-    if (this.work !== null && this.work.L === L && this.work.N === N) return this.work;
-    if (this.work !== null) this.pool.release(this.work.buffers);
+  /**
+   * The buffers and bind groups for this shape, reusing the slot's last ones when the shape is the same.
+   * `held`: a stream's two state buffers (ends in both directions between them); null: a forward's own.
+   */
+  private workFor(slot: WorkSlot, L: number, N: number, held: [GPUBuffer, GPUBuffer] | null): Work {
+    if (slot.work !== null && slot.work.L === L && slot.work.N === N) return slot.work;
+    if (slot.work !== null) this.pool.release(slot.work.buffers);
     const { device, pool, layers } = this;
     const { gates: G, hiddenSize: H, outputSize: Hout, projSize: P, numDirections: D, numLayers } = this.sizes;
     const bytes = this.layerBytes(N);
@@ -536,8 +685,10 @@ export class WebGpuModel implements EngineModel {
       return buffer;
     };
     const x = acquire(L * N * layers[0]!.inputSize * 4, Usage.storageIn);
-    const state0 = acquire(numLayers * (bytes.h + bytes.c), Usage.state);
-    const stateN = acquire(numLayers * (bytes.h + bytes.c), Usage.state);
+    const ends: StateEnds[] =
+      held === null
+        ? [{ state0: acquire(numLayers * (bytes.h + bytes.c), Usage.state), stateN: acquire(numLayers * (bytes.h + bytes.c), Usage.state) }]
+        : [{ state0: held[0], stateN: held[1] }, { state0: held[1], stateN: held[0] }];
     const lengths = acquire(N * 4, Usage.storageIn);
     const projected = acquire(L * N * D * G * H * 4, Usage.state);
     const outputs: [GPUBuffer, GPUBuffer] = [acquire(outputBytes, Usage.storageOut), acquire(outputBytes, Usage.storageOut)];
@@ -550,6 +701,8 @@ export class WebGpuModel implements EngineModel {
     // step. Offsets in floats.
     const dimsSlots = 2 * numLayers;
     const dims = acquire(dimsSlots * UNIFORM_SLOT, Usage.uniform);
+    // A pooled buffer may hold anything: no slot counts as written (no uniform is 2³²−1).
+    const dimsWritten = new Uint32Array((dimsSlots * UNIFORM_SLOT) / 4).fill(0xffffffff);
     const uniforms = (slots: number[][]): GPUBuffer => {
       const buffer = acquire(slots.length * UNIFORM_SLOT, Usage.uniform);
       const data = new Uint32Array((slots.length * UNIFORM_SLOT) / 4);
@@ -570,7 +723,7 @@ export class WebGpuModel implements EngineModel {
     let recurGroups: GPUBindGroup[][];
     let states: GPUBuffer[] = [];
     if (this.kernel === 'persistent') {
-      recurGroups = layers.map((layer, index) => [this.recurGroup(dims, { ...weights(layer), state0, stateN, output: outputs[index % 2]! })]);
+      recurGroups = layers.map((layer, index) => ends.map(({ state0, stateN }) => this.recurGroup(dims, { ...weights(layer), state0, stateN, output: outputs[index % 2]! })));
     } else {
       states = [acquire(bytes.h + bytes.c, Usage.state), acquire(bytes.h + bytes.c, Usage.state)];
       const u = P > 0 ? acquire(D * N * H * 4, Usage.state) : undefined;
@@ -582,8 +735,8 @@ export class WebGpuModel implements EngineModel {
       });
     }
     pool.trim();
-    this.work = { L, N, x, state0, stateN, lengths, states, outputs, readBack, readBytes, dims, dimsSlots, gemmGroups, recurGroups, buffers };
-    return this.work;
+    slot.work = { L, N, x, ends, lengths, fullLengths: false, states, outputs, readBack, readBytes, dims, dimsSlots, dimsWritten, gemmGroups, recurGroups, buffers };
+    return slot.work;
   }
 }
 

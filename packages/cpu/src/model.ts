@@ -1,7 +1,7 @@
 import type {
   BackwardPlan, DirectionWeights, EngineGradients, EngineModel, EngineResult, EngineStream, ForwardPlan, ModelPlan, StreamPlan, StreamStart,
 } from '@recurrent/core';
-import { RnnError, throwIfAborted } from '@recurrent/core';
+import { RnnError, resultArrays, throwIfAborted } from '@recurrent/core';
 import { cellOf, type Cell } from './cells.js';
 import { gemmAtB, gemmPiece, gemmPieces, strided, sumRows, transposed } from './gemm.js';
 import { paced, pieceEnds, type Pieces } from './pace.js';
@@ -282,8 +282,8 @@ export class CpuModel implements EngineModel {
   ): Pieces<EngineResult> {
     const { H, Hout, P, D } = this;
     const DGH = D * this.cell.gates * H;
-    const hN = new Float32Array(layers.length * D * N * Hout);
-    const cN = new Float32Array(this.lstm ? layers.length * D * N * H : 0);
+    // Fresh arrays for what the caller gets (small ones share a slab: a one-step push returns a few hundred floats).
+    const [top, hN, cN] = resultArrays(L * N * D * Hout, layers.length * D * N * Hout, this.lstm ? layers.length * D * N * H : 0) as [Float32Array, Float32Array, Float32Array];
     const { order, activeAt, states, projected } = scratch;
     lengthOrder(L, N, lengths, order, activeAt);
     const rows = L * N;
@@ -293,7 +293,7 @@ export class CpuModel implements EngineModel {
       const layer = layers[index]!;
       // x_t·W_ihᵀ + b_ih + b_hh for every step and both directions at once: it does not depend on h.
       yield* gemmPieces(rows, DGH, layer.inputSize, x, scratch.inputRows[index]!, layer.W_ih, layer.b_folded, scratch.zeroRows, projected, scratch.projectedRows);
-      output = index === layers.length - 1 ? new Float32Array(rows * D * Hout) : scratch.outputs[index]!;
+      output = index === layers.length - 1 ? top : scratch.outputs[index]!;
       for (let d = 0; d < D; d++) {
         const state = states[d]!;
         gatherRows(h0, (index * D + d) * N * Hout, Hout, order, state.h);

@@ -448,9 +448,12 @@ export class WasmModel implements EngineModel {
     let out = x;
     const phases: Phase[] = [];
     // The kernel's arguments depend only on these: a stream's pushes reuse the last two lists (its two state slots).
-    const key = [L, N, h0At, c0At, hNAt, cNAt, order === null ? 0 : 1, buffers.x] as const;
-    const cached = signal ? undefined : this.argsCache.find(({ key: k }) => k[0] === L && k[1] === N && k[2] === h0At && k[3] === c0At && k[4] === hNAt && k[5] === cNAt && k[6] === key[6] && k[7] === buffers.x);
-    const layerArgs = cached?.whole ?? layers.map((layer, index) => {
+    const permuted = order === null ? 0 : 1;
+    let cached: number[][] | undefined;
+    for (const { key: k, whole } of signal ? [] : this.argsCache) {
+      if (k[0] === L && k[1] === N && k[2] === h0At && k[3] === c0At && k[4] === hNAt && k[5] === cNAt && k[6] === permuted && k[7] === buffers.x) cached = whole;
+    }
+    const layerArgs = cached ?? layers.map((layer, index) => {
       out = buffers.outputs[index % 2]!;
       const state = index * D * N;
       const args = [
@@ -471,7 +474,7 @@ export class WasmModel implements EngineModel {
       );
       return [...args, 0, LN, 0, L];
     });
-    if (cached === undefined) this.argsCache = [{ key, whole: layerArgs }, ...this.argsCache.slice(0, 1)];
+    if (cached === undefined) this.argsCache = [{ key: [L, N, h0At, c0At, hNAt, cNAt, permuted, buffers.x], whole: layerArgs }, ...this.argsCache.slice(0, 1)];
     out = buffers.outputs[(layers.length - 1) % 2]!;
     const ran = runPaced(this.runtime, 'runLayer', threads, { whole: layerArgs, phases }, { signal, what: 'forward', check: () => this.checkLive() });
 

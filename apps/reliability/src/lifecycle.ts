@@ -61,6 +61,8 @@ export interface StreamLifecycleResult extends LifecycleResult {
   failures: string[];
   /** How the pushes still running when their stream or model was disposed ended, e.g. { ok: 1, disposed: 1 }. */
   midPush: Record<string, number>;
+  /** backend.stats() while all the streams were open (each had pushed once). */
+  engineOpen: Record<string, number>;
 }
 
 const shuffled = <T>(random: () => number, items: T[]): T[] => {
@@ -86,6 +88,7 @@ const nextTask = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function runStreamLifecycles(backend: Backend, streams: number, size: StreamSize): Promise<StreamLifecycleResult> {
   const failures: string[] = [];
   const midPush: Record<string, number> = {};
+  let engineOpen: Record<string, number> = {};
   const expectCode = async (what: string, call: Promise<unknown>, codes: string[]) => {
     const got = await outcome(call);
     if (!codes.includes(got)) failures.push(`${what}: ${got}, expected ${codes.join(' or ')}`);
@@ -126,6 +129,7 @@ export async function runStreamLifecycles(backend: Backend, streams: number, siz
     const chunk = (s: number) => tensor([1 + (s % 3), 2, STREAM_MODEL.inputSize], s);
     const all = Array.from({ length: count }, () => model.stream());
     await Promise.all(shuffled(random, all).map((s, i) => s.push(chunk(i))));
+    engineOpen = backend.stats?.() ?? {};
     const settling: Promise<unknown>[] = [];
     for (const [i, s] of shuffled(random, all).entries()) {
       const fate = random();
@@ -157,5 +161,5 @@ export async function runStreamLifecycles(backend: Backend, streams: number, siz
   await pass(streams);
   const heapAfter = heapUsed();
   const engineAfter = backend.stats?.() ?? {};
-  return { ...measured(heapBefore, heapAfter, engineBefore, engineAfter), failures, midPush };
+  return { ...measured(heapBefore, heapAfter, engineBefore, engineAfter), failures, midPush, engineOpen };
 }

@@ -18,7 +18,7 @@ describe.each(engines)('no leaks: $name', ({ name, createBackend }) => {
     const backend = await createBackend();
     const result = await runStreamLifecycles(backend, 200, streamSize(name));
     backend.dispose();
-    console.log(`stream lifecycles: ${result.summary}; pushes running at the dispose ended: ${JSON.stringify(result.midPush)}`);
+    console.log(`stream lifecycles: ${result.summary}; with the 200 streams open: ${JSON.stringify(result.engineOpen)}; pushes running at the dispose ended: ${JSON.stringify(result.midPush)}`);
     expect(result.failures).toEqual([]);
     // Both long pushes were still running when the dispose came.
     expect(Object.values(result.midPush).reduce((a, b) => a + b, 0)).toBe(2);

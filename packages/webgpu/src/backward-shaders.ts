@@ -12,6 +12,11 @@
  *   (Aᵀ·B over every step at once) and the input gradients (A·B).
  * - `columnSumShader`: the bias gradients, the gate gradients summed over every running step.
  *
+ * The GEMMs and column sums also run in pieces, for a backward that can be cancelled (backward.ts):
+ * a dispatch covers the row tiles from `tile0` on and the rows k0 … k1−1 of K; a piece that does not
+ * start at k = 0 continues from the partial sums the piece before left in C, in the same order of
+ * operations, so the pieces give the one dispatch's result bit for bit.
+ *
  * Per-row layouts: rows r = t·N + b of the time-major layout, directions side by side within a row.
  */
 import { GEMM_TILE, RECUR_WORKGROUP, activationsOf, cellCode, constants, matvecCode, type CellShape } from './shaders.js';
@@ -323,20 +328,28 @@ export interface GemmDims {
   /** Rows along M past each element's length are written as zero (input gradients). */
   maskM?: boolean;
   hasBias?: boolean;
+  /** A piece of the GEMM: its first row tile (workgroup y counts from there; default 0)… */
+  tile0?: number;
+  /** …and its rows of K, k0 … k1−1 (default all; a GEMM's k0 and k1 are multiples of GEMM_DEPTH). */
+  k0?: number;
+  k1?: number;
 }
 
-export const GEMM_UNIFORM_BYTES = 64;
+export const GEMM_UNIFORM_BYTES = 80;
+/** Rows of K a GEMM tile takes per pass through workgroup memory: pieces of a GEMM split K at multiples of it. */
+export const GEMM_DEPTH = 16;
 
-export function gemmUniform(g: GemmDims): Uint32Array {
+export function gemmUniform(g: GemmDims): Uint32Array<ArrayBuffer> {
   return Uint32Array.from([
     g.M, g.N, g.K, g.lda, g.ldb, g.ldc, g.aOff ?? 0, g.bOff ?? 0, g.cOff ?? 0, g.aZ ?? 0, g.bZ ?? 0, g.cZ ?? 0,
-    g.batch ?? 1, g.maskK ? 1 : 0, g.maskM ? 1 : 0, g.hasBias ? 1 : 0,
+    g.batch ?? 1, g.maskK ? 1 : 0, g.maskM ? 1 : 0, g.hasBias ? 1 : 0, g.tile0 ?? 0, g.k0 ?? 0, g.k1 ?? g.K, 0,
   ]);
 }
 
 const GEMM_STRUCT = `struct Gemm {
   M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, aOff: u32, bOff: u32,
   cOff: u32, aZ: u32, bZ: u32, cZ: u32, batch: u32, maskK: u32, maskM: u32, hasBias: u32,
+  tile0: u32, k0: u32, k1: u32, pad: u32,
 }`;
 
 const ROW_RUNS = `
@@ -347,7 +360,8 @@ fn runs(r: u32) -> bool { return r / dims.batch < lengths[r % dims.batch]; }`;
  * C[z] (M, N) = op(A[z]) · op(B[z]) (+ bias), z = workgroup z. With `transposeA`, A is stored (K, M)
  * (row k at k·lda), else (M, K); with `transposeB`, B is stored (N, K) like a PyTorch weight, else
  * (K, N). The projection GEMM's tiling (shaders.ts gemmShader): 64×64 tiles of C, 16×16 invocations
- * each computing 4×4, k-major tiles in workgroup memory.
+ * each computing 4×4, k-major tiles in workgroup memory. A piece (row tiles from tile0, rows k0 … k1−1
+ * of K) after the first run of K starts from C; bias and the zeroed rows come with the last one.
  */
 export function gemmVariantShader(transposeA: boolean, transposeB: boolean): TrainingKernel {
   const bindings: BufferBinding[] = [
@@ -368,7 +382,7 @@ ${declare('Gemm', bindings)}
 ${ROW_RUNS}
 
 const TILE = ${GEMM_TILE}u;
-const TK = 16u;
+const TK = ${GEMM_DEPTH}u;
 var<workgroup> As: array<f32, ${GEMM_TILE * 16}>;  // As[k * TILE + m]
 var<workgroup> Bs: array<f32, ${GEMM_TILE * 16}>;  // Bs[k * TILE + n]
 
@@ -387,13 +401,13 @@ fn loadB(k: u32, n: u32, z: u32) -> f32 {
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let z = wg.z;
-  let row0 = wg.y * TILE;
+  let row0 = (dims.tile0 + wg.y) * TILE;
   let col0 = wg.x * TILE;
-  var acc0 = vec4f(0.0);
-  var acc1 = vec4f(0.0);
-  var acc2 = vec4f(0.0);
-  var acc3 = vec4f(0.0);
-  for (var k0 = 0u; k0 < dims.K; k0 += TK) {
+  var acc0 = partial(row0 + lid.y, col0 + lid.x, z);
+  var acc1 = partial(row0 + lid.y + 16u, col0 + lid.x, z);
+  var acc2 = partial(row0 + lid.y + 32u, col0 + lid.x, z);
+  var acc3 = partial(row0 + lid.y + 48u, col0 + lid.x, z);
+  for (var k0 = dims.k0; k0 < dims.k1; k0 += TK) {
     for (var i = 0u; i < 4u; i++) {
       let e = li + i * 256u;
       let r = e / TK;
@@ -420,14 +434,26 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   store(row0 + lid.y + 48u, col0 + lid.x, z, acc3);
 }
 
+// The sums so far: zero for the first run of K, else what the piece before stored.
+fn partial(m: u32, n0: u32, z: u32) -> vec4f {
+  var values = vec4f(0.0);
+  if (dims.k0 == 0u || m >= dims.M) { return values; }
+  for (var j = 0u; j < 4u; j++) {
+    let n = n0 + 16u * j;
+    if (n < dims.N) { values[j] = C[dims.cOff + z * dims.cZ + m * dims.ldc + n]; }
+  }
+  return values;
+}
+
 fn store(m: u32, n0: u32, z: u32, values: vec4f) {
   if (m >= dims.M) { return; }
-  let zero = dims.maskM == 1u && !runs(m);
+  let last = dims.k1 == dims.K;
+  let zero = last && dims.maskM == 1u && !runs(m);
   for (var j = 0u; j < 4u; j++) {
     let n = n0 + 16u * j;
     if (n < dims.N) {
       var v = values[j];
-      if (dims.hasBias == 1u) { v += bias[n]; }
+      if (last && dims.hasBias == 1u) { v += bias[n]; }
       if (zero) { v = 0.0; }
       C[dims.cOff + z * dims.cZ + m * dims.ldc + n] = v;
     }
@@ -437,7 +463,10 @@ fn store(m: u32, n0: u32, z: u32, values: vec4f) {
   };
 }
 
-/** C[cOff + m] = Σ over running rows r < K of A[aOff + r·lda + m], for m < M: a bias gradient. */
+/**
+ * C[cOff + m] = Σ over running rows r < K of A[aOff + r·lda + m], for m < M: a bias gradient. A piece
+ * (rows k0 … k1−1) after the first adds on to what C holds.
+ */
 export function columnSumShader(): TrainingKernel {
   const bindings: BufferBinding[] = [
     { name: 'A', type: 'f32', writable: false, doc: '(K, M), row stride lda' },
@@ -456,8 +485,8 @@ ${ROW_RUNS}
 fn main(@builtin(global_invocation_id) id: vec3u) {
   let m = id.x;
   if (m >= dims.M) { return; }
-  var sum = 0.0;
-  for (var r = 0u; r < dims.K; r++) {
+  var sum = select(0.0, C[dims.cOff + m], dims.k0 > 0u);
+  for (var r = dims.k0; r < dims.k1; r++) {
     if (dims.maskK == 0u || runs(r)) { sum += A[dims.aOff + r * dims.lda + m]; }
   }
   C[dims.cOff + m] = sum;

@@ -352,6 +352,7 @@ export class WebGpuModel implements EngineModel {
       this.checkUsable();
       checkForwardLimits(this.sizes, plan.seqLen, plan.batch, this.device.limits);
       this.training ??= new Backpropagation({
+        state: this.state,
         device: this.device,
         plan: this.plan,
         layers: this.layers,

@@ -2,8 +2,9 @@
 // streams, backward, loadStateDict, abort, torch checkpoint reading, intact and damaged), then the Node
 // heap and the engine's own memory (backend.stats(): WASM linear memory, live GPU buffers, live models)
 // after a warm-up, half-way and at the end. Flat means: the heap grew less than HEAP_SLACK_BYTES, every
-// engine figure is back where it started, except a WebAssembly memory's size, which is a high-water mark
-// (a memory never shrinks): that one must not grow in the second half. Prints the count per kind and outcome ('unavailable': a
+// engine figure is back where it started, except the high-water marks, which must not grow in the second
+// half: a WebAssembly memory's size (a memory never shrinks) and WebGPU's cached shader modules and
+// pipelines (compiled once per distinct kernel, at most a fixed number kept). Prints the count per kind and outcome ('unavailable': a
 // call the engine cannot make yet, counted apart), the failures, and the memory; exits 1 on any failure
 // or growth.
 // Usage: pnpm --filter @recurrent/reliability soak [--calls N] [--engine NAME] [--webgpu-calls N]
@@ -57,7 +58,9 @@ for (const engine of engines.filter((e) => only === undefined || e.name === only
   const statsAfter = backend.stats?.() ?? {};
   probeModel.dispose();
   backend.dispose();
-  const highWater = (key: string) => key === 'wasmMemoryBytes';
+  // High-water marks: a WebAssembly memory never shrinks; WebGPU's compiled pipelines stay cached (at
+  // most a fixed number of shader modules) until the backend is disposed.
+  const highWater = (key: string) => key === 'wasmMemoryBytes' || key === 'shaderModules' || key === 'pipelines';
   const engineFlat = Object.keys(statsBefore).every((key) => statsAfter[key] === (highWater(key) ? statsHalf : statsBefore)[key]);
   const flat = heapAfter - heapBefore < HEAP_SLACK_BYTES && engineFlat;
   const unavailable = Object.values(tally).reduce((sum, byOutcome) => sum + (byOutcome.unavailable ?? 0), 0);

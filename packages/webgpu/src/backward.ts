@@ -138,17 +138,14 @@ export class Backpropagation {
   }
 
   private compile(kernel: TrainingKernel, entryPoints = ['main']): Compiled {
-    const { device } = this.host;
-    const layout = device.createBindGroupLayout({
-      entries: [
-        { binding: 0, visibility: 4, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: kernel.uniformBytes } },
-        ...kernel.bindings.map((b, i): GPUBindGroupLayoutEntry => ({ binding: i + 1, visibility: 4, buffer: { type: b.writable ? 'storage' : 'read-only-storage' } })),
-      ],
-    });
-    const module = device.createShaderModule({ code: kernel.code });
-    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+    // From the backend's cache: the GEMMs are every model's, the step kernels those of its sizes.
+    const cache = this.host.state.pipelines;
+    const layout = cache.bindGroupLayout([
+      { binding: 0, visibility: 4, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: kernel.uniformBytes } },
+      ...kernel.bindings.map((b, i): GPUBindGroupLayoutEntry => ({ binding: i + 1, visibility: 4, buffer: { type: b.writable ? 'storage' : 'read-only-storage' } })),
+    ]);
     const pipelines: Record<string, GPUComputePipeline> = {};
-    for (const entryPoint of entryPoints) pipelines[entryPoint] = device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint } });
+    for (const entryPoint of entryPoints) pipelines[entryPoint] = cache.pipeline(kernel.code, layout, entryPoint);
     return { kernel, layout, pipelines };
   }
 

@@ -1,4 +1,5 @@
 import { RnnError, runtimeName } from '@recurrent/core';
+import type { PipelineCache } from './pipelines.js';
 
 /** What a backend shares with its models: the device and whether it is still usable. */
 export interface DeviceState {
@@ -14,6 +15,8 @@ export interface DeviceState {
    * results; see the README, "Training"), summed. They stay in the model's pool for the next call.
    */
   backwardBytes: number;
+  /** Compiled shader modules and pipelines, shared by the backend's models. */
+  pipelines: PipelineCache;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Backend, EngineModel, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
 import { acquireDevice, checkDevice, gpuFailure, scoped, type DeviceState } from './gpu.js';
 import { WebGpuModel, type RecurrenceKernel } from './model.js';
+import { PipelineCache } from './pipelines.js';
 
 export { WebGpuModel, type RecurrenceKernel, type Timings } from './model.js';
 export { checkForwardLimits, checkModelLimits, persistentMisfit, type DeviceLimits, type ModelSizes } from './limits.js';
@@ -44,6 +45,7 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
     liveBuffers: 0,
     liveBufferBytes: 0,
     backwardBytes: 0,
+    pipelines: new PipelineCache(acquired.device),
   };
   acquired.device.lost.then((info) => {
     state.lost = info;
@@ -57,21 +59,24 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
       // Sizes are checked before the first upload; a device that still runs out of memory for the
       // weights (or is lost meanwhile) leaves nothing behind: the half-built model is destroyed.
       const held = state.liveBufferBytes;
+      const compiled = state.pipelines.mark();
       const built = scoped(acquired.device, () => new WebGpuModel(state, plan, acquired.description, recurrence));
       const error = await built.error;
       if (error || state.lost) {
         const failure = gpuFailure(state, error, `the model's weights and pipelines`, state.liveBufferBytes - held);
         built.value.dispose();
+        state.pipelines.forgetSince(compiled);
         throw failure;
       }
       return built.value;
     },
     stats(): Record<string, number> {
-      return { liveBuffers: state.liveBuffers, liveBufferBytes: state.liveBufferBytes, backwardBytes: state.backwardBytes };
+      return { liveBuffers: state.liveBuffers, liveBufferBytes: state.liveBufferBytes, backwardBytes: state.backwardBytes, ...state.pipelines.stats() };
     },
     dispose(): void {
       if (state.disposed) return;
       state.disposed = true;
+      state.pipelines.clear();
       if (acquired.owned) acquired.device.destroy();
     },
   };

@@ -234,20 +234,15 @@ export class WebGpuModel implements EngineModel {
       visibility: 4,
       buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: bytes },
     });
-    this.gemmLayout = device.createBindGroupLayout({
-      entries: [dynamicUniform(16), storage(1, false), storage(2, false), storage(3, false), storage(4, true)],
-    });
+    // Layouts and pipelines come from the backend's cache: models of the same sizes share them.
+    const { pipelines } = state;
+    this.gemmLayout = pipelines.bindGroupLayout([dynamicUniform(16), storage(1, false), storage(2, false), storage(3, false), storage(4, true)]);
     this.recurUniformBytes = this.kernel === 'persistent' ? 32 : 16;
     this.recurKernel = this.kernel === 'persistent' ? persistentRecurrenceShader(plan) : recurrenceShader(plan);
-    this.recurLayout = device.createBindGroupLayout({
-      entries: [dynamicUniform(this.recurUniformBytes), ...this.recurKernel.bindings.map((b, i) => storage(i + 1, b.writable))],
-    });
-    const pipeline = (module: GPUShaderModule, layout: GPUBindGroupLayout, entryPoint = 'main'): GPUComputePipeline =>
-      device.createComputePipeline({ layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint } });
-    this.gemmPipeline = pipeline(device.createShaderModule({ code: gemmShader() }), this.gemmLayout);
-    const recurModule = device.createShaderModule({ code: this.recurKernel.code });
-    this.recurPipeline = pipeline(recurModule, this.recurLayout);
-    this.projectPipeline = this.kernel === 'per-step' && P > 0 ? pipeline(recurModule, this.recurLayout, 'project') : null;
+    this.recurLayout = pipelines.bindGroupLayout([dynamicUniform(this.recurUniformBytes), ...this.recurKernel.bindings.map((b, i) => storage(i + 1, b.writable))]);
+    this.gemmPipeline = pipelines.pipeline(gemmShader(), this.gemmLayout);
+    this.recurPipeline = pipelines.pipeline(this.recurKernel.code, this.recurLayout);
+    this.projectPipeline = this.kernel === 'per-step' && P > 0 ? pipelines.pipeline(this.recurKernel.code, this.recurLayout, 'project') : null;
   }
 
   forward(plan: ForwardPlan): Promise<EngineResult> {

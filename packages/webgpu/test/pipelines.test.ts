@@ -1,0 +1,204 @@
+import { createGru, createLstm, createRnn, initStateDict, isRnnError, randomTensorData, type Mode, type Tensor } from '@recurrent/core';
+import { describe, expect, it } from 'vitest';
+import { createBackend, type WebGpuBackend } from '../src/index.js';
+import { PipelineCache } from '../src/pipelines.js';
+import { backendOrReason, reportNotRun } from './gpu.js';
+
+const config = { inputSize: 5, hiddenSize: 6, numLayers: 2, bidirectional: true };
+const L = 4;
+const N = 3;
+const input: Tensor = { data: randomTensorData(L * N * 5, 1), shape: [L, N, 5] };
+
+interface Model {
+  forward(input: Tensor): Promise<{ output: Tensor; hN: Tensor }>;
+  backward(input: Tensor, hx: undefined, upstream: { output: Tensor }): Promise<{ input: Tensor }>;
+  dispose(): void;
+}
+
+async function createModel(mode: Mode, gpu: WebGpuBackend, cfg: typeof config = config): Promise<Model> {
+  const weights = initStateDict(cfg, 7, mode);
+  if (mode === 'lstm') return createLstm(cfg, weights, gpu) as Promise<Model>;
+  return (mode === 'gru' ? createGru(cfg, weights, gpu) : createRnn(cfg, weights, gpu)) as Promise<Model>;
+}
+
+/** Counts the device's pipeline compilations. */
+function countCompilations(gpu: WebGpuBackend): () => number {
+  const { device } = gpu;
+  const create = device.createComputePipeline.bind(device);
+  let count = 0;
+  device.createComputePipeline = (descriptor: GPUComputePipelineDescriptor) => {
+    count++;
+    return create(descriptor);
+  };
+  return () => count;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection, but the promise resolved');
+}
+
+/** A stand-in device that only counts what it makes: enough for the cache's bookkeeping. */
+function fakeDevice(): GPUDevice & { made: Record<string, number> } {
+  const made: Record<string, number> = {};
+  const make = (kind: string) => (descriptor: object) => {
+    made[kind] = (made[kind] ?? 0) + 1;
+    return { kind, descriptor };
+  };
+  return {
+    made,
+    createBindGroupLayout: make('bindGroupLayout'),
+    createPipelineLayout: make('pipelineLayout'),
+    createShaderModule: make('shaderModule'),
+    createComputePipeline: make('pipeline'),
+  } as unknown as GPUDevice & { made: Record<string, number> };
+}
+
+describe('PipelineCache (bookkeeping)', () => {
+  const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: 4, buffer: { type: 'storage' } }];
+
+  it('compiles a source, entry point and layout once; another entry point of the same module is a second pipeline', () => {
+    const device = fakeDevice();
+    const cache = new PipelineCache(device);
+    const layout = cache.bindGroupLayout(entries);
+    expect(cache.bindGroupLayout(JSON.parse(JSON.stringify(entries)))).toBe(layout);
+    const main = cache.pipeline('code A', layout);
+    expect(cache.pipeline('code A', layout, 'main')).toBe(main);
+    expect(cache.pipeline('code A', layout, 'project')).not.toBe(main);
+    expect(device.made).toEqual({ bindGroupLayout: 1, pipelineLayout: 1, shaderModule: 1, pipeline: 2 });
+    expect(cache.stats()).toEqual({ shaderModules: 1, pipelines: 2 });
+  });
+
+  it('holds at most its capacity of modules, dropping the least recently used with their pipelines', () => {
+    const device = fakeDevice();
+    const cache = new PipelineCache(device, 2);
+    const layout = cache.bindGroupLayout(entries);
+    const a = cache.pipeline('code A', layout);
+    cache.pipeline('code A', layout, 'project');
+    cache.pipeline('code B', layout);
+    expect(cache.pipeline('code A', layout)).toBe(a); // A is now the most recently used
+    cache.pipeline('code C', layout); // evicts B
+    expect(cache.stats()).toEqual({ shaderModules: 2, pipelines: 3 });
+    expect(cache.pipeline('code A', layout)).toBe(a);
+    cache.pipeline('code B', layout); // compiled again, evicting C
+    expect(device.made.shaderModule).toBe(4);
+    expect(cache.stats()).toEqual({ shaderModules: 2, pipelines: 3 });
+  });
+
+  it('forgetSince takes back what was made after the mark, and nothing before it', () => {
+    const device = fakeDevice();
+    const cache = new PipelineCache(device);
+    const layout = cache.bindGroupLayout(entries);
+    const a = cache.pipeline('code A', layout);
+    const mark = cache.mark();
+    cache.pipeline('code A', layout, 'project');
+    cache.pipeline('code B', cache.bindGroupLayout([...entries, { binding: 1, visibility: 4, buffer: { type: 'uniform' } }]));
+    cache.forgetSince(mark);
+    expect(cache.stats()).toEqual({ shaderModules: 1, pipelines: 1 });
+    expect(cache.pipeline('code A', layout)).toBe(a);
+    cache.clear();
+    expect(cache.stats()).toEqual({ shaderModules: 0, pipelines: 0 });
+  });
+});
+
+const backend = await backendOrReason();
+if (typeof backend === 'string') {
+  describe('WebGPU pipeline cache', () => reportNotRun(backend));
+} else {
+  backend.dispose();
+  describe('WebGPU pipeline cache', () => {
+    it.each(['rnn', 'lstm', 'gru'] as const)('%s: two models of the same sizes share their pipelines, forward and backward, with the same results', async (mode) => {
+      const gpu = await createBackend();
+      const compilations = countCompilations(gpu);
+      const first = await createModel(mode, gpu);
+      const expected = await first.forward(input);
+      const upstream = { output: { data: randomTensorData(expected.output.data.length, 2), shape: expected.output.shape } };
+      const gradients = await first.backward(input, undefined, upstream);
+      first.dispose();
+      const compiled = compilations();
+      const held = gpu.stats!();
+      expect(held.pipelines).toBe(compiled);
+      expect(held.shaderModules).toBeGreaterThan(0);
+
+      const second = await createModel(mode, gpu);
+      expect(await second.forward(input)).toEqual(expected);
+      expect(await second.backward(input, undefined, upstream)).toEqual(gradients);
+      second.dispose();
+      expect(compilations()).toBe(compiled);
+      expect(gpu.stats!()).toEqual(held);
+
+      // Other sizes compile their own recurrence kernel only: the GEMM is everyone's.
+      const other = await createModel(mode, gpu, { ...config, hiddenSize: 7 });
+      await other.forward(input);
+      other.dispose();
+      expect(compilations()).toBe(compiled + 1);
+      gpu.dispose();
+      expect(gpu.stats!()).toMatchObject({ shaderModules: 0, pipelines: 0 });
+    });
+
+    it('a backend after a lost device compiles afresh on its own device and gives the same results', async () => {
+      const gpu = await createBackend();
+      const model = await createModel('lstm', gpu);
+      const expected = await model.forward(input);
+      gpu.device.destroy();
+      expect(isRnnError(await rejection(model.forward(input)), 'device-lost')).toBe(true);
+      expect(isRnnError(await rejection(createModel('lstm', gpu)), 'device-lost')).toBe(true);
+      model.dispose();
+      gpu.dispose();
+
+      const fresh = await createBackend();
+      const compilations = countCompilations(fresh);
+      const again = await createModel('lstm', fresh);
+      expect(await again.forward(input)).toEqual(expected);
+      expect(compilations()).toBeGreaterThan(0);
+      expect(fresh.stats!().pipelines).toBe(compilations());
+      again.dispose();
+      fresh.dispose();
+    });
+
+    it("backends sharing a caller's device each keep their own cache; disposing one leaves the others' models running", async () => {
+      const owner = await createBackend();
+      const first = await createBackend({ device: owner.device });
+      const second = await createBackend({ device: owner.device });
+      const a = await createModel('gru', first);
+      const expected = await a.forward(input);
+      a.dispose();
+      first.dispose();
+      expect(first.stats!()).toMatchObject({ shaderModules: 0, pipelines: 0 });
+      const b = await createModel('gru', second);
+      expect(await b.forward(input)).toEqual(expected);
+      expect(second.stats!().pipelines).toBeGreaterThan(0);
+      b.dispose();
+      second.dispose();
+      owner.dispose();
+    });
+
+    it('a model whose creation the GPU failed leaves no pipeline behind; the next one compiles afresh and works', async () => {
+      const gpu = await createBackend();
+      const empty = gpu.stats!();
+      const { device } = gpu;
+      // Dawn reports a real out-of-memory only for sizes this machine cannot spare: simulate the report.
+      const pop = device.popErrorScope.bind(device);
+      let failNext = true;
+      device.popErrorScope = async () => {
+        const real = await pop();
+        if (!failNext) return real;
+        failNext = false;
+        return new GPUOutOfMemoryError('simulated: out of memory while compiling');
+      };
+      expect(isRnnError(await rejection(createModel('rnn', gpu)), 'limit')).toBe(true);
+      expect(gpu.stats!()).toEqual(empty);
+      device.popErrorScope = pop;
+      const compilations = countCompilations(gpu);
+      const model = await createModel('rnn', gpu);
+      expect((await model.forward(input)).output.shape).toEqual([L, N, 12]);
+      expect(compilations()).toBe(2);
+      model.dispose();
+      gpu.dispose();
+    });
+  });
+}

@@ -101,7 +101,7 @@ export async function runStreamLifecycles(backend: Backend, streams: number, siz
     const { config, hx } = streamModel('lstm', size.hiddenSize, N, 5);
     const model = await createModel('lstm', config, initStateDict(config, 5, 'lstm'), backend);
     const short = tensor([1, N, INPUT], 6);
-    const long = tensor([Math.ceil(size.longSteps / 3), N, INPUT], 7);
+    const long = tensor([Math.ceil(size.longSteps / 2), N, INPUT], 7);
     const [a, b, c] = [model.stream(hx), model.stream(), model.stream(hx)];
     await Promise.all([a, b, c].map((s) => s.push(short)));
     /** A long push still running ABORT_AFTER_MS after it was made, when `dispose` comes; then its outcome. */

@@ -13,14 +13,16 @@ export interface StreamSize {
 }
 
 /**
- * Per engine, the long push of the 2-layer models below takes, measured on the shared 2-core machine
- * (Node 20; WebGPU on SwiftShader; RNN, LSTM, GRU): cpu 300 steps at H128 N4, 210–660 ms; wasm 300 steps
- * at H256 N8, 70–860 ms over its four variants (this size splits each step over 2 threads: N·G·H·H_out ≥
- * 131,072); webgpu 60 steps at H64 N4, 90–700 ms.
+ * Per engine, the long push of the 2-layer models below (RNN, LSTM, GRU) took, on the shared 2-core
+ * machine under load (Node 20; WebGPU on SwiftShader): cpu 300 steps at H128 N4, 90–240 ms; wasm 500 steps
+ * at H256 N8, 80–270 ms over its four variants (this size splits each step over 2 threads: N·G·H·H_out ≥
+ * 131,072); webgpu 80 steps at H64 N4, 170–470 ms over its two kernels. The LSTM's push of half as many
+ * steps (the stream lifecycle's) took ≥ 80 ms everywhere. Every engine runs a push with a signal in blocks
+ * of ~10 ms or less, so an abort ABORT_AFTER_MS in lands in the middle.
  */
 export function streamSize(engine: string): StreamSize {
-  if (engine.startsWith('wasm')) return { hiddenSize: 256, batch: 8, longSteps: 300 };
-  if (engine.startsWith('webgpu')) return { hiddenSize: 64, batch: 4, longSteps: 60 };
+  if (engine.startsWith('wasm')) return { hiddenSize: 256, batch: 8, longSteps: 500 };
+  if (engine.startsWith('webgpu')) return { hiddenSize: 64, batch: 4, longSteps: 80 };
   return { hiddenSize: 128, batch: 4, longSteps: 300 };
 }
 

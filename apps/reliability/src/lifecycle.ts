@@ -80,8 +80,10 @@ const nextTask = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
  *  1. a model of `size` (its long push takes ≥ ~50 ms) with three open streams: one disposed in the middle
  *     of a long push, then the model disposed while another is in the middle of one and the third is idle;
  *     pushes on all three (and model.stream()) then end in 'disposed';
+ *     the streams are disposed after their model;
  *  2. `streams` streams of one small LSTM, all opened at once, then in random order disposed idle, disposed
- *     right after a push was queued, or pushed again and disposed; then the model is disposed.
+ *     right after a push was queued, pushed again and disposed, or left open; then the model is disposed
+ *     while those left open have a push in flight, and they are disposed after it.
  * After a warm-up pass (the same calls, a tenth of the streams), one pass must leave the Node heap and `backend.stats()` exactly
  * where they were: nothing a stream held on the engine outlives its stream or its model.
  */
@@ -121,6 +123,8 @@ export async function runStreamLifecycles(backend: Backend, streams: number, siz
     await expectCode('push on a stream whose model was disposed mid-push', b.push(short), ['disposed']);
     await expectCode('push on an idle stream of a disposed model', c.push(short), ['disposed']);
     await expectThrows('stream() on a disposed model', () => model.stream(), 'disposed');
+    // Streams disposed after their model (twice for one) give back nothing twice.
+    [a, b, c, a].forEach((s) => s.dispose());
   }
 
   async function manyStreams(seed: number, count: number): Promise<void> {
@@ -131,19 +135,24 @@ export async function runStreamLifecycles(backend: Backend, streams: number, siz
     await Promise.all(shuffled(random, all).map((s, i) => s.push(chunk(i))));
     engineOpen = backend.stats?.() ?? {};
     const settling: Promise<unknown>[] = [];
+    const leftOpen: typeof all = [];
     for (const [i, s] of shuffled(random, all).entries()) {
       const fate = random();
-      if (fate < 1 / 3) s.dispose();
-      else if (fate < 2 / 3) {
+      if (fate < 1 / 4) s.dispose();
+      else if (fate < 2 / 4) {
         // Queued before the dispose: it may run or be dropped, never anything else.
         settling.push(expectCode('push queued just before its stream was disposed', s.push(chunk(i)), ['ok', 'disposed']));
         s.dispose();
-      } else {
+      } else if (fate < 3 / 4) {
         settling.push(expectCode('push on an open stream', s.push(chunk(i)), ['ok']).then(() => s.dispose()));
-      }
+      } else leftOpen.push(s);
     }
     await Promise.all(settling);
+    // The model goes while the streams left open have a push in flight; they are disposed after it.
+    const inFlight = leftOpen.map((s, i) => expectCode('push in flight when its model was disposed', s.push(chunk(i)), ['ok', 'disposed']));
     model.dispose();
+    leftOpen.forEach((s) => s.dispose());
+    await Promise.all(inFlight);
   }
 
   const pass = async (count: number) => {

@@ -71,8 +71,8 @@ export interface InterruptedPushes {
  * A stream whose pushes are aborted (before the call, mid-way through a long push, while queued) or
  * refused (wrong batch, features, lengths, options) must go on exactly (every bit) as a stream on the same
  * model that never saw those pushes: a failed push leaves the states as they were. Pushes queued behind
- * an aborted one run from the states it left. The first push of the stream (which opens it on the engine)
- * is one of the aborted ones.
+ * an aborted one run from the states it left, and another stream pushing during an abort is untouched.
+ * The first push of the stream (which opens it on the engine) is one of the aborted ones.
  */
 export async function interruptedPushes(backend: Backend, mode: Mode, size: StreamSize, seed = 1): Promise<InterruptedPushes> {
   const N = size.batch;
@@ -139,15 +139,19 @@ export async function interruptedPushes(backend: Backend, mode: Mode, size: Stre
 
   // A long push with lengths aborted mid-way, with pushes queued behind it: one that must run from the
   // states it left, one whose own signal fires while it waits, then another.
+  // Meanwhile another stream of the model pushes: the abort must not touch it either.
   const waiting = new AbortController();
   const aborted = abortedMidway('long push with lengths, aborted mid-way', { lengths: ragged }, [waiting]);
+  const bystander = model.stream(hx);
   const queued = [
+    expectSame('another stream of the model, pushing during the abort', 0, bystander.push(...pushes[0]!)),
     expectSame('queued behind an aborted push', 1, stream.push(...pushes[1]!)),
     expectCode('queued push whose signal fired while it waited', stream.push(pushes[2]![0], { signal: waiting.signal }), 'aborted'),
     expectSame('queued behind an aborted push and an aborted queued one', 2, stream.push(...pushes[2]!)),
   ];
   await Promise.all([aborted, ...queued]);
   await expectSame('at the end', 3, stream.push(...pushes[3]!));
+  bystander.dispose();
   stream.dispose();
   model.dispose();
   return { failures, abortedAfterMs };

@@ -145,7 +145,7 @@ export class Trainer {
       this.weightsBlock = heap.alloc(bytes, `the transposed weights of ${this.model.what} for backward`);
       new Uint8Array(heap.memory.buffer, this.weightsBlock, bytes).fill(0);
     }
-    const memory = new Float32Array(heap.memory.buffer);
+    const memory = heap.floats;
     let at = this.weightsBlock / F32;
     this.transposed = plan.layers.map(({ inputSize: I, directions }, index) => {
       const offsets = { packedW_ihT: at * F32, packedW_hhT: 0, packedW_hrT: 0 };
@@ -269,14 +269,18 @@ export class Trainer {
     const order = Int32Array.from({ length: N }, (_, b) => b);
     if (lengths !== null) order.sort((a, b) => lengths[b]! - lengths[a]! || a - b);
     const valid = (t: number, i: number): boolean => lengths === null || t < lengths[order[i]!]!;
-    // A view made after the last yield: a model created meanwhile may have grown (and so detached) the memory.
-    const view = (): Float32Array => new Float32Array(heap.memory.buffer);
     /** Copies count·N rows of `width` into linear memory in length order; rows past a length become 0 when `padded`. */
     const put = (offset: number, from: Float32Array | null, width: number, count: number, padded = false): void => {
-      const memory = view();
+      // heap.floats, read after every yield: a model created meanwhile may have grown the memory.
+      const memory = heap.floats;
       const to = offset / F32;
       if (from === null) {
         memory.fill(0, to, to + count * N * width);
+        return;
+      }
+      // Without lengths the order is the identity and no row is padded: one copy.
+      if (lengths === null) {
+        memory.set(from.subarray(0, count * N * width), to);
         return;
       }
       for (let r = 0; r < count; r++) {
@@ -288,7 +292,8 @@ export class Trainer {
       }
     };
     const take = (offset: number, width: number, count: number): Float32Array => {
-      const from = view().subarray(offset / F32, offset / F32 + count * N * width);
+      const from = heap.floats.subarray(offset / F32, offset / F32 + count * N * width);
+      if (lengths === null) return from.slice();
       const result = new Float32Array(count * N * width);
       for (let r = 0; r < count; r++) {
         for (let i = 0; i < N; i++) result.set(from.subarray((r * N + i) * width, (r * N + i + 1) * width), (r * N + order[i]!) * width);
@@ -317,7 +322,7 @@ export class Trainer {
     for (let k = 0; k < layers.length; k++) {
       const layer = layers[k]!;
       const state = k * D * N;
-      if (lengths !== null) view().fill(0, at[`out${k}`]! / F32, at[`out${k}`]! / F32 + rows * DP);
+      if (lengths !== null) heap.floats.fill(0, at[`out${k}`]! / F32, at[`out${k}`]! / F32 + rows * DP);
       const h0At = h0 === null ? 0 : at.h0! + state * P * F32, c0At = lstm && c0 !== null ? at.c0! + state * H * F32 : 0;
       const args = (q: number): number[] => [
         cell, L, N, H, P, G, D, layer.inputSize,
@@ -391,7 +396,7 @@ export class Trainer {
         units: rows, flopsPerUnit: 2 * I * DGH, granularity: ROW_BLOCK,
         call: (r0, r1) => [I, DGH, proj, DGH, packedW_ihT, this.zerosT, dx, I, at.pack!, r0, r1],
       });
-      gradients[k] = this.unpack(view(), at, I);
+      gradients[k] = this.unpack(heap.floats, at, I);
       dOut = dx;
     }
     const result: EngineGradients = { input: take(dOut, I0, L), h0: take(at.dh0!, P, layers.length * D), layers: gradients };

@@ -4,10 +4,10 @@ import type { Runtime } from './model.js';
 // How the engine runs kernels: one call of a runtime at a time (Turns), on every thread of the job
 // (runOnThreads), either at once or, with a signal, in blocks of steps it can stop between (runPaced).
 //
-// For another kernel (backward, say): export it from assembly/index.ts as
-// (thread, threads, canWait, sync, ...args) → OK | FAULT, giving each call a range of rows or steps
-// whose results stay in linear memory for the next call; then, inside `exclusive`, describe the work as
-// phases and call `runPaced(runtime, 'kernelName', threads, { whole, phases }, { signal, what, check })`.
+// Every kernel is written for this (runLayer, and the backward's: src/backward.ts): exported from
+// assembly/index.ts as (thread, threads, canWait, sync, ...args) → OK | FAULT, giving each call a range
+// of rows or steps whose results stay in linear memory for the next call. Inside `exclusive`, describe
+// the work as phases and call `runPaced(runtime, 'kernelName', threads, { whole, phases }, { signal, what, check })`.
 
 /** Where a backend keeps its Runtime, for the package's own tests (not exported by the package). */
 export const RUNTIME = Symbol('recurrent.wasm.runtime');
@@ -150,7 +150,8 @@ const totalFlops = (phases: Phase[]): number => phases.reduce((sum, phase) => su
  * block really had (it may double at most); between blocks it yields to the event loop, so that abort()
  * can run, and stops with RnnError('aborted') once the signal has fired. Every block ends with all
  * threads done (its last barrier), so a stopped job leaves no thread waiting; the results are the same
- * bits as the whole calls when the kernel's cuts are (runLayer: rows in multiples of 64).
+ * bits as the whole calls when the kernel's cuts are (runLayer: rows in multiples of 64; the backward's
+ * kernels: anywhere their phases allow).
  */
 export function runPaced(runtime: Runtime, kernel: KernelName, threads: number, job: PacedJob, options: PaceOptions): void | Promise<void> {
   const { signal } = options;

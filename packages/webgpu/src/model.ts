@@ -1,5 +1,5 @@
 import type { BackwardPlan, EngineGradients, EngineModel, EngineResult, EngineStream, ForwardPlan, ModelPlan, StreamPlan, StreamStart } from '@recurrent/core';
-import { RnnError, abortable, isRnnError, throwIfAborted } from '@recurrent/core';
+import { RnnError, abortable, isRnnError, resultArrays, throwIfAborted } from '@recurrent/core';
 import { checkDevice, deviceLostError, gpuFailure, isDeviceLoss, scoped, type DeviceState } from './gpu.js';
 import { Backpropagation } from './backward.js';
 import { checkForwardLimits, checkModelLimits, persistentMisfit, type ModelSizes } from './limits.js';
@@ -164,8 +164,15 @@ interface Call {
 /** What an aborted stream push rejects with: "The stream push was aborted". */
 const STREAM_PUSH = 'The stream push';
 
-/** A block of one forward, tagged with the phase profile() times it under. */
-type ForwardBlock = Block & { kind: Phase };
+/**
+ * Rows (L·N) up to which the projection runs gemmShader's `rows` entry point (the same sums without
+ * 64-row tiles, which would be mostly padding): on SwiftShader a one-step push's projection then takes
+ * ~0.6 ms instead of 50–110 ms; at 40 rows the two take about the same.
+ */
+const FEW_ROWS = 16;
+
+/** A block of one forward, tagged with the phase profile() times it under (its `kind` is its pace's). */
+type ForwardBlock = Block & { phase: Phase };
 
 export class WebGpuModel implements EngineModel {
   readonly backend: string;
@@ -186,6 +193,8 @@ export class WebGpuModel implements EngineModel {
   private readonly recurUniformBytes: number;
   /** The work of forward() and profile(); each stream has its own. */
   private readonly slot: WorkSlot = { work: null };
+  /** gemmShader's `rows` entry point (see fewRowsPipeline). */
+  private rowsPipeline: GPUComputePipeline | null = null;
   /** Forwards run one after another on the shared work buffers: concurrent calls queue here. */
   private queue: Promise<unknown> = Promise.resolve();
   /** How fast this model's blocks run, so that a cancellable call stops within BLOCK_SECONDS or so. */
@@ -473,12 +482,16 @@ export class WebGpuModel implements EngineModel {
       throw failure;
     }
     const mapped = new Float32Array(work.readBack.getMappedRange(0, readBytes));
-    const outputEnd = L * N * D * Hout;
-    const hNEnd = outputEnd + numLayers * D * N * Hout;
-    const result: EngineResult = { output: mapped.slice(0, outputEnd), hN: mapped.slice(outputEnd, hNEnd) };
-    if (this.lstm) result.cN = mapped.slice(hNEnd, hNEnd + numLayers * D * N * H);
+    // Fresh arrays (core's: a one-step push's small ones share a slab), filled in read-back order.
+    const arrays = resultArrays(L * N * D * Hout, numLayers * D * N * Hout, this.lstm ? numLayers * D * N * H : 0) as [Float32Array, Float32Array, Float32Array];
+    let at = 0;
+    for (const array of arrays) {
+      array.set(mapped.subarray(at, at + array.length));
+      at += array.length;
+    }
     work.readBack.unmap();
-    return result;
+    const [output, hN, cN] = arrays;
+    return this.lstm ? { output, hN, cN } : { output, hN };
   }
 
   /**
@@ -505,12 +518,12 @@ export class WebGpuModel implements EngineModel {
       return error;
     }
     const { value: blocks, error } = scoped(device, () => [...this.blocks(plan, call, null, null)]);
-    for (const { kind, commands } of blocks) {
+    for (const { phase, commands } of blocks) {
       const start = performance.now();
       queue.submit(commands);
-      if (kind === 'readBack') await readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
+      if (phase === 'readBack') await readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
       else await queue.onSubmittedWorkDone();
-      timings[kind] += (performance.now() - start) / 1000;
+      timings[phase] += (performance.now() - start) / 1000;
     }
     return error;
   }
@@ -525,6 +538,16 @@ export class WebGpuModel implements EngineModel {
   private gpuError(error: unknown, work: Work): RnnError {
     const bytes = work.buffers.reduce((sum, b) => sum + b.size, 0);
     return gpuFailure(this.state, error, `this forward's buffers (L=${work.L}, N=${work.N})`, bytes);
+  }
+
+  /** The projection of calls of up to FEW_ROWS rows, compiled by the first such call. */
+  private fewRowsPipeline(): GPUComputePipeline {
+    const { device } = this;
+    this.rowsPipeline ??= device.createComputePipeline({
+      layout: device.createPipelineLayout({ bindGroupLayouts: [this.gemmLayout] }),
+      compute: { module: device.createShaderModule({ code: gemmShader() }), entryPoint: 'rows' },
+    });
+    return this.rowsPipeline;
   }
 
   /** Bytes of one layer's h (D, N, HO) and c (D, N, H, zero unless LSTM) states. */
@@ -550,8 +573,8 @@ export class WebGpuModel implements EngineModel {
     // Where c states start in state0 and stateN.
     const cStart = numLayers * bytes.h;
     let encoder = device.createCommandEncoder();
-    const finish = (kind: Phase, flops: number): ForwardBlock => {
-      const block = { kind, flops, commands: [encoder.finish()] };
+    const finish = (phase: Phase, flops: number, kind: string = phase): ForwardBlock => {
+      const block = { phase, kind, flops, commands: [encoder.finish()] };
       encoder = device.createCommandEncoder();
       return block;
     };
@@ -587,21 +610,23 @@ export class WebGpuModel implements EngineModel {
     };
     const rows = L * N;
     const tiles = Math.ceil(rows / GEMM_TILE);
+    const few = rows <= FEW_ROWS;
     const stepFlops = 2 * N * D * (G * H * Hout + P * H);
     for (let index = 0; index < numLayers; index++) {
       // x · W_ihᵀ + b_ih + b_hh for every step, gate and direction: one GEMM, rows m0 … m1−1 per block.
       const K = this.layers[index]!.inputSize;
       for (let tile = 0; tile < tiles; ) {
-        const count = take('projection', 2 * GEMM_TILE * D * G * H * K, tiles - tile);
+        // Few rows fit one tile: they run gemmShader's `rows` (no padding rows), paced apart from tiles.
+        const count = few ? 1 : take('projection', 2 * GEMM_TILE * D * G * H * K, tiles - tile);
         const m0 = tile * GEMM_TILE;
         const m1 = Math.min(rows, (tile + count) * GEMM_TILE);
         const gemm = beginPass('projection');
-        gemm.setPipeline(this.gemmPipeline);
+        gemm.setPipeline(few ? this.fewRowsPipeline() : this.gemmPipeline);
         gemm.setBindGroup(0, work.gemmGroups[index]!, [dims([m1, D * G * H, K, m0])]);
-        gemm.dispatchWorkgroups(Math.ceil((D * G * H) / GEMM_TILE), count);
+        gemm.dispatchWorkgroups(Math.ceil((D * G * H) / GEMM_TILE), few ? rows : count);
         gemm.end();
         tile += count;
-        yield finish('projection', 2 * (m1 - m0) * D * G * H * K);
+        yield finish('projection', 2 * (m1 - m0) * D * G * H * K, few ? 'projection-rows' : 'projection');
       }
 
       // The recurrence, steps s0 … s1−1 per block; between blocks the states wait in stateN

@@ -1,5 +1,6 @@
 import { MODULE_NAMES, resolveConfig, type ResolvedConfig } from './config.js';
 import { RnnError, describeValue, formatShape } from './errors.js';
+import { abortable, checkSignal } from './abort.js';
 import { checkTensor } from './forward.js';
 import { checkBackend } from './modules.js';
 import type { Backend, EngineModel, ForwardPlan, Mode, Nonlinearity, StateDict, Tensor } from './types.js';
@@ -18,6 +19,11 @@ export interface RnnCellConfig {
 export type LstmCellConfig = Omit<RnnCellConfig, 'nonlinearity'>;
 export type GruCellConfig = LstmCellConfig;
 
+/** A cell's options: a signal, as forward takes it (a cell has one step, so no lengths). */
+export interface CellOptions {
+  signal?: AbortSignal;
+}
+
 interface Cell<Config> {
   readonly config: Readonly<Required<Config>>;
   /** Which engine (and which variant of it) really runs this cell. */
@@ -27,16 +33,16 @@ interface Cell<Config> {
 /** nn.RNNCell: h′ = act(x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh). */
 export interface RnnCell extends Cell<RnnCellConfig> {
   /** input (N, inputSize) or unbatched (inputSize); h (N, hiddenSize) or (hiddenSize), zeros when absent. Returns h′. */
-  forward(input: Tensor, hx?: Tensor): Promise<Tensor>;
+  forward(input: Tensor, hx?: Tensor, options?: CellOptions): Promise<Tensor>;
 }
 /** nn.GRUCell (gates r, z, n). */
 export interface GruCell extends Cell<GruCellConfig> {
-  forward(input: Tensor, hx?: Tensor): Promise<Tensor>;
+  forward(input: Tensor, hx?: Tensor, options?: CellOptions): Promise<Tensor>;
 }
 /** nn.LSTMCell (gates i, f, g, o). */
 export interface LstmCell extends Cell<LstmCellConfig> {
   /** hx is [h, c], both or neither. Returns [h′, c′]. */
-  forward(input: Tensor, hx?: [h: Tensor, c: Tensor]): Promise<[Tensor, Tensor]>;
+  forward(input: Tensor, hx?: [h: Tensor, c: Tensor], options?: CellOptions): Promise<[Tensor, Tensor]>;
 }
 
 /** A cell is a one-layer, one-direction module run for one step: the config says only what the cell has. */
@@ -82,6 +88,17 @@ function checkCellState(value: unknown, name: string, index: number, module: str
   return state.data;
 }
 
+/** The signal of a cell's options, checked: the only option a cell has. */
+function cellSignal(options: CellOptions | undefined, module: string): AbortSignal | null {
+  if (options === undefined || options === null) return null;
+  if (typeof options !== 'object') throw new RnnError('type', `options must be an object like { signal }, got ${describeValue(options)}`, { field: 'options' });
+  const unknown = Object.keys(options).filter((key) => key !== 'signal');
+  if (unknown.length > 0) {
+    throw new RnnError('type', `options has unknown field(s) ${unknown.map((k) => JSON.stringify(k)).join(', ')} for ${module}.forward. Known: signal (a cell runs one step: no lengths)`, { unknown });
+  }
+  return checkSignal(options.signal);
+}
+
 /** Builds a cell on the engine; its forward is one step of a one-layer module. */
 async function buildCell(mode: Mode, config: RnnCellConfig | LstmCellConfig, weights: StateDict, backend: Backend) {
   const resolved = resolveCellConfig(config, mode);
@@ -95,7 +112,7 @@ async function buildCell(mode: Mode, config: RnnCellConfig | LstmCellConfig, wei
     inputSize: I, hiddenSize: H, bias: resolved.bias, ...(mode === 'rnn' ? { nonlinearity: resolved.nonlinearity } : {}),
   });
 
-  async function step(input: Tensor, hx: unknown): Promise<Tensor[]> {
+  async function step(input: Tensor, hx: unknown, options: CellOptions | undefined): Promise<Tensor[]> {
     if (disposed) throw new RnnError('disposed', `This ${module} was disposed: create a new one with create${MODULE_NAMES[mode][0]}${MODULE_NAMES[mode].slice(1).toLowerCase()}Cell()`);
     checkTensor(input, 'input');
     const { shape } = input;
@@ -131,8 +148,9 @@ async function buildCell(mode: Mode, config: RnnCellConfig | LstmCellConfig, wei
       }
     }
     // (N, I) is a one-step time-major sequence (1, N, I); (N, H) states are (1, N, H): no copies needed.
-    const forwardPlan: ForwardPlan = { seqLen: 1, batch: N, input: input.data, h0, c0, lengths: null };
-    const result = await engineModel.forward(forwardPlan);
+    const signal = cellSignal(options, module);
+    const forwardPlan: ForwardPlan = { seqLen: 1, batch: N, input: input.data, h0, c0, lengths: null, signal };
+    const result = await abortable(signal, () => engineModel.forward(forwardPlan), `${module} forward`);
     const stateShape = batched ? [N, H] : [H];
     const states = [{ data: result.hN, shape: stateShape }];
     if (mode === 'lstm') {
@@ -160,7 +178,7 @@ export async function createRnnCell(config: RnnCellConfig, weights: StateDict, b
   return {
     config: cell.config as Required<RnnCellConfig>,
     backend: cell.backend,
-    forward: async (input, hx) => (await cell.step(input, hx))[0]!,
+    forward: async (input, hx, options) => (await cell.step(input, hx, options))[0]!,
     dispose: () => cell.dispose(),
   };
 }
@@ -171,7 +189,7 @@ export async function createGruCell(config: GruCellConfig, weights: StateDict, b
   return {
     config: cell.config as Required<GruCellConfig>,
     backend: cell.backend,
-    forward: async (input, hx) => (await cell.step(input, hx))[0]!,
+    forward: async (input, hx, options) => (await cell.step(input, hx, options))[0]!,
     dispose: () => cell.dispose(),
   };
 }
@@ -182,7 +200,7 @@ export async function createLstmCell(config: LstmCellConfig, weights: StateDict,
   return {
     config: cell.config as Required<LstmCellConfig>,
     backend: cell.backend,
-    forward: async (input, hx) => (await cell.step(input, hx)) as [Tensor, Tensor],
+    forward: async (input, hx, options) => (await cell.step(input, hx, options)) as [Tensor, Tensor],
     dispose: () => cell.dispose(),
   };
 }

@@ -41,6 +41,6 @@ export { resultArrays } from './results.js';
 export { runtimeName } from './runtime.js';
 export {
   createRnnCell, createLstmCell, createGruCell,
-  type RnnCell, type LstmCell, type GruCell, type RnnCellConfig, type LstmCellConfig, type GruCellConfig,
+  type RnnCell, type LstmCell, type GruCell, type RnnCellConfig, type LstmCellConfig, type GruCellConfig, type CellOptions,
 } from './cells.js';
 export { readTorchStateDict, type TorchReadOptions } from './torch-pickle.js';

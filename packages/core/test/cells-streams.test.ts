@@ -65,6 +65,21 @@ describe('cells: nn.RNNCell, nn.LSTMCell, nn.GRUCell as one step of a one-layer 
     expect(rnnCell.config).toEqual({ inputSize: 3, hiddenSize: 4, bias: false, nonlinearity: 'relu' });
   });
 
+  it('takes a signal: one already fired rejects with aborted and runs nothing; other options are refused', async () => {
+    const { backend, plans } = countingBackend();
+    const cell = await createLstmCell({ inputSize: 2, hiddenSize: 3 }, cellWeights('lstm', 2, 3), backend);
+    const controller = new AbortController();
+    controller.abort(new Error('the user typed again'));
+    await expectRnnError(() => cell.forward(zeros(4, 2), undefined, { signal: controller.signal }), 'aborted', /LSTMCell forward was aborted: the user typed again/);
+    expect(plans).toHaveLength(0);
+    await expectRnnError(() => cell.forward(zeros(4, 2), undefined, { lengths: [1] } as never), 'type', /unknown field\(s\) "lengths" for LSTMCell.forward/);
+    await expectRnnError(() => cell.forward(zeros(4, 2), undefined, { signal: 'stop' } as never), 'type', /options\.signal must be an AbortSignal/);
+    const live = new AbortController();
+    const [h] = await cell.forward(zeros(4, 2), undefined, { signal: live.signal });
+    expect(h.shape).toEqual([4, 3]);
+    expect(plans[0]!.signal).toBe(live.signal); // the engine sees it, to check between blocks
+  });
+
   it("checks cell weights strictly under the cell's names, and says when a module's were given", async () => {
     const { backend } = countingBackend();
     await expectRnnError(() => createLstmCell({ inputSize: 3, hiddenSize: 4 }, initStateDict({ inputSize: 3, hiddenSize: 4 }, 1, 'lstm'), backend), 'weights',

@@ -79,13 +79,14 @@ const nextTask = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
  * Streams opened, pushed and disposed: one pass is
  *  1. a model of `size` (its long push takes ≥ ~50 ms) with three open streams: one disposed in the middle
  *     of a long push, then the model disposed while another is in the middle of one and the third is idle;
- *     pushes on all three (and model.stream()) then end in 'disposed';
- *     the streams are disposed after their model;
+ *     pushes on all three (and model.stream()) then end in 'disposed', and the streams are disposed after
+ *     their model;
  *  2. `streams` streams of one small LSTM, all opened at once, then in random order disposed idle, disposed
  *     right after a push was queued, pushed again and disposed, or left open; then the model is disposed
  *     while those left open have a push in flight, and they are disposed after it.
- * After a warm-up pass (the same calls, a tenth of the streams), one pass must leave the Node heap and `backend.stats()` exactly
- * where they were: nothing a stream held on the engine outlives its stream or its model.
+ * After a warm-up pass (the same calls, a tenth of the streams), one pass must leave the Node heap and
+ * `backend.stats()` exactly where they were: nothing a stream held on the engine outlives its stream or
+ * its model.
  */
 export async function runStreamLifecycles(backend: Backend, streams: number, size: StreamSize): Promise<StreamLifecycleResult> {
   const failures: string[] = [];

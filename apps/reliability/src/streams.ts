@@ -2,7 +2,6 @@ import { initStateDict, isRnnError, randomTensorData, type Backend, type Forward
 import { createModel, sameResult, type AnyConfig, type AnyModel, type InitialState } from './cases.js';
 
 type Result = Awaited<ReturnType<AnyModel['forward']>>;
-type Stream = ReturnType<AnyModel['stream']>;
 
 /** A model whose long push takes ≥ ~50 ms on its engine, so that an abort can land in the middle of it. */
 export interface StreamSize {
@@ -71,7 +70,7 @@ export interface InterruptedPushes {
  * A stream whose pushes are aborted (before the call, mid-way through a long push, while queued) or
  * refused (wrong batch, features, lengths, options) must go on exactly (every bit) as a stream on the same
  * model that never saw those pushes: a failed push leaves the states as they were. Pushes queued behind
- * an aborted one run from the states it left, and another stream pushing during an abort is untouched.
+ * an aborted one run from the states it left, and another stream pushing meanwhile is untouched.
  * The first push of the stream (which opens it on the engine) is one of the aborted ones.
  */
 export async function interruptedPushes(backend: Backend, mode: Mode, size: StreamSize, seed = 1): Promise<InterruptedPushes> {
@@ -141,13 +140,13 @@ export async function interruptedPushes(backend: Backend, mode: Mode, size: Stre
   await expectSame('after aborted and refused pushes', 0, stream.push(...pushes[0]!));
 
   // A long push with lengths aborted mid-way, with pushes queued behind it: one that must run from the
-  // states it left, one whose own signal fires while it waits, then another.
-  // Meanwhile another stream of the model pushes: the abort must not touch it either.
+  // states it left, one whose own signal fires while it waits, then another. Another stream of the model
+  // pushes while it runs: the abort must not touch that one either.
   const waiting = new AbortController();
   const aborted = abortedMidway('long push with lengths, aborted mid-way', { lengths: ragged }, [waiting]);
   const bystander = model.stream(hx);
   const queued = [
-    expectSame('another stream of the model, pushing during the abort', 0, bystander.push(...pushes[0]!)),
+    expectSame('another stream of the model, pushing while the long push runs', 0, bystander.push(...pushes[0]!)),
     expectSame('queued behind an aborted push', 1, stream.push(...pushes[1]!)),
     expectCode('queued push whose signal fired while it waited', stream.push(pushes[2]![0], { signal: waiting.signal }), 'aborted'),
     expectSame('queued behind an aborted push and an aborted queued one', 2, stream.push(...pushes[2]!)),

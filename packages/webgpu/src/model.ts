@@ -182,6 +182,8 @@ export class WebGpuModel implements EngineModel {
   private readonly pool: BufferPool;
   private readonly layers: Layer[];
   private readonly gemmPipeline: GPUComputePipeline;
+  /** The same GEMM for calls of up to FEW_ROWS rows (its `rows` entry point). */
+  private readonly rowsPipeline: GPUComputePipeline;
   private readonly recurKernel: Kernel;
   private readonly recurPipeline: GPUComputePipeline;
   /** Per-step kernel of a projected LSTM: h_t = u · W_hrᵀ, a second dispatch per step. */
@@ -193,8 +195,6 @@ export class WebGpuModel implements EngineModel {
   private readonly recurUniformBytes: number;
   /** The work of forward() and profile(); each stream has its own. */
   private readonly slot: WorkSlot = { work: null };
-  /** gemmShader's `rows` entry point (see fewRowsPipeline). */
-  private rowsPipeline: GPUComputePipeline | null = null;
   /** Forwards run one after another on the shared work buffers: concurrent calls queue here. */
   private queue: Promise<unknown> = Promise.resolve();
   /** How fast this model's blocks run, so that a cancellable call stops within BLOCK_SECONDS or so. */
@@ -250,6 +250,7 @@ export class WebGpuModel implements EngineModel {
     this.recurKernel = this.kernel === 'persistent' ? persistentRecurrenceShader(plan) : recurrenceShader(plan);
     this.recurLayout = pipelines.bindGroupLayout([dynamicUniform(this.recurUniformBytes), ...this.recurKernel.bindings.map((b, i) => storage(i + 1, b.writable))]);
     this.gemmPipeline = pipelines.pipeline(gemmShader(), this.gemmLayout);
+    this.rowsPipeline = pipelines.pipeline(gemmShader(), this.gemmLayout, 'rows');
     this.recurPipeline = pipelines.pipeline(this.recurKernel.code, this.recurLayout);
     this.projectPipeline = this.kernel === 'per-step' && P > 0 ? pipelines.pipeline(this.recurKernel.code, this.recurLayout, 'project') : null;
   }
@@ -540,16 +541,6 @@ export class WebGpuModel implements EngineModel {
     return gpuFailure(this.state, error, `this forward's buffers (L=${work.L}, N=${work.N})`, bytes);
   }
 
-  /** The projection of calls of up to FEW_ROWS rows, compiled by the first such call. */
-  private fewRowsPipeline(): GPUComputePipeline {
-    const { device } = this;
-    this.rowsPipeline ??= device.createComputePipeline({
-      layout: device.createPipelineLayout({ bindGroupLayouts: [this.gemmLayout] }),
-      compute: { module: device.createShaderModule({ code: gemmShader() }), entryPoint: 'rows' },
-    });
-    return this.rowsPipeline;
-  }
-
   /** Bytes of one layer's h (D, N, HO) and c (D, N, H, zero unless LSTM) states. */
   private layerBytes(N: number): { h: number; c: number } {
     const { hiddenSize: H, outputSize: Hout, numDirections: D } = this.sizes;
@@ -621,7 +612,7 @@ export class WebGpuModel implements EngineModel {
         const m0 = tile * GEMM_TILE;
         const m1 = Math.min(rows, (tile + count) * GEMM_TILE);
         const gemm = beginPass('projection');
-        gemm.setPipeline(few ? this.fewRowsPipeline() : this.gemmPipeline);
+        gemm.setPipeline(few ? this.rowsPipeline : this.gemmPipeline);
         gemm.setBindGroup(0, work.gemmGroups[index]!, [dims([m1, D * G * H, K, m0])]);
         gemm.dispatchWorkgroups(Math.ceil((D * G * H) / GEMM_TILE), few ? rows : count);
         gemm.end();

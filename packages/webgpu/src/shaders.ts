@@ -166,7 +166,8 @@ function declarations(uniform: string, bindings: Binding[]): string {
 /**
  * C (M, Nc) = A (M, K) · B (Nc, K)ᵀ + bias (Nc). B is a PyTorch weight (rows = outputs), so both
  * operands are read along K. Tiles of A and B go through workgroup memory stored k-major, so the inner
- * loop reads four rows and four columns as contiguous runs.
+ * loop reads four rows and four columns as contiguous runs. Entry point `rows`: the same sums without
+ * row tiles, for calls of a few rows.
  */
 export function gemmShader(): string {
   return /* wgsl */ `
@@ -226,6 +227,33 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   store(row0 + lid.y + 16u, col0 + lid.x, acc1);
   store(row0 + lid.y + 32u, col0 + lid.x, acc2);
   store(row0 + lid.y + 48u, col0 + lid.x, acc3);
+}
+
+// Few rows (a stream's one-step push): a 64-row tile would be almost all padding. A workgroup per row
+// and 64 columns, each invocation the four columns main's would take. Every C[m][n] is summed exactly
+// as main sums it (fma over k in order from 0, zeros past K up to a multiple of TK, then + bias), so
+// both give the same bits and a result never depends on which of them ran.
+@compute @workgroup_size(16)
+fn rows(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let m = dims.m0 + wg.y;
+  let col = wg.x * TILE + lid.x;
+  let N = dims.N;
+  let K = dims.K;
+  var acc = vec4f(0.0);
+  for (var k0 = 0u; k0 < K; k0 += TK) {
+    for (var k = k0; k < k0 + TK; k++) {
+      var a = 0.0;
+      var b = vec4f(0.0);
+      if (k < K) {
+        a = A[m * K + k];
+        for (var j = 0u; j < 4u; j++) {
+          if (col + 16u * j < N) { b[j] = B[(col + 16u * j) * K + k]; }
+        }
+      }
+      acc = fma(vec4f(a), b, acc);
+    }
+  }
+  store(m, col, acc);
 }
 
 fn store(m: u32, n0: u32, values: vec4f) {

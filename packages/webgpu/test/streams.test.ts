@@ -186,6 +186,24 @@ if (typeof backend === 'string') {
       gpu.dispose();
     });
 
+    it('the projection of a few rows (a push) sums exactly as the tiled one: the same bits, special values and edge sizes included', async () => {
+      const gpu = await createBackend();
+      // Inputs and hidden sizes on and off the 16-wide k steps and the 64-wide column tiles.
+      for (const [inputSize, hiddenSize] of [[1, 1], [16, 16], [17, 5], [64, 65], [65, 33]] as const) {
+        const config = { inputSize, hiddenSize, bias: inputSize !== 16 };
+        const model = await createGru(config, initStateDict(config, inputSize, 'gru'), gpu);
+        const steps = 40; // 40·N rows: the tiled projection
+        const data = randomTensorData(steps * 2 * inputSize, hiddenSize);
+        data.set([0, -0, Infinity, -Infinity, NaN, 3e38, -3e38, 1e-40].slice(0, data.length));
+        const whole = await model.forward({ data, shape: [steps, 2, inputSize] });
+        // Step 0 alone (2 rows): the few-rows projection, then the same recurrence step.
+        const first = await model.forward({ data: data.slice(0, 2 * inputSize), shape: [1, 2, inputSize] });
+        expect(first.output.data).toEqual(whole.output.data.slice(0, 2 * hiddenSize));
+        model.dispose();
+      }
+      gpu.dispose();
+    });
+
     it('the states stay on the engine: no forward is called, and a one-step push makes no buffer or bind group and maps once', async () => {
       const gpu = await createBackend();
       const { backend: wrapped, forwards, opened } = counting(gpu);

@@ -15,7 +15,8 @@ let slabUsed = 0;
 
 /** One fresh array per length, adjacent in one buffer. */
 export function resultArrays(...lengths: number[]): Float32Array[] {
-  const bytes = lengths.reduce((sum, n) => sum + n, 0) * 4;
+  let bytes = 0;
+  for (const n of lengths) bytes += n * 4;
   let buffer: ArrayBuffer;
   let at: number;
   if (bytes > SHARED_BYTES) {
@@ -30,9 +31,10 @@ export function resultArrays(...lengths: number[]): Float32Array[] {
     at = slabUsed;
     slabUsed += bytes;
   }
-  return lengths.map((n) => {
-    const array = new Float32Array(buffer, at, n);
+  const arrays: Float32Array[] = [];
+  for (const n of lengths) {
+    arrays.push(new Float32Array(buffer, at, n));
     at += n * 4;
-    return array;
-  });
+  }
+  return arrays;
 }

@@ -424,8 +424,12 @@ export class WasmModel implements EngineModel {
     let c0At = 0;
     let hNAt = buffers.hN;
     let cNAt = buffers.cN;
-    if (held !== null && order === null) [h0At, c0At, hNAt, cNAt] = [held.h0, lstm ? held.c0 : 0, held.hN, held.cN];
-    else {
+    if (held !== null && order === null) {
+      h0At = held.h0;
+      c0At = lstm ? held.c0 : 0;
+      hNAt = held.hN;
+      cNAt = held.cN;
+    } else {
       const h0From = held !== null ? memory.subarray(held.h0 / F32, held.h0 / F32 + states * N * P) : plan.h0 ?? null;
       const c0From = held !== null && lstm ? memory.subarray(held.c0 / F32, held.c0 / F32 + states * N * H) : plan.c0 ?? null;
       if (h0From !== null) rows((h0At = buffers.h0), h0From, P, states);

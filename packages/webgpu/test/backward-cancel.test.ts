@@ -128,7 +128,8 @@ if (typeof backend === 'string') {
       expect(isRnnError(await rejection(model.backward!(plan(AbortSignal.abort()))), 'aborted')).toBe(true);
       expect(watch.count()).toBe(submitted);
       model.dispose();
-      expect(gpu.stats!()).toEqual(empty);
+      // No buffer left; the compiled pipelines stay cached in the backend for its next models.
+      expect(gpu.stats!()).toEqual({ ...empty, shaderModules: expect.any(Number), pipelines: expect.any(Number) });
       gpu.dispose();
     });
 

@@ -72,6 +72,16 @@ interface LayerWeights {
   packedW_hr: number;
 }
 
+/**
+ * Copies to.length floats of memory from index `at` into `to`. Small copies (a one-step push's results)
+ * are a loop, which allocates nothing; larger ones go through a subarray view and set().
+ */
+function copyFrom(memory: Float32Array, at: number, to: Float32Array): Float32Array {
+  if (to.length > 1024) to.set(memory.subarray(at, at + to.length));
+  else for (let i = 0; i < to.length; i++) to[i] = memory[at + i]!;
+  return to;
+}
+
 /** Byte offsets of a stream's states in linear memory: read from h0/c0, written to hN/cN (c: LSTM only). */
 interface HeldStates {
   h0: number;
@@ -99,6 +109,8 @@ interface Scratch {
 }
 
 const F32 = 4;
+/** The pace options of a call without a signal (it runs whole): one object for all of them. */
+const UNPACED = { signal: null, what: 'forward' } as const;
 const MODULE = { rnn: 'an RNN', lstm: 'an LSTM', gru: 'a GRU' } as const;
 
 /**
@@ -417,7 +429,8 @@ export class WasmModel implements EngineModel {
         }
       }
     };
-    rows(buffers.x, input, I, L);
+    if (order === null) memory.set(input, buffers.x / F32);
+    else rows(buffers.x, input, I, L);
     // Where the kernel reads the initial states (0: zeros) and writes the final ones. A stream's states
     // are read and written in place unless lengths permute its rows.
     let h0At = 0;
@@ -480,7 +493,7 @@ export class WasmModel implements EngineModel {
     });
     if (cached === undefined) this.argsCache = [{ key: [L, N, h0At, c0At, hNAt, cNAt, permuted, buffers.x], whole: layerArgs }, ...this.argsCache.slice(0, 1)];
     out = buffers.outputs[(layers.length - 1) % 2]!;
-    const ran = runPaced(this.runtime, 'runLayer', threads, { whole: layerArgs, phases }, { signal, what: 'forward', check: () => this.checkLive() });
+    const ran = runPaced(this.runtime, 'runLayer', threads, { whole: layerArgs, phases }, signal ? { signal, what: 'forward', check: () => this.checkLive() } : UNPACED);
 
     /** The results, copied out of linear memory into fresh arrays (core's resultArrays), back in the caller's batch order. */
     const collect = (): EngineResult => {
@@ -489,9 +502,9 @@ export class WasmModel implements EngineModel {
       const hSize = states * N * P;
       const [output, hN, cN] = resultArrays(outputSize, hSize, lstm ? states * N * H : 0) as [Float32Array, Float32Array, Float32Array];
       const copyOut = (offset: number, to: Float32Array, width: number): Float32Array => {
+        if (order === null) return copyFrom(memory, offset / F32, to);
         const from = memory.subarray(offset / F32, offset / F32 + to.length);
-        if (order === null) to.set(from);
-        else for (let row = 0; row < to.length / width; row++) to.set(from.subarray(row * width, (row + 1) * width), (row - (row % N) + order[row % N]!) * width);
+        for (let row = 0; row < to.length / width; row++) to.set(from.subarray(row * width, (row + 1) * width), (row - (row % N) + order[row % N]!) * width);
         return to;
       };
       const result: EngineResult = { output: copyOut(out, output, DP), hN: copyOut(hNAt, hN, P) };

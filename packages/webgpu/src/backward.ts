@@ -39,9 +39,11 @@ export interface LayerBuffers {
 
 /** What the model lends its backward: the device, its weights and its buffer pool. */
 export interface TrainingHost {
-  /** The backend's device and whether it is still usable (checked between blocks). */
+  /** The backend's device and whether it is still usable. */
   state: DeviceState;
   device: GPUDevice;
+  /** Throws once the model or backend is disposed (its buffers destroyed) or the device lost: checked between blocks and before the read-back. */
+  check(): void;
   plan: ModelPlan;
   layers: readonly LayerBuffers[];
   acquire(bytes: number, usage: number): GPUBuffer;
@@ -204,7 +206,8 @@ export class Backpropagation {
     try {
       // A call that can be cancelled goes block by block at this model's pace; others in one submission.
       const pace = plan.signal ? this.pace : null;
-      gpuError = await submitBlocks(state, this.blocks(run, pace), plan.signal, pace, what);
+      gpuError = await submitBlocks(device, this.blocks(run, pace), plan.signal, pace, this.host.check, what);
+      this.host.check(); // disposed while the blocks ran: mapping a destroyed buffer is a GPU error
       await readBack.mapAsync(1 /* GPUMapMode.READ */, 0, out.total * 4);
     } catch (error) {
       release();

@@ -359,6 +359,7 @@ export class WebGpuModel implements EngineModel {
       this.training ??= new Backpropagation({
         state: this.state,
         device: this.device,
+        check: this.check,
         plan: this.plan,
         layers: this.layers,
         acquire: (bytes, usage) => this.pool.acquire(bytes, usage),
@@ -407,6 +408,9 @@ export class WebGpuModel implements EngineModel {
     this.training = null;
     this.pool.destroyAll();
   }
+
+  /** checkUsable for submitBlocks and the backward, between their blocks. */
+  private readonly check = (): void => this.checkUsable();
 
   private checkUsable(): void {
     if (this.disposed) throw new RnnError('disposed', 'This WebGPU model was disposed: create a new one (createRnn, createLstm, createGru)');
@@ -463,7 +467,9 @@ export class WebGpuModel implements EngineModel {
       if (timings === null) {
         // A call that can be cancelled goes block by block at this model's pace; others in one submission.
         const pace = signal ? this.pace : null;
-        gpuError = await submitBlocks(this.state, this.blocks(plan, call, pace, null), signal, pace, 'The forward');
+        gpuError = await submitBlocks(device, this.blocks(plan, call, pace, null), signal, pace, this.check, 'The forward');
+        // Disposed while the blocks ran: its buffers are destroyed, and mapping one is a GPU error.
+        this.checkUsable();
         await work.readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);
       } else {
         gpuError = await this.profiled(plan, call, timings);
@@ -520,6 +526,7 @@ export class WebGpuModel implements EngineModel {
     }
     const { value: blocks, error } = scoped(device, () => [...this.blocks(plan, call, null, null)]);
     for (const { phase, commands } of blocks) {
+      this.checkUsable(); // disposed between phases: its buffers are destroyed
       const start = performance.now();
       queue.submit(commands);
       if (phase === 'readBack') await readBack.mapAsync(1 /* GPUMapMode.READ */, 0, readBytes);

@@ -1,5 +1,5 @@
 import { throwIfAborted } from '@recurrent/core';
-import { checkDevice, scoped, type DeviceState } from './gpu.js';
+import { scoped } from './gpu.js';
 
 /** GPU work between two looks at the signal: well inside the 50 ms a cancelled call may take to stop. */
 export const BLOCK_SECONDS = 0.015;
@@ -43,10 +43,17 @@ export class Pace {
 /**
  * Submits a call's GPU work. Without a signal: every block in one submission (nothing between them).
  * With one: block by block, at most DEPTH in flight, each block's time measured into `pace`; before
- * each submission it checks the signal and the device, so an aborted call stops after the blocks in
- * flight (RnnError('aborted'), at once: it waits for nothing) and a lost device ends it with
- * RnnError('device-lost'). What was submitted finishes on the GPU and the next call's work queues
- * behind it (writeBuffer and submit are ordered on the queue), so no call sees another's half-work.
+ * each submission it checks the signal and calls `check`, so an aborted call stops after the blocks in
+ * flight (RnnError('aborted'), at once: it waits for nothing) and a disposed model or backend, or a
+ * lost device, ends it with what `check` throws ('disposed', 'device-lost'). What was submitted
+ * finishes on the GPU (destroying a buffer waits for the work submitted on it) and the next call's
+ * work queues behind it (writeBuffer and submit are ordered on the queue), so no call sees another's
+ * half-work.
+ *
+ * `check` throws once the call's buffers may have been destroyed (its model or backend disposed) or
+ * the device is gone: a submission or a mapAsync on a destroyed buffer is a validation error that
+ * the GPU reports outside any error scope. The caller calls it again right before its read-back's
+ * mapAsync, with no await in between: a dispose may land while this function awaits.
  *
  * `blocks` is iterated lazily: an encoder may size each block by `pace.budget(kind)` and write its
  * uniforms (queue.writeBuffer is ordered with submissions) just before yielding it. Each block is
@@ -55,20 +62,22 @@ export class Pace {
  *
  * Backward (src/backward*.ts): encode your step blocks as a generator of Block (sized by
  * `pace?.budget(kind)` when a pace is given, whole layers otherwise), then
- * `const gpuError = await submitBlocks(this.state, blocks, plan.signal, plan.signal ? this.pace : null, 'backward')`
- * before the read-back; map a rejected mapAsync with isDeviceLoss/deviceLostError (gpu.ts).
+ * `const gpuError = await submitBlocks(device, blocks, plan.signal, plan.signal ? this.pace : null, check, 'The backward')`,
+ * then `check()` and the read-back; map a rejected mapAsync with isDeviceLoss/deviceLostError (gpu.ts).
  */
-export async function submitBlocks(state: DeviceState, blocks: Iterable<Block>, signal: AbortSignal | null | undefined, pace: Pace | null, what?: string): Promise<GPUError | null> {
-  const { device } = state;
+export async function submitBlocks(device: GPUDevice, blocks: Iterable<Block>, signal: AbortSignal | null | undefined, pace: Pace | null, check: () => void, what?: string): Promise<GPUError | null> {
   const { queue } = device;
-  if (!signal || pace === null) return scoped(device, () => queue.submit([...blocks].flatMap((b) => b.commands))).error;
+  if (!signal || pace === null) {
+    check();
+    return scoped(device, () => queue.submit([...blocks].flatMap((b) => b.commands))).error;
+  }
   const errors: Promise<GPUError | null>[] = [];
   const inFlight: Promise<void>[] = [];
   const iterator = blocks[Symbol.iterator]();
   let lastDone = performance.now();
   for (;;) {
     throwIfAborted(signal, what);
-    checkDevice(state);
+    check();
     const submitted = performance.now();
     const { value: next, error } = scoped(device, () => {
       const next = iterator.next();
@@ -90,7 +99,7 @@ export async function submitBlocks(state: DeviceState, blocks: Iterable<Block>, 
   }
   await Promise.all(inFlight);
   throwIfAborted(signal, what);
-  checkDevice(state);
+  check();
   for (const error of errors) {
     const reported = await error;
     if (reported) return reported;

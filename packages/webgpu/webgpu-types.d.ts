@@ -6,6 +6,9 @@ interface GPUDevice {}
 interface GPUBuffer {}
 interface GPUCommandBuffer {}
 interface GPUError {}
+interface GPUBindGroupLayout {}
+interface GPUBindGroupLayoutEntry {}
+interface GPUComputePipeline {}
 interface GPUAdapterInfo {}
 interface GPUDeviceLostInfo {}
 interface GPUSupportedLimits {

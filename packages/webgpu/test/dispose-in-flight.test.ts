@@ -4,7 +4,7 @@ import {
 } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend, type WebGpuBackend } from '../src/index.js';
-import { backendOrReason, reportNotRun } from './gpu.js';
+import { backendOrReason, reportNotRun, watchSubmissions } from './gpu.js';
 
 // Disposing a model while one of its calls is on the GPU (found by the reliability suite): the call
 // ends in 'disposed', nothing leaks, and the GPU reports no error (no command on a destroyed buffer:
@@ -21,16 +21,8 @@ async function watchedBackend(): Promise<{ gpu: WebGpuBackend; gpuErrors: string
   const gpu = await createBackend();
   const gpuErrors: string[] = [];
   gpu.device.addEventListener('uncapturederror', (event) => gpuErrors.push((event as GPUUncapturedErrorEvent).error.message));
-  let submitted = 0;
-  let hook: ((count: number) => void) | null = null;
-  const { queue } = gpu.device;
-  const submit = queue.submit.bind(queue);
-  queue.submit = (buffers: Iterable<GPUCommandBuffer>) => {
-    submit(buffers);
-    submitted++;
-    hook?.(submitted);
-  };
-  return { gpu, gpuErrors, submissions: () => submitted, onSubmit: (call) => (hook = call) };
+  const watch = watchSubmissions(gpu);
+  return { gpu, gpuErrors, submissions: watch.count, onSubmit: (call) => (watch.onSubmit = call) };
 }
 
 /** How a call ended: its result's kind or its error's code. */

@@ -1,5 +1,5 @@
 import { isRnnError } from '@recurrent/core';
-import { it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createBackend, type WebGpuBackend, type WebGpuBackendOptions } from '../src/index.js';
 
 /**
@@ -20,3 +20,47 @@ export function reportNotRun(reason: string): void {
     console.warn(`@recurrent/webgpu tests did not run: ${reason}`);
   });
 }
+
+/** The error a promise rejects with; a promise that resolves fails the test. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection, but the promise resolved');
+}
+
+/** Counts the backend's submissions and runs `onSubmit(count)` after each (to abort or lose the device mid-call). */
+export function watchSubmissions(gpu: WebGpuBackend): { count: () => number; onSubmit: ((count: number) => void) | null } {
+  const watch = { submitted: 0, count: () => watch.submitted, onSubmit: null as ((count: number) => void) | null };
+  const { queue } = gpu.device;
+  const submit = queue.submit.bind(queue);
+  queue.submit = (buffers: Iterable<GPUCommandBuffer>) => {
+    submit(buffers);
+    watch.submitted++;
+    watch.onSubmit?.(watch.submitted);
+  };
+  return watch;
+}
+
+/**
+ * Makes the device's next popErrorScope report an out-of-memory error with this message (Dawn reports a
+ * real one only for sizes this machine cannot spare). Returns what puts the real popErrorScope back.
+ */
+export function simulateOutOfMemory(device: GPUDevice, message: string): () => void {
+  const pop = device.popErrorScope.bind(device);
+  let failNext = true;
+  device.popErrorScope = async () => {
+    const real = await pop();
+    if (!failNext) return real;
+    failNext = false;
+    return new GPUOutOfMemoryError(message);
+  };
+  return () => {
+    device.popErrorScope = pop;
+  };
+}
+
+/** Stats as `baseline`, whatever the pipeline cache holds (compiled pipelines stay in the backend for later models). */
+export const ignoringPipelineCache = <T extends object>(baseline: T) => ({ ...baseline, shaderModules: expect.any(Number), pipelines: expect.any(Number) });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createBackend, type WebGpuBackend } from '../src/index.js';
 import { PipelineCache, sourceKey } from '../src/pipelines.js';
 import { gemmShader, persistentRecurrenceShader } from '../src/shaders.js';
-import { backendOrReason, reportNotRun } from './gpu.js';
+import { backendOrReason, rejection, reportNotRun, simulateOutOfMemory } from './gpu.js';
 
 const config = { inputSize: 5, hiddenSize: 6, numLayers: 2, bidirectional: true };
 const L = 4;
@@ -32,15 +32,6 @@ function countCompilations(gpu: WebGpuBackend): () => number {
     return create(descriptor);
   };
   return () => count;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection, but the promise resolved');
 }
 
 /** A stand-in device that only counts what it makes: enough for the cache's bookkeeping. */
@@ -193,18 +184,10 @@ if (typeof backend === 'string') {
       const gpu = await createBackend();
       const empty = gpu.stats!();
       const { device } = gpu;
-      // Dawn reports a real out-of-memory only for sizes this machine cannot spare: simulate the report.
-      const pop = device.popErrorScope.bind(device);
-      let failNext = true;
-      device.popErrorScope = async () => {
-        const real = await pop();
-        if (!failNext) return real;
-        failNext = false;
-        return new GPUOutOfMemoryError('simulated: out of memory while compiling');
-      };
+      const restore = simulateOutOfMemory(device, 'simulated: out of memory while compiling');
       expect(isRnnError(await rejection(createModel('rnn', gpu)), 'limit')).toBe(true);
       expect(gpu.stats!()).toEqual(empty);
-      device.popErrorScope = pop;
+      restore();
       const compilations = countCompilations(gpu);
       const model = await createModel('rnn', gpu);
       expect((await model.forward(input)).output.shape).toEqual([L, N, 12]);

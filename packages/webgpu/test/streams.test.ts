@@ -15,7 +15,7 @@ import {
 } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend, type RecurrenceKernel, type WebGpuBackend } from '../src/index.js';
-import { backendOrReason, reportNotRun } from './gpu.js';
+import { backendOrReason, rejection, reportNotRun } from './gpu.js';
 
 /** Two layers, a batch of 3, sizes off the kernels' multiples of 4; the LSTM projected. */
 const I = 5;
@@ -71,15 +71,6 @@ async function pushAll(stream: ReturnType<Model['stream']>, x: Tensor, chunks: n
   const output = new Float32Array(outputs.reduce((n, o) => n + o.length, 0));
   outputs.reduce((at, o) => (output.set(o, at), at + o.length), 0);
   return { ...last!, output: { data: output, shape: [t, ...last!.output.shape.slice(1)] } };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection, but the promise resolved');
 }
 
 /** Counts what the backend's device makes, submits and maps, and lets a test act at a submission or a map. */

@@ -126,9 +126,13 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
     };
     const what = `${module} stream push`;
 
-    function planPush(chunk: Tensor, options: ForwardOptions | undefined) {
+    const checkOpen = (): void => {
       if (closed) throw new RnnError('disposed', 'This stream was disposed: start a new one with model.stream()');
       checkLive();
+    };
+
+    function planPush(chunk: Tensor, options: ForwardOptions | undefined) {
+      checkOpen();
       const planned = planForward(resolved, chunk, undefined, options);
       const { batched } = planned.layout;
       const { batch } = planned.plan;
@@ -145,8 +149,7 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
     }
 
     function run({ plan, layout: callLayout }: ReturnType<typeof planPush>): Promise<AnyResult> {
-      if (closed) throw new RnnError('disposed', 'This stream was disposed: start a new one with model.stream()');
-      checkLive();
+      checkOpen();
       throwIfAborted(plan.signal, what);
       if (held === null) {
         const from = start ?? { batch: plan.batch, h0: null, c0: null };
@@ -159,17 +162,13 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
 
     return {
       push(chunk, options) {
-        let planned: ReturnType<typeof planPush>;
-        try {
-          planned = planPush(chunk, options);
-        } catch (error) {
-          return Promise.reject(error);
-        }
         let pushed: Promise<AnyResult>;
         try {
+          const planned = planPush(chunk, options);
           pushed = pending === 0 ? run(planned) : queue.then(() => run(planned));
         } catch (error) {
-          pushed = Promise.reject(error);
+          // Refused before it ran (bad chunk, closed stream, fired signal): nothing to wait for.
+          return Promise.reject(error);
         }
         pending++;
         queue = pushed.then(settled, settled);

@@ -201,7 +201,7 @@ export class WasmModel implements EngineModel {
   private pack(plan: ModelPlan): void {
     const { G, H, P } = this;
     const GH = G * roundUp(H);
-    const memory = new Float32Array(this.runtime.heap.memory.buffer);
+    const memory = this.runtime.heap.floats;
     const gates = (n: number): number => gateRow(n, G, H);
     plan.layers.forEach(({ inputSize, directions }, index) => {
       const layer = this.layers[index]!;
@@ -429,8 +429,7 @@ export class WasmModel implements EngineModel {
         }
       }
     };
-    if (order === null) memory.set(input, buffers.x / F32);
-    else rows(buffers.x, input, I, L);
+    rows(buffers.x, input, I, L);
     // Where the kernel reads the initial states (0: zeros) and writes the final ones. A stream's states
     // are read and written in place unless lengths permute its rows.
     let h0At = 0;

@@ -13,14 +13,9 @@ import { useSoftwareVulkanUnlessChosen } from '@recurrent/conformance/software-g
 
 useSoftwareVulkanUnlessChosen();
 
-const { abortable, initStateDict, planForward, planModel, randomTensorData, resolveConfig } = await import('@recurrent/core');
-const { createBackend } = await import('../dist/index.js');
+const { abortable, planForward } = await import('@recurrent/core');
+const { chosen, countingBackend, median, sizedModel } = await import('./sizes.mjs');
 
-const SIZES = {
-  S: { batch: 1, seqLen: 100, config: { inputSize: 64, hiddenSize: 64 } },
-  M: { batch: 32, seqLen: 128, config: { inputSize: 256, hiddenSize: 256, numLayers: 2, bidirectional: true, batchFirst: true } },
-  L: { batch: 64, seqLen: 256, config: { inputSize: 512, hiddenSize: 512 } },
-};
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
   options: {
@@ -30,31 +25,18 @@ const { values } = parseArgs({
     at: { type: 'string', default: '0.1,0.5,0.9' },
   },
 });
-const names = values.sizes.split(',').map((s) => s.trim().toUpperCase());
-for (const name of names) if (!(name in SIZES)) throw new Error(`unknown size ${name}: pick from ${Object.keys(SIZES).join(', ')}`);
-const modes = values.modules.split(',').map((s) => s.trim().toLowerCase());
+const { names, modes } = chosen(values);
 const repeats = Math.max(1, Number(values.repeats));
 const fractions = values.at.split(',').map(Number);
 
-const backend = await createBackend();
+const { backend, submissions } = await countingBackend();
 const { queue } = backend.device;
-let submissions = 0;
-const submit = queue.submit.bind(queue);
-queue.submit = (buffers) => {
-  submissions++;
-  return submit(buffers);
-};
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x) => (Number.isNaN(x) ? '-' : x.toFixed(x < 10 ? 2 : x < 100 ? 1 : 0)).padStart(8);
 console.log(`WebGPU adapter: ${backend.adapter}`);
 console.log(`forward, float32; median of ${repeats} after one warm-up run of each variant\n`);
 
 for (const mode of modes) for (const name of names) {
-  const { batch, seqLen, config } = SIZES[name];
-  const resolved = resolveConfig(config, mode);
-  const model = await backend.createModel(planModel(resolved, initStateDict(config, 1, mode)));
-  const shape = config.batchFirst ? [batch, seqLen, config.inputSize] : [seqLen, batch, config.inputSize];
-  const input = { data: randomTensorData(batch * seqLen * config.inputSize, 2), shape };
+  const { model, resolved, input, batch, seqLen, config } = await sizedModel(backend, name, mode);
   const plan = (signal) => planForward(resolved, input, undefined, signal ? { signal } : undefined).plan;
 
   const time = async (signal) => {
@@ -62,11 +44,11 @@ for (const mode of modes) for (const name of names) {
     const times = [];
     let blocks = 0;
     for (let i = 0; i < repeats; i++) {
-      const before = submissions;
+      const before = submissions();
       const start = performance.now();
       await model.forward(plan(signal));
       times.push(performance.now() - start);
-      blocks = submissions - before;
+      blocks = submissions() - before;
     }
     return { ms: median(times), blocks };
   };

@@ -16,14 +16,9 @@ import { useSoftwareVulkanUnlessChosen } from '@recurrent/conformance/software-g
 
 useSoftwareVulkanUnlessChosen();
 
-const { initStateDict, planForward, planModel, randomTensorData, resolveConfig } = await import('@recurrent/core');
-const { createBackend } = await import('../dist/index.js');
+const { planForward, randomTensorData } = await import('@recurrent/core');
+const { chosen, countingBackend, median, sizedModel } = await import('./sizes.mjs');
 
-// apps/bench/src/configs.ts: M and L.
-const SIZES = {
-  M: { batch: 32, seqLen: 128, config: { inputSize: 256, hiddenSize: 256, numLayers: 2, bidirectional: true, batchFirst: true } },
-  L: { batch: 64, seqLen: 256, config: { inputSize: 512, hiddenSize: 512 } },
-};
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
   options: {
@@ -35,35 +30,22 @@ const { values } = parseArgs({
     'no-cost': { type: 'boolean', default: false },
   },
 });
-const names = values.sizes.split(',').map((s) => s.trim().toUpperCase());
-for (const name of names) if (!(name in SIZES)) throw new Error(`unknown size ${name}: pick from ${Object.keys(SIZES).join(', ')}`);
-const modes = values.modules.split(',').map((s) => s.trim().toLowerCase());
+const { names, modes } = chosen(values);
 const aborts = Math.max(1, Number(values.aborts));
 const repeats = Math.max(1, Number(values.repeats));
 if (values['no-cost'] && values.within === undefined) throw new Error('--no-cost needs --within S: when to abort');
 
-const backend = await createBackend();
+const { backend, submissions } = await countingBackend();
 const { queue } = backend.device;
-let submissions = 0;
-const submit = queue.submit.bind(queue);
-queue.submit = (buffers) => {
-  submissions++;
-  return submit(buffers);
-};
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x) => x.toFixed(x < 10 ? 1 : 0);
 console.log(`WebGPU adapter: ${backend.adapter}`);
 console.log(`backward, float32; ${repeats} timed run(s) per variant after a small warm-up; ${aborts} aborts at random times\n`);
 
 for (const mode of modes) for (const name of names) {
-  const { batch, seqLen, config } = SIZES[name];
-  const resolved = resolveConfig(config, mode);
-  const model = await backend.createModel(planModel(resolved, initStateDict(config, 1, mode)));
+  const { model, resolved, input, batch, seqLen, config } = await sizedModel(backend, name, mode);
   const D = config.bidirectional ? 2 : 1;
   const layers = config.numLayers ?? 1;
   const HO = resolved.projSize || resolved.hiddenSize;
-  const shape = config.batchFirst ? [batch, seqLen, config.inputSize] : [seqLen, batch, config.inputSize];
-  const input = { data: randomTensorData(batch * seqLen * config.inputSize, 2), shape };
   const gradOutput = randomTensorData(seqLen * batch * D * HO, 3);
   const gradHN = randomTensorData(D * layers * batch * HO, 4);
   const plan = (signal) => ({ ...planForward(resolved, input, undefined, signal ? { signal } : undefined).plan, gradOutput, gradHN, gradCN: null });
@@ -72,11 +54,11 @@ for (const mode of modes) for (const name of names) {
     const times = [];
     let blocks = 0;
     for (let i = 0; i < repeats; i++) {
-      const before = submissions;
+      const before = submissions();
       const start = performance.now();
       await model.backward(plan(signal));
       times.push(performance.now() - start);
-      blocks = submissions - before;
+      blocks = submissions() - before;
     }
     return { ms: median(times), blocks };
   };

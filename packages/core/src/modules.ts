@@ -35,6 +35,9 @@ interface AnyModule {
 
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
+/** A promise (of any realm) rather than a value an engine gave back at once. */
+const isThenable = <T>(value: T | PromiseLike<T>): value is PromiseLike<T> => typeof (value as { then?: unknown } | null)?.then === 'function';
+
 /**
  * A stream for an engine without `openStream`: its states are carried in JavaScript from one forward
  * to the next. A push aborted while the engine still runs is dropped (abortable), states untouched.
@@ -148,7 +151,8 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
       return planned;
     }
 
-    function run({ plan, layout: callLayout }: ReturnType<typeof planPush>): Promise<AnyResult> {
+    /** The push itself: its result at once when the engine ran it synchronously, else its promise. */
+    function run({ plan, layout: callLayout }: ReturnType<typeof planPush>): AnyResult | PromiseLike<AnyResult> {
       checkOpen();
       throwIfAborted(plan.signal, what);
       if (held === null) {
@@ -157,7 +161,9 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
         start = null;
       }
       // The plan's h0/c0 are null (planPush passes none): the engine reads the states it holds.
-      return held.push(plan).then((result) => shapeResult(result, callLayout, plan.seqLen, plan.batch));
+      const result = held.push(plan);
+      const shape = (done: EngineResult): AnyResult => shapeResult(done, callLayout, plan.seqLen, plan.batch);
+      return isThenable(result) ? result.then(shape) : shape(result);
     }
 
     return {
@@ -165,7 +171,12 @@ async function buildModule(mode: Mode, config: RnnConfig | LstmConfig | GruConfi
         let pushed: Promise<AnyResult>;
         try {
           const planned = planPush(chunk, options);
-          pushed = pending === 0 ? run(planned) : queue.then(() => run(planned));
+          if (pending === 0) {
+            const ran = run(planned);
+            // Done already (the engine ran it at once): nothing is left pending for a later push to wait on.
+            if (!isThenable(ran)) return Promise.resolve(ran);
+            pushed = Promise.resolve(ran);
+          } else pushed = queue.then(() => run(planned));
         } catch (error) {
           // Refused before it ran (bad chunk, closed stream, fired signal): nothing to wait for.
           return Promise.reject(error);

@@ -261,9 +261,11 @@ export interface StreamStart {
  * the held states (plan.batch is always the stream's); when it succeeds the held states become its hN/cN,
  * and when it fails (an abort, a fault) they stay as they were. Core calls push one at a time, and
  * checks `plan.signal` only through the engine: an engine must not commit a push whose signal has fired.
+ * A push that could run at once may return its result itself rather than a promise (throwing is then
+ * its rejection): a one-step push costs a few microseconds, and every promise hop shows in that.
  */
 export interface EngineStream {
-  push(plan: StreamPlan): Promise<EngineResult>;
+  push(plan: StreamPlan): EngineResult | PromiseLike<EngineResult>;
   dispose(): void;
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
-  createGru, createGruCell, createLstm, createLstmCell, createRnn, createRnnCell, initStateDict,
-  type Backend, type ForwardPlan, type ModelPlan, type StateDict, type Tensor,
+  createGru, createGruCell, createLstm, createLstmCell, createRnn, createRnnCell, initStateDict, RnnError,
+  type Backend, type EngineStream, type ForwardPlan, type ModelPlan, type StateDict, type StreamStart, type Tensor,
 } from '../src/index.js';
 import { expectRnnError } from './helpers.js';
 
@@ -105,6 +105,16 @@ describe('cells: nn.RNNCell, nn.LSTMCell, nn.GRUCell as one step of a one-layer 
   });
 });
 
+/** `backend` whose models hold their stream states themselves: openStream(model, start) makes each stream. */
+function withOpenStream(backend: Backend, openStream: (model: ModelPlan, start: StreamStart) => EngineStream): Backend {
+  return {
+    ...backend,
+    async createModel(model) {
+      return { ...(await backend.createModel(model)), openStream: (start) => openStream(model, start) };
+    },
+  };
+}
+
 describe('streams: each push is forward(chunk, carried states)', () => {
   it('carries h_n (and c_n) of one push into the next, from the given initial states', async () => {
     const { backend, plans } = countingBackend();
@@ -151,31 +161,22 @@ describe('streams: each push is forward(chunk, carried states)', () => {
   it("keeps the states on the engine when it can hold them (openStream), opened once with the stream's batch", async () => {
     const { backend, plans } = countingBackend();
     const opened: { batch: number; h0: Float32Array | null; pushes: number[]; disposed: boolean }[] = [];
-    const holding: Backend = {
-      ...backend,
-      async createModel(model) {
-        const inner = await backend.createModel(model);
-        return {
-          ...inner,
-          openStream(start) {
-            const record = { batch: start.batch, h0: start.h0, pushes: [] as number[], disposed: false };
-            opened.push(record);
-            let h = start.h0 ?? new Float32Array(start.batch * model.outputSize);
-            return {
-              async push(plan) {
-                record.pushes.push(plan.seqLen);
-                expect(plan.batch).toBe(start.batch);
-                h = h.map((v) => v + plan.seqLen);
-                return { output: new Float32Array(plan.seqLen * plan.batch * model.outputSize), hN: h.slice() };
-              },
-              dispose() {
-                record.disposed = true;
-              },
-            };
-          },
-        };
-      },
-    };
+    const holding = withOpenStream(backend, (model, start) => {
+      const record = { batch: start.batch, h0: start.h0, pushes: [] as number[], disposed: false };
+      opened.push(record);
+      let h = start.h0 ?? new Float32Array(start.batch * model.outputSize);
+      return {
+        async push(plan) {
+          record.pushes.push(plan.seqLen);
+          expect(plan.batch).toBe(start.batch);
+          h = h.map((v) => v + plan.seqLen);
+          return { output: new Float32Array(plan.seqLen * plan.batch * model.outputSize), hN: h.slice() };
+        },
+        dispose() {
+          record.disposed = true;
+        },
+      };
+    });
     const gru = await createGru({ inputSize: 2, hiddenSize: 3 }, initStateDict({ inputSize: 2, hiddenSize: 3 }, 1, 'gru'), holding);
     const h0 = zeros(1, 2, 3);
     h0.data.fill(5);
@@ -197,6 +198,49 @@ describe('streams: each push is forward(chunk, carried states)', () => {
     await fresh.push(zeros(1, 4, 2));
     expect(opened[1]!.batch).toBe(4);
     await expectRnnError(() => fresh.push(zeros(1, 2, 2)), 'shape', /the chunk is batched with N = 2 .* states are batched with N = 4/);
+  });
+
+  it('takes a push the engine ran at once (a value, or a throw) as it takes a promise, and in call order', async () => {
+    const { backend } = countingBackend();
+    const log: string[] = [];
+    let release: (() => void) | null = null;
+    const synchronous = withOpenStream(backend, (model, start) => {
+      let h = new Float32Array(start.batch * model.outputSize);
+      return {
+        push(plan) {
+          const tag = plan.input[0]!;
+          if (tag < 0) {
+            log.push(`throw ${tag}`);
+            throw new RnnError('internal', 'refused at once');
+          }
+          const done = () => {
+            log.push(`ran ${tag}`);
+            h = h.map((v) => v + 1);
+            return { output: new Float32Array(plan.seqLen * plan.batch * model.outputSize), hN: h.slice() };
+          };
+          // Tag 9 waits for the test, as an engine busy with an earlier call would; others finish now.
+          return tag === 9 ? new Promise((resolve) => (release = () => resolve(done()))) : done();
+        },
+        dispose() {},
+      };
+    });
+    const rnn = await createRnn({ inputSize: 2, hiddenSize: 3 }, initStateDict({ inputSize: 2, hiddenSize: 3 }), synchronous);
+    const stream = rnn.stream();
+    const step = (tag: number) => ({ data: Float32Array.of(tag, 0), shape: [1, 2] });
+    const first = stream.push(step(1));
+    expect(first).toBeInstanceOf(Promise);
+    expect(log).toEqual(['ran 1']); // nothing pending: it ran in the call itself
+    expect((await first).hN).toEqual({ data: Float32Array.of(1, 1, 1), shape: [1, 3] });
+    // A throw becomes the push's rejection, and the stream goes on.
+    await expectRnnError(() => stream.push(step(-1)), 'internal', /refused at once/);
+    // A push made while another is pending waits for it, even when the engine would run it at once.
+    const slow = stream.push(step(9));
+    const next = stream.push(step(2));
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(log).toEqual(['ran 1', 'throw -1']);
+    release!();
+    expect([(await slow).hN.data[0], (await next).hN.data[0]]).toEqual([2, 3]);
+    expect(log).toEqual(['ran 1', 'throw -1', 'ran 9', 'ran 2']);
   });
 
   it('checks the initial states when the stream starts', async () => {

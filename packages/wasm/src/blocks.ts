@@ -32,22 +32,27 @@ export class Turns {
   /** Calls taken and not yet settled: with none, the next runs at once instead of a promise hop later. */
   private pending = 0;
 
-  take<T>(work: () => T | Promise<T>): Promise<T> {
-    let result: Promise<T>;
-    if (this.pending > 0) result = this.last.then(work);
-    else {
-      try {
-        result = Promise.resolve(work());
-      } catch (error) {
-        result = Promise.reject(error);
-      }
-    }
+  /**
+   * Runs `work` now when no call is pending, giving back what it gives (a value, or a promise it is then
+   * pending on) and throwing what it throws; else after the calls before it, as a promise.
+   */
+  now<T>(work: () => T | Promise<T>): T | Promise<T> {
+    const result = this.pending > 0 ? this.last.then(work) : work();
+    if (!(result instanceof Promise)) return result;
     this.pending++;
     const settled = (): void => {
       this.pending--;
     };
     this.last = result.then(settled, settled);
     return result;
+  }
+
+  take<T>(work: () => T | Promise<T>): Promise<T> {
+    try {
+      return Promise.resolve(this.now(work));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 }
 
@@ -56,9 +61,20 @@ export class Turns {
  * pool that failed in an earlier call is replaced (by one thread if no new pool starts).
  */
 export function exclusive<T>(runtime: Runtime, signal: AbortSignal | null | undefined, what: string, work: () => T | Promise<T>): Promise<T> {
-  // Not async: a call that needs no restart runs its work in the turn itself (a one-step push is ~10 µs,
-  // and every extra promise hop shows).
-  return runtime.turns.take(() => {
+  return runtime.turns.take(inTurn(runtime, signal, what, work));
+}
+
+/**
+ * exclusive, but when the runtime is idle the work runs now and its value (or the error it throws) comes
+ * back as it is, with no promise: a stream's push of one step costs a few microseconds, and every promise
+ * hop shows in that.
+ */
+export function exclusiveNow<T>(runtime: Runtime, signal: AbortSignal | null | undefined, what: string, work: () => T | Promise<T>): T | Promise<T> {
+  return runtime.turns.now(inTurn(runtime, signal, what, work));
+}
+
+function inTurn<T>(runtime: Runtime, signal: AbortSignal | null | undefined, what: string, work: () => T | Promise<T>): () => T | Promise<T> {
+  return () => {
     throwIfAborted(signal, what);
     const { pool } = runtime;
     if (pool === null || pool.failed === null) return work();
@@ -74,7 +90,7 @@ export function exclusive<T>(runtime: Runtime, signal: AbortSignal | null | unde
       throwIfAborted(signal, what);
       return work();
     });
-  });
+  };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { BackwardPlan, EngineGradients, EngineModel, EngineResult, EngineStream, ForwardPlan, ModelPlan, StreamPlan, StreamStart } from '@recurrent/core';
 import { RnnError, resultArrays, throwIfAborted } from '@recurrent/core';
-import { exclusive, runPaced, type Phase, type Turns } from './blocks.js';
+import { exclusive, exclusiveNow, runPaced, type Phase, type Turns } from './blocks.js';
 import { gateRow, Trainer, type BackwardKernels } from './backward.js';
 import type { Heap } from './heap.js';
 import type { WorkerPool } from './threads.js';
@@ -72,13 +72,9 @@ interface LayerWeights {
   packedW_hr: number;
 }
 
-/**
- * Copies to.length floats of memory from index `at` into `to`. Small copies (a one-step push's results)
- * are a loop, which allocates nothing; larger ones go through a subarray view and set().
- */
+/** Copies to.length floats of memory from index `at` into `to`. */
 function copyFrom(memory: Float32Array, at: number, to: Float32Array): Float32Array {
-  if (to.length > 1024) to.set(memory.subarray(at, at + to.length));
-  else for (let i = 0; i < to.length; i++) to[i] = memory[at + i]!;
+  to.set(memory.subarray(at, at + to.length));
   return to;
 }
 
@@ -351,11 +347,13 @@ export class WasmModel implements EngineModel {
     const cFloats = this.lstm ? states * this.H : 0;
     const slotBytes = Math.ceil(((hFloats + cFloats) * F32) / 64) * 64;
     const block = this.runtime.heap.alloc(2 * slotBytes, `the states of a stream of ${N} batch element(s)`);
-    const slot = (i: number) => ({ h: block + i * slotBytes, c: block + i * slotBytes + hFloats * F32 });
     const memory = this.runtime.heap.floats;
     memory.fill(0, block / F32, block / F32 + hFloats + cFloats);
     if (h0 !== null) memory.set(h0, block / F32);
     if (c0 !== null) memory.set(c0, block / F32 + hFloats);
+    // heldFrom[i]: read slot i, write the other.
+    const slot = (i: number) => ({ h: block + i * slotBytes, c: block + i * slotBytes + hFloats * F32 });
+    const heldFrom = [0, 1].map((i): HeldStates => ({ h0: slot(i).h, c0: slot(i).c, hN: slot(1 - i).h, cN: slot(1 - i).c }));
     let current = 0;
     let released = false;
     const release = (): void => {
@@ -365,24 +363,21 @@ export class WasmModel implements EngineModel {
       this.runtime.heap.release(block);
     };
     this.streams.add(release);
+    const commit = (result: EngineResult, signal: AbortSignal | null | undefined): EngineResult => {
+      // Nothing between the kernel's last check and here yields: a push whose signal fired is not committed.
+      throwIfAborted(signal, 'stream push');
+      current = 1 - current;
+      return result;
+    };
+    const push = (plan: StreamPlan): EngineResult | Promise<EngineResult> => {
+      this.checkLive();
+      if (released) throw new RnnError('disposed', 'This stream was disposed: start a new one with model.stream()');
+      const result = this.run(plan, heldFrom[current]!);
+      return result instanceof Promise ? result.then((done) => commit(done, plan.signal)) : commit(result, plan.signal);
+    };
     return {
-      push: (plan) => {
-        this.checkLive();
-        if (released) throw new RnnError('disposed', 'This stream was disposed: start a new one with model.stream()');
-        const commit = (result: EngineResult): EngineResult => {
-          // Nothing between the kernel's last check and here yields: a push whose signal fired is not committed.
-          throwIfAborted(plan.signal, 'stream push');
-          current = 1 - current;
-          return result;
-        };
-        return exclusive(this.runtime, plan.signal, 'stream push', () => {
-          this.checkLive();
-          const from = slot(current);
-          const to = slot(1 - current);
-          const result = this.run(plan, { h0: from.h, c0: from.c, hN: to.h, cN: to.c });
-          return result instanceof Promise ? result.then(commit) : commit(result);
-        });
-      },
+      // Run at once when the runtime is idle (no promise: core makes the one the caller awaits).
+      push: (plan) => exclusiveNow(this.runtime, plan.signal, 'stream push', () => push(plan)),
       dispose: release,
     };
   }
@@ -460,38 +455,43 @@ export class WasmModel implements EngineModel {
     const LN = L * N;
     // A step: the GEMM h·W_hhᵀ, the projection h·W_hrᵀ if any, and about 10 operations per gate value.
     const stepFlops = D * N * (2 * G * Hp * P + (P !== H ? 2 * roundUp(P) * H : 0) + 10 * G * Hp);
-    let x = buffers.x;
-    let out = x;
-    const phases: Phase[] = [];
     // The kernel's arguments depend only on these: a stream's pushes reuse the last two lists (its two state slots).
     const permuted = order === null ? 0 : 1;
-    let cached: number[][] | undefined;
-    for (const { key: k, whole } of signal ? [] : this.argsCache) {
-      if (k[0] === L && k[1] === N && k[2] === h0At && k[3] === c0At && k[4] === hNAt && k[5] === cNAt && k[6] === permuted && k[7] === buffers.x) cached = whole;
+    let layerArgs: number[][] | undefined;
+    for (const { key: k, whole } of this.argsCache) {
+      if (k[0] === L && k[1] === N && k[2] === h0At && k[3] === c0At && k[4] === hNAt && k[5] === cNAt && k[6] === permuted && k[7] === buffers.x) layerArgs = whole;
     }
-    const layerArgs = cached ?? layers.map((layer, index) => {
-      out = buffers.outputs[index % 2]!;
-      const state = index * D * N;
-      const args = [
-        cell, L, N, H, P, G, D, layer.inputSize,
-        x, layer.packedW_ih, layer.bias, buffers.proj, out,
-        layer.packedW_hh, layer.hiddenBias, layer.packedW_hr, this.zeros,
-        buffers.q, buffers.h, buffers.c, buffers.hCell,
-        h0At === 0 ? 0 : h0At + state * P * F32, c0At === 0 ? 0 : c0At + state * H * F32,
-        order === null ? 0 : buffers.lengths, hNAt + state * P * F32, cNAt + state * H * F32,
-        buffers.packs, buffers.packBytes,
-      ];
-      x = out;
-      // With a signal: the input projection in blocks of its L·N rows (multiples of the GEMM's 64-row block, so
-      // the bits are those of one call), then the time loop in blocks of steps. Without one they are not used.
-      if (signal) phases.push(
-        { units: LN, flopsPerUnit: 2 * D * G * Hp * layer.inputSize, granularity: ROW_BLOCK, call: (r0, r1) => [...args, r0, r1, 0, 0] },
-        { units: L, flopsPerUnit: stepFlops, granularity: 1, call: (s0, s1) => [...args, LN, LN, s0, s1] },
-      );
-      return [...args, 0, LN, 0, L];
-    });
-    if (cached === undefined) this.argsCache = [{ key: [L, N, h0At, c0At, hNAt, cNAt, permuted, buffers.x], whole: layerArgs }, ...this.argsCache.slice(0, 1)];
-    out = buffers.outputs[(layers.length - 1) % 2]!;
+    if (layerArgs === undefined) {
+      let x = buffers.x;
+      layerArgs = layers.map((layer, index) => {
+        const out = buffers.outputs[index % 2]!;
+        const state = index * D * N;
+        const args = [
+          cell, L, N, H, P, G, D, layer.inputSize,
+          x, layer.packedW_ih, layer.bias, buffers.proj, out,
+          layer.packedW_hh, layer.hiddenBias, layer.packedW_hr, this.zeros,
+          buffers.q, buffers.h, buffers.c, buffers.hCell,
+          h0At === 0 ? 0 : h0At + state * P * F32, c0At === 0 ? 0 : c0At + state * H * F32,
+          order === null ? 0 : buffers.lengths, hNAt + state * P * F32, cNAt + state * H * F32,
+          buffers.packs, buffers.packBytes,
+        ];
+        x = out;
+        return [...args, 0, LN, 0, L];
+      });
+      this.argsCache = [{ key: [L, N, h0At, c0At, hNAt, cNAt, permuted, buffers.x], whole: layerArgs }, ...this.argsCache.slice(0, 1)];
+    }
+    // With a signal: per layer, the input projection in blocks of its L·N rows (multiples of the GEMM's 64-row
+    // block, so the bits are those of one call), then the time loop in blocks of steps.
+    const phases: Phase[] = signal
+      ? layerArgs.flatMap((whole, index): Phase[] => {
+        const args = whole.slice(0, -4);
+        return [
+          { units: LN, flopsPerUnit: 2 * D * G * Hp * layers[index]!.inputSize, granularity: ROW_BLOCK, call: (r0, r1) => [...args, r0, r1, 0, 0] },
+          { units: L, flopsPerUnit: stepFlops, granularity: 1, call: (s0, s1) => [...args, LN, LN, s0, s1] },
+        ];
+      })
+      : [];
+    const out = buffers.outputs[(layers.length - 1) % 2]!;
     const ran = runPaced(this.runtime, 'runLayer', threads, { whole: layerArgs, phases }, signal ? { signal, what: 'forward', check: () => this.checkLive() } : UNPACED);
 
     /** The results, copied out of linear memory into fresh arrays (core's resultArrays), back in the caller's batch order. */

@@ -1,6 +1,7 @@
 import type { BackwardPlan, DirectionWeights, EngineGradients, ModelPlan } from '@recurrent/core';
 import { RnnError } from '@recurrent/core';
 import { callsOf, runPaced, type KernelName, type Phase } from './blocks.js';
+import { ScratchSpace } from './heap.js';
 import { THREADED_WORK, type Runtime } from './model.js';
 
 // Backpropagation through time on the WASM engine (kernels in assembly/backward.ts). The host lays out
@@ -110,16 +111,17 @@ export class Trainer {
   private weightsBlock = -1;
   private transposed: TransposedWeights[] = [];
   private zerosT = 0;
-  private scratchBlock = -1;
-  private scratchBytes = 0;
+  private readonly scratch: ScratchSpace;
   /** Set by dispose(): a backward that yielded meanwhile must not touch the memory again. */
   private disposed = false;
 
-  constructor(private readonly runtime: Runtime, private readonly model: TrainedModel) {}
+  constructor(private readonly runtime: Runtime, private readonly model: TrainedModel) {
+    this.scratch = new ScratchSpace(runtime.heap);
+  }
 
   /** Bytes this trainer holds in linear memory: the transposed weights and the backward's buffers. */
   get bytes(): number {
-    return (this.weightsBlock >= 0 ? this.weightsBytes() : 0) + this.scratchBytes;
+    return (this.weightsBlock >= 0 ? this.weightsBytes() : 0) + this.scratch.bytes;
   }
 
   private weightsBytes(): number {
@@ -179,9 +181,8 @@ export class Trainer {
     this.disposed = true;
     const { heap } = this.runtime;
     if (this.weightsBlock >= 0) heap.release(this.weightsBlock);
-    if (this.scratchBlock >= 0) heap.release(this.scratchBlock);
-    this.weightsBlock = this.scratchBlock = -1;
-    this.scratchBytes = 0;
+    this.scratch.release();
+    this.weightsBlock = -1;
   }
 
   private checkLive(): void {
@@ -220,27 +221,7 @@ export class Trainer {
       // GEMM packing: rows of A up to D·G·Hp wide (the forward: one pack per thread); gemmAtB's blocks.
       pack: ROW_BLOCK * Math.max(DGH, Imax, Hp, Pp, (this.runtime.pool?.threads ?? 1) * Math.max(H, P, Imax)), apack: MC * KC, bpack: KC * roundUp(Math.max(Imax, P, H)),
     });
-    const at: Record<string, number> = {};
-    let bytes = 0;
-    for (const [name, count] of Object.entries(sizes)) {
-      at[name] = bytes;
-      bytes += Math.ceil((count * F32) / 64) * 64;
-    }
-    if (bytes > this.scratchBytes) {
-      const { heap } = this.runtime;
-      if (bytes > heap.maxBytes) {
-        throw new RnnError('limit', `A backward of ${L} step(s) × ${N} batch element(s) needs ${(bytes / 2 ** 20).toFixed(1)} MiB of WebAssembly memory for ${this.model.what}; at most ${(heap.maxBytes / 2 ** 20).toFixed(0)} MiB fit`, {
-          seqLen: L, batch: N, requestedBytes: bytes, maxBytes: heap.maxBytes,
-        });
-      }
-      if (this.scratchBlock >= 0) heap.release(this.scratchBlock);
-      this.scratchBlock = -1;
-      this.scratchBytes = 0;
-      this.scratchBlock = heap.alloc(bytes, `the buffers of a backward of ${L} step(s) × ${N} batch element(s)`);
-      this.scratchBytes = bytes;
-    }
-    for (const name of Object.keys(at)) at[name]! += this.scratchBlock;
-    return at;
+    return this.scratch.layout(sizes, L, N, 'a backward', this.model.what);
   }
 
   /**

@@ -118,3 +118,50 @@ export class Heap {
     return this.free.length - 1;
   }
 }
+
+/**
+ * One block of linear memory laid out as named buffers, each 64-byte aligned: reused by every call whose
+ * buffers fit in it, and replaced (never grown in place) when a larger call comes. A model's forwards
+ * share one, and its backwards another.
+ */
+export class ScratchSpace {
+  /** The block's offset (-1: none yet) and size in bytes. */
+  block = -1;
+  bytes = 0;
+
+  constructor(private readonly heap: Heap) {}
+
+  /**
+   * The byte offset of each buffer (sizes in floats) for a call of L steps × N batch elements; `call`
+   * names it in errors ('an input', 'a backward') and `what` the model.
+   */
+  layout<Name extends string>(sizes: Record<Name, number>, L: number, N: number, call: string, what: string): Record<Name, number> {
+    const at = {} as Record<Name, number>;
+    let bytes = 0;
+    for (const name of Object.keys(sizes) as Name[]) {
+      at[name] = bytes;
+      bytes += alignUp(sizes[name] * 4, ALIGN);
+    }
+    if (bytes > this.bytes) {
+      const { heap } = this;
+      const shape = `${L} step(s) × ${N} batch element(s)`;
+      if (bytes > heap.maxBytes) {
+        const sentence = call[0]!.toUpperCase() + call.slice(1);
+        throw new RnnError('limit', `${sentence} of ${shape} needs ${mib(bytes)} of WebAssembly memory for ${what}; at most ${(heap.maxBytes / 2 ** 20).toFixed(0)} MiB fit`, {
+          seqLen: L, batch: N, requestedBytes: bytes, maxBytes: heap.maxBytes,
+        });
+      }
+      this.release();
+      this.block = heap.alloc(bytes, `the buffers of ${call} of ${shape}`);
+      this.bytes = bytes;
+    }
+    for (const name of Object.keys(at) as Name[]) at[name] += this.block;
+    return at;
+  }
+
+  release(): void {
+    if (this.block >= 0) this.heap.release(this.block);
+    this.block = -1;
+    this.bytes = 0;
+  }
+}

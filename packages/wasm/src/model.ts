@@ -2,7 +2,7 @@ import type { BackwardPlan, EngineGradients, EngineModel, EngineResult, EngineSt
 import { RnnError, resultArrays, throwIfAborted } from '@recurrent/core';
 import { exclusive, exclusiveNow, runPaced, type Phase, type Turns } from './blocks.js';
 import { gateRow, Trainer, type BackwardKernels } from './backward.js';
-import type { Heap } from './heap.js';
+import { ScratchSpace, type Heap } from './heap.js';
 import type { WorkerPool } from './threads.js';
 
 /** Output columns per packed panel, and rows per GEMM row block: must match NR and ROW_BLOCK in assembly/index.ts. */
@@ -119,8 +119,7 @@ export class WasmModel implements EngineModel {
   private weightsBlock: number;
   private readonly layers: LayerWeights[];
   private readonly zeros: number;
-  private scratchBlock = -1;
-  private scratchBytes = 0;
+  private readonly scratchSpace: ScratchSpace;
   private disposed = false;
   private readonly lstm: boolean;
   private readonly G: number;
@@ -143,6 +142,7 @@ export class WasmModel implements EngineModel {
 
   constructor(private readonly runtime: Runtime, plan: ModelPlan, private readonly onDispose: () => void = () => {}) {
     this.backend = runtime.variant;
+    this.scratchSpace = new ScratchSpace(runtime.heap);
     this.plan = plan;
     const { mode, gates: G, hiddenSize: H, outputSize: P, numDirections: D } = plan;
     this.lstm = mode === 'lstm';
@@ -265,8 +265,7 @@ export class WasmModel implements EngineModel {
     if (this.disposed) return;
     this.disposed = true;
     this.runtime.heap.release(this.weightsBlock);
-    if (this.scratchBlock >= 0) this.runtime.heap.release(this.scratchBlock);
-    this.scratchBlock = -1;
+    this.scratchSpace.release();
     this.trainer?.dispose();
     this.trainer = null;
     for (const release of [...this.streams]) release();
@@ -298,40 +297,10 @@ export class WasmModel implements EngineModel {
       lengths: N,
       packs: (this.runtime.pool?.threads ?? 1) * packFloats,
     };
-    const at: Record<string, number> = {};
-    let bytes = 0;
-    for (const [name, count] of Object.entries(sizes)) {
-      at[name] = bytes;
-      bytes += Math.ceil((count * F32) / 64) * 64;
-    }
-    if (bytes > this.scratchBytes) {
-      const { heap } = this.runtime;
-      if (bytes > heap.maxBytes) {
-        throw new RnnError('limit', `An input of ${L} step(s) × ${N} batch element(s) needs ${(bytes / 2 ** 20).toFixed(1)} MiB of WebAssembly memory for ${this.what}; at most ${(heap.maxBytes / 2 ** 20).toFixed(0)} MiB fit`, {
-          seqLen: L, batch: N, requestedBytes: bytes, maxBytes: heap.maxBytes,
-        });
-      }
-      if (this.scratchBlock >= 0) heap.release(this.scratchBlock);
-      this.scratchBlock = -1;
-      this.scratchBytes = 0;
-      this.scratchBlock = heap.alloc(bytes, `the buffers of an input of ${L} step(s) × ${N} batch element(s)`);
-      this.scratchBytes = bytes;
-    }
-    const s = this.scratchBlock;
+    const { output0, output1, ...at } = this.scratchSpace.layout(sizes, L, N, 'an input', this.what);
     return {
-      x: s + at.x!,
-      outputs: [s + at.output0!, s + (layers.length > 1 ? at.output1! : at.output0!)],
-      proj: s + at.proj!,
-      q: s + at.q!,
-      h: s + at.h!,
-      c: s + at.c!,
-      hCell: s + at.hCell!,
-      h0: s + at.h0!,
-      c0: s + at.c0!,
-      hN: s + at.hN!,
-      cN: s + at.cN!,
-      lengths: s + at.lengths!,
-      packs: s + at.packs!,
+      ...at,
+      outputs: [output0, layers.length > 1 ? output1 : output0],
       packBytes: packFloats * F32,
     };
   }
@@ -385,9 +354,9 @@ export class WasmModel implements EngineModel {
   /** The byte offsets of the scratch buffers for an (L, N) forward, laid out again only when L or N changes. */
   private buffersFor(L: number, N: number): Scratch {
     const cached = this.lastBuffers;
-    if (cached !== null && cached.L === L && cached.N === N && cached.block === this.scratchBlock) return cached.buffers;
+    if (cached !== null && cached.L === L && cached.N === N && cached.block === this.scratchSpace.block) return cached.buffers;
     const buffers = this.scratch(L, N);
-    this.lastBuffers = { L, N, block: this.scratchBlock, buffers };
+    this.lastBuffers = { L, N, block: this.scratchSpace.block, buffers };
     return buffers;
   }
 

@@ -11,18 +11,15 @@ and a float64 reference: the same float32 weights and inputs, widened to double,
 in double. A cell has no output: its h′ (and c′) are recorded as h_n (and c_n).
 """
 import copy
-import hashlib
 import itertools
-import json
 import os
 import sys
 import zlib
 
-import msgpack
-import numpy as np
 import torch
-from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from common import (CELLS, MODES, build_module, check_module_options, config_record, error_measures, forward, option_tags, tensor,
+                    vector_head, write_vectors)
 
 FORMAT = 'recurrent-conformance-vectors'
 VERSION = 3
@@ -40,27 +37,12 @@ CASE_KEYS = {
 # What a cell case may say: a cell is one step of one layer in one direction, so it has no sequence options.
 CELL_KEYS = {'id', 'why', 'inputSize', 'hiddenSize', 'nonlinearity', 'bias', 'batch', 'unbatched', 'h0', 'inputScale', 'h0Scale',
              'weightScale', 'fill', 'nonFinite'}
-MODES = {'rnn': nn.RNN, 'lstm': nn.LSTM, 'gru': nn.GRU}
-CELLS = {'rnn': nn.RNNCell, 'lstm': nn.LSTMCell, 'gru': nn.GRUCell}
 NON_FINITE = {'nan': float('nan'), 'inf': float('inf'), '-inf': float('-inf')}
 DEFAULTS = {
     'numLayers': 1, 'nonlinearity': 'tanh', 'projSize': 0, 'bias': True, 'batchFirst': False, 'bidirectional': False,
     'unbatched': False, 'h0': False, 'lengths': None, 'inputScale': 1.0, 'h0Scale': 0.5, 'weightScale': 1.0,
     'fill': [], 'nonFinite': [],
 }
-
-
-def spec_files():
-    return sorted(name for name in os.listdir(SPEC_DIR) if name.endswith('.json'))
-
-
-def spec_hash():
-    """sha256 over every spec file, in name order: name, NUL, bytes, NUL (src/spec-hash.ts does the same)."""
-    digest = hashlib.sha256()
-    for name in spec_files():
-        with open(os.path.join(SPEC_DIR, name), 'rb') as f:
-            digest.update(name.encode() + b'\0' + f.read() + b'\0')
-    return digest.hexdigest()
 
 
 def id_prefix(case):
@@ -122,10 +104,7 @@ def expand(name, group):
             case['seqLen'] = 1
         if not case['id'].startswith(id_prefix(case)) or (not cell and case['id'].startswith(('rnn-cell-', 'lstm-cell-', 'gru-cell-'))):
             sys.exit(f'{name}: case {case["id"]}: the id of a {mode}{" cell" if cell else ""} case starts with "{id_prefix(case)}"')
-        if mode != 'rnn' and case['nonlinearity'] != 'tanh':
-            sys.exit(f'{name}: case {case["id"]}: only nn.RNN has a nonlinearity')
-        if case['projSize'] and (mode != 'lstm' or case['projSize'] >= case['hiddenSize']):
-            sys.exit(f'{name}: case {case["id"]}: projSize is for nn.LSTM only, and below hiddenSize')
+        check_module_options(name, case)
         if case['unbatched'] and case['lengths'] is not None:
             sys.exit(f'{name}: case {case["id"]}: lengths need batched input')
         if case['lengths'] is not None and len(case['lengths']) != case['batch']:
@@ -141,34 +120,10 @@ def features(case):
         tags = [case['feature'], case['mode'], 'bidirectional' if case['bidirectional'] else 'unidirectional', f"layers={case['numLayers']}"]
     if case['mode'] == 'rnn':
         tags.append(case['nonlinearity'])
-    if case['projSize']:
-        tags.append('proj_size')
-    if case['batchFirst']:
-        tags.append('batch_first')
-    if not case['bias']:
-        tags.append('no-bias')
-    if case['h0']:
-        tags.append('h0')
-    if case['unbatched']:
-        tags.append('unbatched')
-    if case['lengths'] is not None:
-        tags.append('lengths')
+    tags += option_tags(case)
     if case['nonFinite']:
         tags.append('non-finite')
     return sorted(set(tags))
-
-
-def module_family(case):
-    """What the result tables group by: rnn, lstm, lstm-proj (an LSTM with proj_size), gru, or rnn-cell, lstm-cell, gru-cell."""
-    if case['cell']:
-        return f"{case['mode']}-cell"
-    return 'lstm-proj' if case['projSize'] else case['mode']
-
-
-def tensor(t, dtype):
-    """A tensor as msgpack: shape plus little-endian raw bytes (float32 '<f4' or float64 '<f8')."""
-    array = t.detach().cpu().numpy().astype(dtype)
-    return {'shape': list(array.shape), 'dtype': 'float32' if dtype == '<f4' else 'float64', 'data': array.tobytes()}
 
 
 def run(module, x, hx, lengths, batch_first):
@@ -178,15 +133,7 @@ def run(module, x, hx, lengths, batch_first):
             state = module(x, hx)
             h, c = state if isinstance(state, tuple) else (state, None)
             return None, h, c
-        if lengths is None:
-            out, state = module(x, hx)
-        else:
-            packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
-            out, state = module(packed, hx)
-            total = x.shape[1] if batch_first else x.shape[0]
-            out, _ = pad_packed_sequence(out, batch_first=batch_first, total_length=total)
-        h_n, c_n = state if isinstance(state, tuple) else (state, None)
-        return out, h_n, c_n
+        return forward(module, x, hx, lengths, batch_first)
 
 
 def generate(case):
@@ -195,15 +142,7 @@ def generate(case):
     mode = case['mode']
     D = 2 if case['bidirectional'] else 1
     cell = case['cell']
-    if cell:
-        options = dict(bias=case['bias'])
-    else:
-        options = dict(num_layers=case['numLayers'], bias=case['bias'], batch_first=case['batchFirst'], bidirectional=case['bidirectional'])
-    if mode == 'rnn':
-        options['nonlinearity'] = case['nonlinearity']
-    if case['projSize']:
-        options['proj_size'] = case['projSize']
-    module = (CELLS if cell else MODES)[mode](case['inputSize'], case['hiddenSize'], **options)
+    module = build_module(case, cell)
     module.eval()
     with torch.no_grad():
         for p in module.parameters():
@@ -254,17 +193,8 @@ def generate(case):
 
     results = lambda out, hn, cn, dtype: {'output': None if out is None else tensor(out, dtype), 'hN': tensor(hn, dtype), 'cN': None if cn is None else tensor(cn, dtype)}
     vector = {
-        'format': FORMAT,
-        'version': VERSION,
-        'generated': GENERATED,
-        'torch': torch.__version__,
-        'id': case['id'],
-        'why': case['why'],
-        'features': features(case),
-        'config': {
-            'mode': mode, 'cell': cell, 'inputSize': I, 'hiddenSize': H, 'numLayers': case['numLayers'], 'nonlinearity': case['nonlinearity'],
-            'bias': case['bias'], 'batchFirst': case['batchFirst'], 'bidirectional': case['bidirectional'], 'projSize': case['projSize'],
-        },
+        **vector_head(FORMAT, VERSION, GENERATED, case, features(case)),
+        'config': config_record(case, cell=cell),
         'input': tensor(x, '<f4'),
         'h0': None if h0 is None else tensor(h0, '<f4'),
         'c0': None if c0 is None else tensor(c0, '<f4'),
@@ -273,47 +203,11 @@ def generate(case):
         'torch32': results(out32, hn32, cn32, '<f4'),
         'ref64': results(out64, hn64, cn64, '<f8'),
     }
-    return vector, torch_error, magnitude
+    return (vector, *error_measures(torch_error, magnitude))
 
 
 def main():
-    torch.set_num_threads(1)
-    cases = []
-    for name in spec_files():
-        with open(os.path.join(SPEC_DIR, name)) as f:
-            cases.extend(expand(name, json.load(f)))
-    ids = [c['id'] for c in cases]
-    duplicates = {i for i in ids if ids.count(i) > 1}
-    if duplicates:
-        sys.exit(f'duplicate case ids: {sorted(duplicates)}')
-
-    os.makedirs(VECTOR_DIR, exist_ok=True)
-    for name in os.listdir(VECTOR_DIR):
-        if name.endswith('.msgpack'):
-            os.remove(os.path.join(VECTOR_DIR, name))
-    entries = []
-    for case in cases:
-        vector, torch_error, magnitude = generate(case)
-        file = f"{case['id']}.msgpack"
-        data = msgpack.packb(vector, use_bin_type=True)
-        with open(os.path.join(VECTOR_DIR, file), 'wb') as f:
-            f.write(data)
-        entries.append({'id': case['id'], 'file': file, 'module': module_family(case), 'features': vector['features'], 'bytes': len(data),
-                        'torch32MaxError': torch_error, 'ref64MaxAbs': magnitude})
-        print(f"{case['id']:48s} {len(data):>9d} B  |torch32-ref64| {torch_error:.3e}  max|ref64| {magnitude:.3g}")
-    manifest = {
-        '_generated': GENERATED,
-        'format': FORMAT,
-        'version': VERSION,
-        'specHash': spec_hash(),
-        'torch': torch.__version__,
-        'cases': entries,
-    }
-    with open(os.path.join(VECTOR_DIR, 'manifest.json'), 'w') as f:
-        json.dump(manifest, f, indent=1)
-        f.write('\n')
-    total = sum(e['bytes'] for e in entries)
-    print(f'{len(entries)} cases, {total / 1e6:.2f} MB, spec {manifest["specHash"][:12]}')
+    write_vectors(SPEC_DIR, VECTOR_DIR, FORMAT, VERSION, GENERATED, expand, generate)
 
 
 if __name__ == '__main__':

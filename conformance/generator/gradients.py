@@ -16,16 +16,14 @@ through pack_padded_sequence(enforce_sorted=False) / pad_packed_sequence(total_l
 input positions get a zero gradient and the upstream gradient there (random on purpose) is ignored.
 """
 import copy
-import hashlib
-import json
 import os
 import sys
 import zlib
 
-import msgpack
 import torch
-from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from common import (MODES, backward_call_record, build_module, check_module_options, config_record, doubled, draw_call, error_measures,
+                    forward, option_tags, tensor, vector_head, write_vectors)
 
 FORMAT = 'recurrent-gradient-vectors'
 VERSION = 1
@@ -36,7 +34,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPEC_DIR = os.path.join(ROOT, 'gradients', 'spec')
 VECTOR_DIR = os.path.join(ROOT, 'gradients', 'vectors')
 
-MODES = {'rnn': nn.RNN, 'lstm': nn.LSTM, 'gru': nn.GRU}
 CASE_KEYS = {
     'id', 'why', 'inputSize', 'hiddenSize', 'numLayers', 'nonlinearity', 'bias', 'batchFirst', 'bidirectional', 'projSize',
     'seqLen', 'batch', 'unbatched', 'h0', 'lengths', 'upstream', 'inputScale', 'h0Scale', 'weightScale',
@@ -45,19 +42,6 @@ DEFAULTS = {
     'numLayers': 1, 'nonlinearity': 'tanh', 'projSize': 0, 'bias': True, 'batchFirst': False, 'bidirectional': False,
     'unbatched': False, 'h0': False, 'lengths': None, 'upstream': None, 'inputScale': 1.0, 'h0Scale': 0.5, 'weightScale': 1.0,
 }
-
-
-def spec_files():
-    return sorted(name for name in os.listdir(SPEC_DIR) if name.endswith('.json'))
-
-
-def spec_hash():
-    """sha256 over every spec file, in name order: name, NUL, bytes, NUL (src/gradients-node.ts does the same)."""
-    digest = hashlib.sha256()
-    for name in spec_files():
-        with open(os.path.join(SPEC_DIR, name), 'rb') as f:
-            digest.update(name.encode() + b'\0' + f.read() + b'\0')
-    return digest.hexdigest()
 
 
 def expand(name, group):
@@ -77,10 +61,7 @@ def expand(name, group):
             sys.exit(f'{name}: case {case["id"]}: ids of this file start with "grad-{mode}-"')
         if set(case['upstream']) - ({'output', 'hN', 'cN'} if mode == 'lstm' else {'output', 'hN'}) or not case['upstream']:
             sys.exit(f'{name}: case {case["id"]}: upstream is a non-empty subset of output, hN{", cN" if mode == "lstm" else ""}')
-        if mode != 'rnn' and case['nonlinearity'] != 'tanh':
-            sys.exit(f'{name}: case {case["id"]}: only nn.RNN has a nonlinearity')
-        if case['projSize'] and (mode != 'lstm' or case['projSize'] >= case['hiddenSize']):
-            sys.exit(f'{name}: case {case["id"]}: projSize is for nn.LSTM only, and below hiddenSize')
+        check_module_options(name, case)
         if case['lengths'] is not None and (case['unbatched'] or len(case['lengths']) != case['batch']):
             sys.exit(f'{name}: case {case["id"]}: lengths need batched input, one per element')
         cases.append(case)
@@ -92,23 +73,7 @@ def features(case):
     tags += [f'upstream={u}' for u in case['upstream']]
     if case['mode'] == 'rnn':
         tags.append(case['nonlinearity'])
-    for key, tag in [('projSize', 'proj_size'), ('batchFirst', 'batch_first'), ('h0', 'h0'), ('unbatched', 'unbatched')]:
-        if case[key]:
-            tags.append(tag)
-    if not case['bias']:
-        tags.append('no-bias')
-    if case['lengths'] is not None:
-        tags.append('lengths')
-    return sorted(set(tags))
-
-
-def module_family(case):
-    return 'lstm-proj' if case['projSize'] else case['mode']
-
-
-def tensor(t, dtype):
-    array = t.detach().cpu().numpy().astype(dtype)
-    return {'shape': list(array.shape), 'dtype': 'float32' if dtype == '<f4' else 'float64', 'data': array.tobytes()}
+    return sorted(set(tags + option_tags(case)))
 
 
 def gradients(module, x, h0, c0, lengths, batch_first, upstream):
@@ -117,14 +82,7 @@ def gradients(module, x, h0, c0, lengths, batch_first, upstream):
     h0 = h0.detach().clone().requires_grad_(True)
     c0 = None if c0 is None else c0.detach().clone().requires_grad_(True)
     module.zero_grad(set_to_none=True)
-    hx = h0 if c0 is None else (h0, c0)
-    if lengths is None:
-        out, state = module(x, hx)
-    else:
-        packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
-        out, state = module(packed, hx)
-        out, _ = pad_packed_sequence(out, batch_first=batch_first, total_length=x.shape[1] if batch_first else x.shape[0])
-    h_n, c_n = state if isinstance(state, tuple) else (state, None)
+    out, h_n, c_n = forward(module, x, h0 if c0 is None else (h0, c0), lengths, batch_first)
     loss = 0
     for name, value in [('output', out), ('hN', h_n), ('cN', c_n)]:
         if upstream.get(name) is not None:
@@ -136,40 +94,20 @@ def gradients(module, x, h0, c0, lengths, batch_first, upstream):
 
 def generate(case):
     torch.manual_seed(zlib.crc32(case['id'].encode()))
-    mode = case['mode']
-    D = 2 if case['bidirectional'] else 1
-    options = dict(num_layers=case['numLayers'], bias=case['bias'], batch_first=case['batchFirst'], bidirectional=case['bidirectional'])
-    if mode == 'rnn':
-        options['nonlinearity'] = case['nonlinearity']
-    if case['projSize']:
-        options['proj_size'] = case['projSize']
-    module = MODES[mode](case['inputSize'], case['hiddenSize'], **options)
+    module = build_module(case)
     with torch.no_grad():
         for p in module.parameters():
             p.mul_(case['weightScale'])
-    T, I, H, B = case['seqLen'], case['inputSize'], case['hiddenSize'], case['batch']
-    H_out = case['projSize'] or H
-    batch = () if case['unbatched'] else (B,)
-    states = (D * case['numLayers'],)
-    if case['unbatched']:
-        x = torch.randn(T, I)
-    else:
-        x = torch.randn(*((B, T, I) if case['batchFirst'] else (T, B, I)))
-    x = (x * case['inputScale']).float()
-    h0 = torch.randn(*states, *batch, H_out) * case['h0Scale'] if case['h0'] else torch.zeros(*states, *batch, H_out)
-    c0 = None
-    if mode == 'lstm':
-        c0 = torch.randn(*states, *batch, H) * case['h0Scale'] if case['h0'] else torch.zeros(*states, *batch, H)
+    x, h0, c0 = draw_call(case, case['inputScale'], case['h0Scale'])
     with torch.no_grad():
-        out, state = module(x, h0 if c0 is None else (h0, c0))
-    h_n, c_n = state if isinstance(state, tuple) else (state, None)
+        out, h_n, c_n = forward(module, x, h0 if c0 is None else (h0, c0), None, case['batchFirst'])
     shapes = {'output': out.shape, 'hN': h_n.shape, 'cN': None if c_n is None else c_n.shape}
     upstream = {name: (torch.randn(*shapes[name]) if name in case['upstream'] else None) for name in ['output', 'hN', 'cN']}
 
     g32 = gradients(module, x, h0, c0, case['lengths'], case['batchFirst'], upstream)
     module64 = copy.deepcopy(module).double()
     g64 = gradients(module64, x.double(), h0.double(), None if c0 is None else c0.double(), case['lengths'], case['batchFirst'],
-                    {k: (None if v is None else v.double()) for k, v in upstream.items()})
+                    doubled(upstream))
 
     def flat(g):
         return [g['input'], g['h0']] + ([g['c0']] if g['c0'] is not None else []) + list(g['weights'].values())
@@ -190,58 +128,17 @@ def generate(case):
                 'weights': {name: tensor(value, dtype) for name, value in g['weights'].items()}}
 
     vector = {
-        'format': FORMAT,
-        'version': VERSION,
-        'generated': GENERATED,
-        'torch': torch.__version__,
-        'id': case['id'],
-        'why': case['why'],
-        'features': features(case),
-        'config': {
-            'mode': mode, 'inputSize': I, 'hiddenSize': H, 'numLayers': case['numLayers'], 'nonlinearity': case['nonlinearity'],
-            'bias': case['bias'], 'batchFirst': case['batchFirst'], 'bidirectional': case['bidirectional'], 'projSize': case['projSize'],
-        },
-        'input': tensor(x, '<f4'),
-        'h0': tensor(h0, '<f4') if case['h0'] else None,
-        'c0': tensor(c0, '<f4') if case['h0'] and c0 is not None else None,
-        'lengths': case['lengths'],
-        'stateDict': {name: tensor(value, '<f4') for name, value in module.state_dict().items()},
-        'upstream': {name: (None if value is None else tensor(value, '<f4')) for name, value in upstream.items()},
+        **vector_head(FORMAT, VERSION, GENERATED, case, features(case)),
+        'config': config_record(case),
+        **backward_call_record(case, x, h0, c0, {name: tensor(value, '<f4') for name, value in module.state_dict().items()}, upstream),
         'torch32': grads(g32, '<f4'),
         'ref64': grads(g64, '<f8'),
     }
-    return vector, torch_error, magnitude
+    return (vector, *error_measures(torch_error, magnitude))
 
 
 def main():
-    torch.set_num_threads(1)
-    cases = []
-    for name in spec_files():
-        with open(os.path.join(SPEC_DIR, name)) as f:
-            cases.extend(expand(name, json.load(f)))
-    ids = [c['id'] for c in cases]
-    duplicates = {i for i in ids if ids.count(i) > 1}
-    if duplicates:
-        sys.exit(f'duplicate case ids: {sorted(duplicates)}')
-    os.makedirs(VECTOR_DIR, exist_ok=True)
-    for name in os.listdir(VECTOR_DIR):
-        if name.endswith('.msgpack'):
-            os.remove(os.path.join(VECTOR_DIR, name))
-    entries = []
-    for case in cases:
-        vector, torch_error, magnitude = generate(case)
-        file = f"{case['id']}.msgpack"
-        data = msgpack.packb(vector, use_bin_type=True)
-        with open(os.path.join(VECTOR_DIR, file), 'wb') as f:
-            f.write(data)
-        entries.append({'id': case['id'], 'file': file, 'module': module_family(case), 'features': vector['features'], 'bytes': len(data),
-                        'torch32MaxError': torch_error, 'ref64MaxAbs': magnitude})
-        print(f"{case['id']:48s} {len(data):>9d} B  |torch32-ref64| {torch_error:.3e}  max|ref64| {magnitude:.3g}")
-    manifest = {'_generated': GENERATED, 'format': FORMAT, 'version': VERSION, 'specHash': spec_hash(), 'torch': torch.__version__, 'cases': entries}
-    with open(os.path.join(VECTOR_DIR, 'manifest.json'), 'w') as f:
-        json.dump(manifest, f, indent=1)
-        f.write('\n')
-    print(f'{len(entries)} cases, {sum(e["bytes"] for e in entries) / 1e6:.2f} MB, spec {manifest["specHash"][:12]}')
+    write_vectors(SPEC_DIR, VECTOR_DIR, FORMAT, VERSION, GENERATED, expand, generate)
 
 
 if __name__ == '__main__':

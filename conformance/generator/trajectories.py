@@ -16,17 +16,13 @@ entirely in float64 (module, G, optimiser state and clipping: ref64). The gradie
 exactly the one model.backward(input, hx, {output: G_out, hN: G_h, cN: G_c}, {lengths}) returns.
 """
 import copy
-import hashlib
-import json
 import os
 import sys
 import zlib
 
-import msgpack
 import torch
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from gradients import MODES, tensor
+from common import backward_call_record, build_module, config_record, doubled, draw_call, forward, option_tags, tensor, vector_head, write_vectors
 
 FORMAT = 'recurrent-trajectory-vectors'
 VERSION = 1
@@ -46,17 +42,17 @@ DEFAULTS = {'numLayers': 1, 'nonlinearity': 'tanh', 'projSize': 0, 'bias': True,
             'unbatched': False, 'h0': False, 'lengths': None, 'clip': None}
 
 
-def spec_files():
-    return sorted(name for name in os.listdir(SPEC_DIR) if name.endswith('.json'))
-
-
-def spec_hash():
-    """sha256 over every spec file, in name order: name, NUL, bytes, NUL (src/trajectories-node.ts does the same)."""
-    digest = hashlib.sha256()
-    for name in spec_files():
-        with open(os.path.join(SPEC_DIR, name), 'rb') as f:
-            digest.update(name.encode() + b'\0' + f.read() + b'\0')
-    return digest.hexdigest()
+def expand(name, group):
+    """A spec file is a group of explicit `cases`, each trained the group's `steps`."""
+    cases = []
+    for raw in group['cases']:
+        unknown = set(raw) - CASE_KEYS
+        if unknown:
+            sys.exit(f'{name}: case {raw.get("id")} has unknown keys {sorted(unknown)}')
+        if not raw['id'].startswith('traj-'):
+            sys.exit(f'{name}: case ids start with "traj-"')
+        cases.append({**DEFAULTS, **raw, 'steps': group['steps']})
+    return cases
 
 
 def norm_type(clip):
@@ -69,14 +65,7 @@ def features(case):
     tags += [f'{k}' for k, v in case['options'].items() if k in ('momentum', 'nesterov', 'weightDecay', 'amsgrad', 'maximize', 'dampening') and v]
     if case['clip'] is not None:
         tags.append(f"clip-p{case['clip']['normType']}")
-    for key, tag in [('projSize', 'proj_size'), ('batchFirst', 'batch_first'), ('h0', 'h0'), ('unbatched', 'unbatched')]:
-        if case[key]:
-            tags.append(tag)
-    if case['lengths'] is not None:
-        tags.append('lengths')
-    if not case['bias']:
-        tags.append('no-bias')
-    return sorted(set(tags))
+    return sorted(set(tags + option_tags(case)))
 
 
 def train(module, x, h0, c0, lengths, batch_first, upstream, case, steps):
@@ -87,13 +76,7 @@ def train(module, x, h0, c0, lengths, batch_first, upstream, case, steps):
     trajectory = []
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
-        if lengths is None:
-            out, state = module(x, hx)
-        else:
-            packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
-            out, state = module(packed, hx)
-            out, _ = pad_packed_sequence(out, batch_first=batch_first, total_length=x.shape[1] if batch_first else x.shape[0])
-        h_n, c_n = state if isinstance(state, tuple) else (state, None)
+        out, h_n, c_n = forward(module, x, hx, lengths, batch_first)
         loss = (out * upstream['output']).sum() + (h_n * upstream['hN']).sum()
         if c_n is not None:
             loss = loss + (c_n * upstream['cN']).sum()
@@ -105,31 +88,14 @@ def train(module, x, h0, c0, lengths, batch_first, upstream, case, steps):
     return trajectory
 
 
-def generate(case, steps):
+def generate(case):
+    steps = case['steps']
     torch.manual_seed(zlib.crc32(case['id'].encode()))
-    mode = case['mode']
-    D = 2 if case['bidirectional'] else 1
-    options = dict(num_layers=case['numLayers'], bias=case['bias'], batch_first=case['batchFirst'], bidirectional=case['bidirectional'])
-    if mode == 'rnn':
-        options['nonlinearity'] = case['nonlinearity']
-    if case['projSize']:
-        options['proj_size'] = case['projSize']
-    module = MODES[mode](case['inputSize'], case['hiddenSize'], **options)
-    T, I, H, B = case['seqLen'], case['inputSize'], case['hiddenSize'], case['batch']
-    H_out = case['projSize'] or H
-    batch = () if case['unbatched'] else (B,)
-    states = (D * case['numLayers'],)
-    if case['unbatched']:
-        x = torch.randn(T, I)
-    else:
-        x = torch.randn(*((B, T, I) if case['batchFirst'] else (T, B, I)))
-    h0 = torch.randn(*states, *batch, H_out) * 0.5 if case['h0'] else torch.zeros(*states, *batch, H_out)
-    c0 = None
-    if mode == 'lstm':
-        c0 = torch.randn(*states, *batch, H) * 0.5 if case['h0'] else torch.zeros(*states, *batch, H)
+    module = build_module(case)
+    # Trajectory cases have no scales: the input as drawn, given states at half scale.
+    x, h0, c0 = draw_call(case, 1.0, 0.5)
     with torch.no_grad():
-        out, state = module(x, h0 if c0 is None else (h0, c0))
-    h_n, c_n = state if isinstance(state, tuple) else (state, None)
+        out, h_n, c_n = forward(module, x, h0 if c0 is None else (h0, c0), None, case['batchFirst'])
     upstream = {'output': torch.randn(*out.shape), 'hN': torch.randn(*h_n.shape), 'cN': None if c_n is None else torch.randn(*c_n.shape)}
     start = {name: tensor(value, '<f4') for name, value in module.state_dict().items()}
 
@@ -137,75 +103,26 @@ def generate(case, steps):
     initial = {name: p.detach().clone() for name, p in module64.named_parameters()}
     t32 = train(module, x, h0, c0, case['lengths'], case['batchFirst'], upstream, case, steps)
     t64 = train(module64, x.double(), h0.double(), None if c0 is None else c0.double(), case['lengths'], case['batchFirst'],
-                {k: (None if v is None else v.double()) for k, v in upstream.items()}, case, steps)
+                doubled(upstream), case, steps)
     if not all(torch.isfinite(p).all() for step in t64 for p in step.values()):
         sys.exit(f'case {case["id"]}: non-finite weights; change its options')
     errors = [max((a[name].double() - b[name]).abs().max().item() for name in a) for a, b in zip(t32, t64)]
     vector = {
-        'format': FORMAT,
-        'version': VERSION,
-        'generated': GENERATED,
-        'torch': torch.__version__,
-        'id': case['id'],
-        'why': case['why'],
-        'features': features(case),
-        'config': {
-            'mode': mode, 'inputSize': I, 'hiddenSize': H, 'numLayers': case['numLayers'], 'nonlinearity': case['nonlinearity'],
-            'bias': case['bias'], 'batchFirst': case['batchFirst'], 'bidirectional': case['bidirectional'], 'projSize': case['projSize'],
-        },
-        'input': tensor(x, '<f4'),
-        'h0': tensor(h0, '<f4') if case['h0'] else None,
-        'c0': tensor(c0, '<f4') if case['h0'] and c0 is not None else None,
-        'lengths': case['lengths'],
-        'stateDict': start,
-        'upstream': {name: (None if value is None else tensor(value, '<f4')) for name, value in upstream.items()},
+        **vector_head(FORMAT, VERSION, GENERATED, case, features(case)),
+        'config': config_record(case),
+        **backward_call_record(case, x, h0, c0, start, upstream),
         'optimizer': {'name': case['optimizer'], 'options': case['options']},
         'clip': None if case['clip'] is None else {'maxNorm': float(case['clip']['maxNorm']), 'normType': norm_type(case['clip'])},
         'torch32': [{name: tensor(p, '<f4') for name, p in step.items()} for step in t32],
         'ref64': [{name: tensor(p, '<f8') for name, p in step.items()} for step in t64],
     }
     moved = max((t64[-1][name] - initial[name]).abs().max().item() for name in initial)
-    return vector, errors, moved
+    measures = {'steps': case['steps'], 'torch32MaxError': max(errors), 'weightsMoved': moved}
+    return vector, measures, f'|torch32-ref64| step 1 {errors[0]:.2e} → step {len(errors)} {errors[-1]:.2e}  weights moved {moved:.3g}'
 
 
 def main():
-    torch.set_num_threads(1)
-    cases = []
-    steps = None
-    for name in spec_files():
-        with open(os.path.join(SPEC_DIR, name)) as f:
-            group = json.load(f)
-        steps = group['steps']
-        for raw in group['cases']:
-            unknown = set(raw) - CASE_KEYS
-            if unknown:
-                sys.exit(f'{name}: case {raw.get("id")} has unknown keys {sorted(unknown)}')
-            if not raw['id'].startswith('traj-'):
-                sys.exit(f'{name}: case ids start with "traj-"')
-            cases.append({**DEFAULTS, **raw, 'steps': group['steps']})
-    ids = [c['id'] for c in cases]
-    if len(set(ids)) != len(ids):
-        sys.exit('duplicate case ids')
-    os.makedirs(VECTOR_DIR, exist_ok=True)
-    for name in os.listdir(VECTOR_DIR):
-        if name.endswith('.msgpack'):
-            os.remove(os.path.join(VECTOR_DIR, name))
-    entries = []
-    for case in cases:
-        vector, errors, moved = generate(case, case['steps'])
-        file = f"{case['id']}.msgpack"
-        data = msgpack.packb(vector, use_bin_type=True)
-        with open(os.path.join(VECTOR_DIR, file), 'wb') as f:
-            f.write(data)
-        family = 'lstm-proj' if case['projSize'] else case['mode']
-        entries.append({'id': case['id'], 'file': file, 'module': family, 'features': vector['features'], 'bytes': len(data),
-                        'steps': case['steps'], 'torch32MaxError': max(errors), 'weightsMoved': moved})
-        print(f"{case['id']:48s} {len(data):>7d} B  |torch32-ref64| step 1 {errors[0]:.2e} → step {len(errors)} {errors[-1]:.2e}  weights moved {moved:.3g}")
-    manifest = {'_generated': GENERATED, 'format': FORMAT, 'version': VERSION, 'specHash': spec_hash(), 'torch': torch.__version__, 'cases': entries}
-    with open(os.path.join(VECTOR_DIR, 'manifest.json'), 'w') as f:
-        json.dump(manifest, f, indent=1)
-        f.write('\n')
-    print(f'{len(entries)} cases, {sum(e["bytes"] for e in entries) / 1e6:.2f} MB, spec {manifest["specHash"][:12]}')
+    write_vectors(SPEC_DIR, VECTOR_DIR, FORMAT, VERSION, GENERATED, expand, generate, size_width=7)
 
 
 if __name__ == '__main__':

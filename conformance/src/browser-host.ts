@@ -75,19 +75,29 @@ function serve(roots: [prefix: string, dir: string][]): Promise<Server> {
   });
 }
 
+/** A built page open in headless Chromium, and what it has said so far. */
+interface OpenPage {
+  page: Page;
+  /** Console errors and uncaught exceptions, for the caller to take. */
+  errors: string[];
+  /** Every console message and uncaught exception, to explain a page that did not start. */
+  said: string[];
+  close(): Promise<void>;
+}
+
 /**
- * Bundles a page that imports `entry` (the engine) and the in-page runner with Vite, serves it and the
- * vectors on 127.0.0.1, and opens it in headless Chromium through playwright-core.
+ * Bundles a page whose module is `main` (JS importing by absolute path) with Vite, serves it and `roots`
+ * on 127.0.0.1, cross-origin isolated, opens it in headless Chromium through playwright-core, and waits
+ * until the page has defined `globalThis[ready]` (an uncaught exception while it loads means it never will).
  */
-export async function startBrowserSession(options: { entry: URL | string; vectorsDir?: string }): Promise<BrowserSession> {
-  const entryPath = toPath(options.entry);
+async function openPage(entryPath: string, main: string, ready: string, roots: [prefix: string, dir: string][] = []): Promise<OpenPage> {
   if (!existsSync(entryPath)) {
-    throw new RnnError('unavailable', `The engine entry ${entryPath} does not exist: build the package first (pnpm build)`, { entry: entryPath });
+    throw new RnnError('unavailable', `The entry ${entryPath} does not exist: build the package first (pnpm build)`, { entry: entryPath });
   }
   if (!existsSync(CHROMIUM_PATH)) {
     throw new RnnError('unavailable', `Chromium is not at ${CHROMIUM_PATH}: install Debian's chromium (scripts/setup.sh does) or set CHROMIUM_PATH`);
   }
-  const dir = await mkdtemp(join(tmpdir(), 'recurrent-conformance-'));
+  const dir = await mkdtemp(join(tmpdir(), 'recurrent-browser-'));
   let server: Server | null = null;
   let browser: Browser | null = null;
   const close = async () => {
@@ -96,13 +106,8 @@ export async function startBrowserSession(options: { entry: URL | string; vector
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await writeFile(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><title>recurrent conformance</title><link rel="icon" href="data:,"><script type="module" src="./main.js"></script>\n');
-    await writeFile(
-      join(dir, 'main.js'),
-      `import * as engine from ${JSON.stringify(entryPath)};\n` +
-        `import { installBrowserRunner } from ${JSON.stringify(runnerPath())};\n` +
-        `installBrowserRunner(engine, new URL('/vectors/', location.href).href);\n`,
-    );
+    await writeFile(join(dir, 'index.html'), '<!doctype html><meta charset="utf-8"><title>recurrent</title><link rel="icon" href="data:,"><script type="module" src="./main.js"></script>\n');
+    await writeFile(join(dir, 'main.js'), main);
     const { build } = await import('vite');
     await build({
       configFile: false,
@@ -117,48 +122,85 @@ export async function startBrowserSession(options: { entry: URL | string; vector
         rollupOptions: { external: ['webgpu'] },
       },
     });
-    server = await serve([
-      ['/vectors/', options.vectorsDir ?? VECTORS_DIR],
-      ['/gradient-vectors/', GRADIENT_VECTORS_DIR],
-      ['/trajectory-vectors/', TRAJECTORY_VECTORS_DIR],
-      ['/', join(dir, 'dist')],
-    ]);
+    server = await serve([...roots, ['/', join(dir, 'dist')]]);
     const { port } = server.address() as AddressInfo;
 
     const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
     const page = await browser.newPage();
     const errors: string[] = [];
+    const said: string[] = [];
     page.on('console', (message) => {
       if (message.type() === 'error') errors.push(`console.error: ${message.text()} (${message.location().url})`);
+      said.push(`console.${message.type()}: ${message.text()}`);
     });
-    page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
-    // Ready when the runner is installed; an uncaught exception while the page loads means it never will be.
+    page.on('pageerror', (error) => {
+      errors.push(`uncaught: ${error.message}`);
+      said.push(`uncaught: ${error.message}`);
+    });
     let onPageError: (error: Error) => void = () => {};
     const crashed = new Promise<never>((_, reject) => (onPageError = reject));
     crashed.catch(() => {}); // handled by the race below, even when it rejects before the race starts
     page.once('pageerror', onPageError);
     try {
       await page.goto(`http://127.0.0.1:${port}/`);
-      await Promise.race([
-        page.waitForFunction(() => (globalThis as { __recurrentConformance?: unknown }).__recurrentConformance !== undefined, null, { timeout: 60_000 }),
-        crashed,
-      ]);
+      await Promise.race([page.waitForFunction((name) => (globalThis as Record<string, unknown>)[name] !== undefined, ready, { timeout: 60_000 }), crashed]);
       page.off('pageerror', onPageError);
     } catch (error) {
-      throw new Error(`the conformance page did not start (${(error as Error).message.split('\n')[0]}); the page said:\n${errors.join('\n') || '(nothing)'}`);
+      throw new Error(`the page did not start (${(error as Error).message.split('\n')[0]}); the page said:\n${said.join('\n') || '(nothing)'}`);
     }
-    type Window = { __recurrentConformance: BrowserRunner };
-    return {
-      page,
-      init: () => page.evaluate(() => (globalThis as unknown as Window).__recurrentConformance.init()),
-      runCase: (id, check = 'forward') =>
-        page.evaluate(([caseId, kind]) => (globalThis as unknown as Window).__recurrentConformance.runCase(caseId, kind), [id, check] as const),
-      takeConsoleErrors: () => errors.splice(0),
-      close,
-    };
+    return { page, errors, said, close };
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+/**
+ * Bundles a page that imports `entry` (the engine) and the in-page runner, serves it and the vectors,
+ * and opens it in headless Chromium.
+ */
+export async function startBrowserSession(options: { entry: URL | string; vectorsDir?: string }): Promise<BrowserSession> {
+  const main =
+    `import * as engine from ${JSON.stringify(toPath(options.entry))};\n` +
+    `import { installBrowserRunner } from ${JSON.stringify(runnerPath())};\n` +
+    `installBrowserRunner(engine, new URL('/vectors/', location.href).href);\n`;
+  const { page, errors, close } = await openPage(toPath(options.entry), main, '__recurrentConformance', [
+    ['/vectors/', options.vectorsDir ?? VECTORS_DIR],
+    ['/gradient-vectors/', GRADIENT_VECTORS_DIR],
+    ['/trajectory-vectors/', TRAJECTORY_VECTORS_DIR],
+  ]);
+  type Window = { __recurrentConformance: BrowserRunner };
+  return {
+    page,
+    init: () => page.evaluate(() => (globalThis as unknown as Window).__recurrentConformance.init()),
+    runCase: (id, check = 'forward') =>
+      page.evaluate(([caseId, kind]) => (globalThis as unknown as Window).__recurrentConformance.runCase(caseId, kind), [id, check] as const),
+    takeConsoleErrors: () => errors.splice(0),
+    close,
+  };
+}
+
+/**
+ * Runs a test page in headless Chromium: bundles `entry` (a module exporting `run(): Promise<T>`, which
+ * imports the built engine) with Vite, serves it cross-origin isolated (SharedArrayBuffer, so WASM threads)
+ * on 127.0.0.1, opens it with the WebGPU flags, and gives back what `run()` resolved with. A `run()` that
+ * rejects, or a page that does not start, rejects with what the page said.
+ *
+ *     const report = await runInChromium<Report>(new URL('./entries/faults-page.ts', import.meta.url));
+ */
+export async function runInChromium<T = unknown>(entry: URL | string): Promise<T> {
+  // The page calls run() rather than importing the entry bare: engine packages are sideEffects: false.
+  const main =
+    `import { run } from ${JSON.stringify(toPath(entry))};\n` +
+    `globalThis.__recurrentRun = run().then((value) => ({ value }), (error) => ({ failed: String(error?.stack ?? error) }));\n`;
+  const { page, said, close } = await openPage(toPath(entry), main, '__recurrentRun');
+  try {
+    type Outcome = { value: T } | { failed: string };
+    const outcome = await page.evaluate(() => (globalThis as unknown as { __recurrentRun: Promise<Outcome> }).__recurrentRun);
+    if ('failed' in outcome) throw new Error(`run() failed in the page: ${outcome.failed}\nthe page said:\n${said.join('\n') || '(nothing)'}`);
+    return outcome.value;
+  } finally {
+    await close();
   }
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { startBrowserSession } from '../src/browser-host.js';
+import { runInChromium, startBrowserSession } from '../src/browser-host.js';
 
 const entry = (name: string) => new URL(`./fixtures/engines/${name}/index.js`, import.meta.url);
+const page = (name: string) => new URL(`./fixtures/pages/${name}.js`, import.meta.url);
 
 describe('the browser run reports what goes wrong in the page', () => {
   it('an engine entry that throws while loading stops the run with the page’s error', async () => {
@@ -23,4 +24,14 @@ describe('the browser run reports what goes wrong in the page', () => {
   it('a missing engine entry is an RnnError(unavailable) that says to build first', async () => {
     await expect(startBrowserSession({ entry: entry('unbuilt') })).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(/build the package first/) });
   });
+});
+
+describe('runInChromium: a test page run in Chromium', () => {
+  it('gives back what run() resolved with, in a cross-origin isolated page with a WebGPU adapter', async () => {
+    expect(await runInChromium(page('reports'))).toEqual({ crossOriginIsolated: true, webgpu: true });
+  }, 120_000);
+
+  it('a run() that rejects rejects with the page’s error', async () => {
+    await expect(runInChromium(page('rejects'))).rejects.toThrow(/run\(\) failed in the page: Error: boom in run\(\)/);
+  }, 120_000);
 });

@@ -19,28 +19,14 @@
  *
  * Per-row layouts: rows r = t·N + b of the time-major layout, directions side by side within a row.
  */
-import { GEMM_TILE, RECUR_WORKGROUP, activationsOf, cellCode, constants, matvecCode, type CellShape } from './shaders.js';
+import {
+  GEMM_TILES, activationsOf, constants, declarations, gemmTileCode, perStepEntry, stepForwardCode, stepProjectCode,
+  type Binding, type CellShape, type Kernel, type StepStates,
+} from './shaders.js';
 
-export interface BufferBinding {
-  name: string;
-  type: 'f32' | 'u32';
-  writable: boolean;
-  doc: string;
-}
-
-/** A generated module: binding 0 is a uniform slot (dynamic offset), bindings 1… are `bindings`. */
-export interface TrainingKernel {
-  code: string;
-  bindings: BufferBinding[];
-  /** Bytes of the uniform struct. */
+/** A backward kernel: a Kernel binding its buffers by the backward's names, and the bytes of its uniform struct. */
+export interface TrainingKernel extends Kernel<string> {
   uniformBytes: number;
-}
-
-function declare(uniform: string, bindings: BufferBinding[]): string {
-  return [
-    `@group(0) @binding(0) var<uniform> dims: ${uniform};`,
-    ...bindings.map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.writable ? 'read_write' : 'read'}> ${b.name}: array<${b.type}>; // ${b.doc}`),
-  ].join('\n');
 }
 
 /** S: blocks of H values the tape keeps per (step, element, direction) for the cell's backward. */
@@ -73,9 +59,8 @@ const TW = ${tapeWidth(shape)}u;  // tape floats per (step, element, direction)`
  * h·W_hnᵀ + b_hn), then h_{t-1}, then (projected) u = o ⊙ tanh(c_t), which `project` turns into h_t.
  */
 export function tapeShader(shape: CellShape): TrainingKernel {
-  const { mode, gates: G, projSize: P } = shape;
-  const lstm = mode === 'lstm';
-  const bindings: BufferBinding[] = [
+  const { mode, projSize: P } = shape;
+  const bindings: Binding<string>[] = [
     { name: 'W_hhT', type: 'f32', writable: false, doc: '(D, HO, G·H)' },
     { name: 'projected', type: 'f32', writable: false, doc: '(L, N, D·G·H)' },
     { name: 'lengths', type: 'u32', writable: false, doc: '(N)' },
@@ -88,77 +73,30 @@ export function tapeShader(shape: CellShape): TrainingKernel {
   const saved =
     mode === 'rnn'
       ? ['h']
-      : lstm
+      : mode === 'lstm'
         ? ['i', 'f', 'g', 'o', 'c_prev', 'tanhF(c)']
         : ['r', 'z', 'n', '(a2 + b_hn[d * H + j])'];
-  const gateSums = matvecCode({ G, F: 'f32', src: 'state', s: 'rd + hs', weights: 'W_hhT', w: 'd * HO * G * H + j', K: 'HO', row: '(G * H)', gate: 'H' });
-  const x = Array.from({ length: G }, (_, q) => `let x${q} = projected[x + ${q}u * H];`).join(' ');
-  const project = P > 0
-    ? /* wgsl */ `
-@compute @workgroup_size(${RECUR_WORKGROUP})
-fn project(@builtin(global_invocation_id) id: vec3u) {
-  let p = id.x;
-  let b = id.y;
-  let d = id.z;
-  if (p >= P) { return; }
-  let N = dims.N;
-  let t = select(dims.step, dims.L - 1u - dims.step, d == 1u);
-  let rd = dims.parity * dims.half;
-  let wr = (1u - dims.parity) * dims.half;
-  let hs = (d * N + b) * HO;
-  let out = (t * N + b) * D * HO + d * HO + p;
-  if (t >= lengths[b]) {
-    state[wr + hs + p] = state[rd + hs + p];
-    output[out] = 0.0;
-    return;
-  }
-  let u = ((t * N + b) * D + d) * TW + S * H + HO;
-  ${matvecCode({ G: 1, F: 'f32', src: 'tape', s: 'u', weights: 'W_hrT', w: 'd * H * P + p', K: 'H', row: 'P', gate: '0u' })}
-  state[wr + hs + p] = a0;
-  output[out] = a0;
-}
-`
-    : '';
+  // The step reads half `parity` of `state` and writes the other.
+  const states: StepStates = {
+    prelude: 'let rd = dims.parity * dims.half;\n  let wr = (1u - dims.parity) * dims.half;',
+    prev: { array: 'state', offset: 'rd' },
+    next: { array: 'state', offset: 'wr' },
+    cOffset: 'D * N * HO',
+  };
+  const save = `let tp = ((t * N + b) * D + d) * TW;
+  ${saved.map((v, q) => `tape[tp + ${q}u * H + j] = ${v};`).join('\n  ')}
+  if (j < HO) { tape[tp + S * H + j] = state[rd + hs + j]; }`;
   return {
     bindings,
     uniformBytes: STEP_UNIFORM_BYTES,
     code: /* wgsl */ `
 ${STEP_STRUCT}
-${declare('Step', bindings)}
+${declarations('Step', bindings)}
 
 ${tapeConstants(shape)}
 ${activationsOf('f32')}
-
-@compute @workgroup_size(${RECUR_WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let j = id.x;
-  let b = id.y;
-  let d = id.z;
-  if (j >= H) { return; }
-  let N = dims.N;
-  let t = select(dims.step, dims.L - 1u - dims.step, d == 1u);
-  let rd = dims.parity * dims.half;
-  let wr = (1u - dims.parity) * dims.half;
-  let hs = (d * N + b) * HO;
-  let cs = D * N * HO + (d * N + b) * H;
-  let out = (t * N + b) * D * HO + d * HO + j;
-  if (t >= lengths[b]) {
-    ${P > 0 ? '' : 'state[wr + hs + j] = state[rd + hs + j];\n    output[out] = 0.0;'}
-    ${lstm ? 'state[wr + cs + j] = state[rd + cs + j];' : ''}
-    return;
-  }
-  let x = ((t * N + b) * D + d) * G * H + j;
-  ${x}
-  ${gateSums}
-  ${lstm ? 'let c_prev = state[rd + cs + j];' : ''}
-  ${cellCode(shape, { h_prev: 'state[rd + hs + j]', c_prev: 'c_prev', b_hn: 'b_hn[d * H + j]' })}
-  let tp = ((t * N + b) * D + d) * TW;
-  ${saved.map((v, q) => `tape[tp + ${q}u * H + j] = ${v};`).join('\n  ')}
-  if (j < HO) { tape[tp + S * H + j] = state[rd + hs + j]; }
-  ${lstm ? 'state[wr + cs + j] = c;' : ''}
-  ${P > 0 ? 'tape[tp + S * H + HO + j] = h;' : 'state[wr + hs + j] = h;\n  output[out] = h;'}
-}
-${project}`,
+${stepForwardCode(shape, states, { save, unprojected: 'tape[tp + S * H + HO + j]' })}
+${P > 0 ? stepProjectCode(states, { array: 'tape', offset: '((t * N + b) * D + d) * TW + S * H + HO' }) : ''}`,
   };
 }
 
@@ -219,7 +157,7 @@ function cellBackwardCode(shape: CellShape): string {
 export function stepBackwardShader(shape: CellShape): { cell: TrainingKernel; hidden: TrainingKernel } {
   const { mode, gates: G, projSize: P } = shape;
   const gru = mode === 'gru';
-  const cellBindings: BufferBinding[] = [
+  const cellBindings: Binding<string>[] = [
     { name: 'tape', type: 'f32', writable: false, doc: '(L, N, D, TW)' },
     { name: 'lengths', type: 'u32', writable: false, doc: '(N)' },
     { name: 'dstate', type: 'f32', writable: true, doc: 'two halves of dh (D, N, HO), then dc (D, N, H)' },
@@ -238,33 +176,22 @@ export function stepBackwardShader(shape: CellShape): { cell: TrainingKernel; hi
   for (var p = 0u; p < P; p++) { dh_t = fma(dstate[hs + p] + grad_out[out + p], W_hrT[d * H * P + j * P + p], dh_t); }
   if (j < P) { dh_tape[(t * N + b) * D * P + d * P + j] = dstate[hs + j] + grad_out[out + j]; }`
     : 'let dh_t = dstate[hs + j] + grad_out[out + j];';
-  const header = `
-  let b = id.y;
-  let d = id.z;
-  let N = dims.N;
-  let t = select(dims.step, dims.L - 1u - dims.step, d == 1u);
-  let hs = dims.parity * dims.half + (d * N + b) * HO;
+  // Where the step's dh (half `parity`), output gradient, tape and gate gradients are.
+  const offsets = `let hs = dims.parity * dims.half + (d * N + b) * HO;
   let out = (t * N + b) * D * HO + d * HO;
   let tp = ((t * N + b) * D + d) * TW;
   let gr = ((t * N + b) * D + d) * G * H;`;
   const cell = /* wgsl */ `
 ${STEP_STRUCT}
-${declare('Step', cellBindings)}
+${declarations('Step', cellBindings)}
 
 ${tapeConstants(shape)}
-
-@compute @workgroup_size(${RECUR_WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let j = id.x;
-  if (j >= H) { return; }
-  ${header}
+${perStepEntry('main', 'j', 'H', `${offsets}
   if (t >= lengths[b]) { return; }
   let cs = 2u * dims.half + (d * N + b) * H;
   ${dhCell}
-  ${cellBackwardCode(shape)}
-}
-`;
-  const hiddenBindings: BufferBinding[] = [
+  ${cellBackwardCode(shape)}`)}`;
+  const hiddenBindings: Binding<string>[] = [
     { name: 'tape', type: 'f32', writable: false, doc: '(L, N, D, TW)' },
     { name: 'lengths', type: 'u32', writable: false, doc: '(N)' },
     { name: 'dstate', type: 'f32', writable: true, doc: 'two halves of dh (D, N, HO), then dc (D, N, H)' },
@@ -274,15 +201,10 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   ];
   const hidden = /* wgsl */ `
 ${STEP_STRUCT}
-${declare('Step', hiddenBindings)}
+${declarations('Step', hiddenBindings)}
 
 ${tapeConstants(shape)}
-
-@compute @workgroup_size(${RECUR_WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let k = id.x;
-  if (k >= HO) { return; }
-  ${header}
+${perStepEntry('main', 'k', 'HO', `${offsets}
   let next = (1u - dims.parity) * dims.half + (d * N + b) * HO + k;
   if (t >= lengths[b]) {
     dstate[next] = dstate[hs + k];
@@ -297,9 +219,7 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   var sum = (s.x + s.y) + (s.z + s.w);
   for (; r < G * H; r++) { sum = fma(dgh[gr + r], W_hhT[w + r], sum); }
   ${gru ? '// The GRU\'s h_t = n + z⊙(h_{t-1} − n) also reads h_{t-1} directly.\n  sum += (dstate[hs + k] + grad_out[out + k]) * tape[tp + H + k];' : ''}
-  dstate[next] = sum;
-}
-`;
+  dstate[next] = sum;`)}`;
   return {
     cell: { code: cell, bindings: cellBindings, uniformBytes: STEP_UNIFORM_BYTES },
     hidden: { code: hidden, bindings: hiddenBindings, uniformBytes: STEP_UNIFORM_BYTES },
@@ -336,8 +256,6 @@ export interface GemmDims {
 }
 
 export const GEMM_UNIFORM_BYTES = 80;
-/** Rows of K a GEMM tile takes per pass through workgroup memory: pieces of a GEMM split K at multiples of it. */
-export const GEMM_DEPTH = 16;
 
 export function gemmUniform(g: GemmDims): Uint32Array<ArrayBuffer> {
   return Uint32Array.from([
@@ -364,7 +282,7 @@ fn runs(r: u32) -> bool { return r / dims.batch < lengths[r % dims.batch]; }`;
  * of K) after the first run of K starts from C; bias and the zeroed rows come with the last one.
  */
 export function gemmVariantShader(transposeA: boolean, transposeB: boolean): TrainingKernel {
-  const bindings: BufferBinding[] = [
+  const bindings: Binding<string>[] = [
     { name: 'A', type: 'f32', writable: false, doc: transposeA ? '(K, M), row stride lda' : '(M, K), row stride lda' },
     { name: 'B', type: 'f32', writable: false, doc: transposeB ? '(N, K), row stride ldb' : '(K, N), row stride ldb' },
     { name: 'bias', type: 'f32', writable: false, doc: '(N), added when hasBias' },
@@ -378,13 +296,10 @@ export function gemmVariantShader(transposeA: boolean, transposeB: boolean): Tra
     uniformBytes: GEMM_UNIFORM_BYTES,
     code: /* wgsl */ `
 ${GEMM_STRUCT}
-${declare('Gemm', bindings)}
+${declarations('Gemm', bindings)}
 ${ROW_RUNS}
 
-const TILE = ${GEMM_TILE}u;
-const TK = ${GEMM_DEPTH}u;
-var<workgroup> As: array<f32, ${GEMM_TILE * 16}>;  // As[k * TILE + m]
-var<workgroup> Bs: array<f32, ${GEMM_TILE * 16}>;  // Bs[k * TILE + n]
+${GEMM_TILES}
 
 fn loadA(m: u32, k: u32, z: u32) -> f32 {
   if (m >= dims.M || k >= dims.K) { return 0.0; }
@@ -403,35 +318,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let z = wg.z;
   let row0 = (dims.tile0 + wg.y) * TILE;
   let col0 = wg.x * TILE;
-  var acc0 = partial(row0 + lid.y, col0 + lid.x, z);
-  var acc1 = partial(row0 + lid.y + 16u, col0 + lid.x, z);
-  var acc2 = partial(row0 + lid.y + 32u, col0 + lid.x, z);
-  var acc3 = partial(row0 + lid.y + 48u, col0 + lid.x, z);
-  for (var k0 = dims.k0; k0 < dims.k1; k0 += TK) {
-    for (var i = 0u; i < 4u; i++) {
-      let e = li + i * 256u;
-      let r = e / TK;
-      let k = e % TK;
-      As[k * TILE + r] = loadA(row0 + r, k0 + k, z);
-      Bs[k * TILE + r] = loadB(k0 + k, col0 + r, z);
-    }
-    workgroupBarrier();
-    for (var k = 0u; k < TK; k++) {
-      let ak = k * TILE + lid.y;
-      let bk = k * TILE + lid.x;
-      let a = vec4f(As[ak], As[ak + 16u], As[ak + 32u], As[ak + 48u]);
-      let b = vec4f(Bs[bk], Bs[bk + 16u], Bs[bk + 32u], Bs[bk + 48u]);
-      acc0 = fma(vec4f(a.x), b, acc0);
-      acc1 = fma(vec4f(a.y), b, acc1);
-      acc2 = fma(vec4f(a.z), b, acc2);
-      acc3 = fma(vec4f(a.w), b, acc3);
-    }
-    workgroupBarrier();
-  }
-  store(row0 + lid.y, col0 + lid.x, z, acc0);
-  store(row0 + lid.y + 16u, col0 + lid.x, z, acc1);
-  store(row0 + lid.y + 32u, col0 + lid.x, z, acc2);
-  store(row0 + lid.y + 48u, col0 + lid.x, z, acc3);
+  ${gemmTileCode({ k0: 'dims.k0', k1: 'dims.k1', start: (m, n0) => `partial(${m}, ${n0}, z)`, args: ', z' })}
 }
 
 // The sums so far: zero for the first run of K, else what the piece before stored.
@@ -468,7 +355,7 @@ fn store(m: u32, n0: u32, z: u32, values: vec4f) {
  * (rows k0 … k1−1) after the first adds on to what C holds.
  */
 export function columnSumShader(): TrainingKernel {
-  const bindings: BufferBinding[] = [
+  const bindings: Binding<string>[] = [
     { name: 'A', type: 'f32', writable: false, doc: '(K, M), row stride lda' },
     { name: 'lengths', type: 'u32', writable: false, doc: '(batch)' },
     { name: 'C', type: 'f32', writable: true, doc: '(M) at cOff' },
@@ -478,7 +365,7 @@ export function columnSumShader(): TrainingKernel {
     uniformBytes: GEMM_UNIFORM_BYTES,
     code: /* wgsl */ `
 ${GEMM_STRUCT}
-${declare('Gemm', bindings)}
+${declarations('Gemm', bindings)}
 ${ROW_RUNS}
 
 @compute @workgroup_size(64)

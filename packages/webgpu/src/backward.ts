@@ -20,22 +20,13 @@
 import type { BackwardPlan, DirectionWeights, EngineGradients, ModelPlan } from '@recurrent/core';
 import { isRnnError, throwIfAborted } from '@recurrent/core';
 import {
-  GEMM_DEPTH, columnSumShader, gemmUniform, gemmVariantShader, savedBlocks, stepBackwardShader, tapeShader, tapeWidth,
+  columnSumShader, gemmUniform, gemmVariantShader, savedBlocks, stepBackwardShader, tapeShader, tapeWidth,
   type GemmDims, type TrainingKernel,
 } from './backward-shaders.js';
 import { deviceLostError, isDeviceLoss, scoped, type DeviceState } from './gpu.js';
-import { GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT } from './shaders.js';
+import { GEMM_DEPTH, GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT } from './shaders.js';
 import { Pace, submitBlocks, type Block } from './submit.js';
-
-/** One layer's weight buffers, as the model holds them (model.ts Layer). */
-export interface LayerBuffers {
-  inputSize: number;
-  W_ih: GPUBuffer;
-  bias: GPUBuffer;
-  W_hhT: GPUBuffer;
-  b_hn: GPUBuffer | null;
-  W_hrT: GPUBuffer | null;
-}
+import type { LayerBuffers } from './weights.js';
 
 /** What the model lends its backward: the device, its weights and its buffer pool. */
 export interface TrainingHost {

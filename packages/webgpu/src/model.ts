@@ -5,7 +5,7 @@ import { Backpropagation } from './backward.js';
 import { checkForwardLimits, checkModelLimits, persistentMisfit, type ModelSizes } from './limits.js';
 import { GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT, gemmShader, persistentRecurrenceShader, recurrenceShader, type Kernel, type Resource } from './shaders.js';
 import { Pace, submitBlocks, type Block } from './submit.js';
-import { layerArrays } from './weights.js';
+import { layerArrays, type LayerBuffers } from './weights.js';
 
 export type { DeviceState } from './gpu.js';
 
@@ -91,21 +91,6 @@ class BufferPool {
   }
 }
 
-/** One layer's weights on the GPU (G gates, H hidden units, HO = H_out, P = projSize). */
-interface Layer {
-  inputSize: number;
-  /** (D·G·H, inputSize): W_ih of the forward direction, then the reverse one. */
-  W_ih: GPUBuffer;
-  /** (D·G·H): b_ih + b_hh per direction (GRU's gate n: b_in only), zeros without bias. */
-  bias: GPUBuffer;
-  /** (D, HO, G·H): each direction's W_hh transposed, so that invocations read consecutive units. */
-  W_hhT: GPUBuffer;
-  /** GRU: (D, H), b_hn, which sits inside r ⊙ (…) and cannot join the projection. */
-  b_hn: GPUBuffer | null;
-  /** Projected LSTM: (D, H, P), each direction's W_hr transposed. */
-  W_hrT: GPUBuffer | null;
-}
-
 /** Where a call's initial states come from and where its final ones go: h (layers·D, N, HO), then an LSTM's c (layers·D, N, H). */
 interface StateEnds {
   state0: GPUBuffer;
@@ -180,7 +165,7 @@ export class WebGpuModel implements EngineModel {
   private readonly sizes: ModelSizes;
   private readonly lstm: boolean;
   private readonly pool: BufferPool;
-  private readonly layers: Layer[];
+  private readonly layers: LayerBuffers[];
   private readonly gemmPipeline: GPUComputePipeline;
   /** The same GEMM for calls of up to FEW_ROWS rows (its `rows` entry point). */
   private readonly rowsPipeline: GPUComputePipeline;
@@ -344,8 +329,11 @@ export class WebGpuModel implements EngineModel {
     };
   }
 
-  /** Runs calls one after another (they share the model's work buffers, pace and weights). */
-  private enqueue<T>(call: () => Promise<T>): Promise<T> {
+  /**
+   * Runs calls one after another (they share the model's work buffers, pace and weights): forwards,
+   * stream pushes, backwards and loadWeights. A call that fails does not stop the ones behind it.
+   */
+  private enqueue<T>(call: () => T | PromiseLike<T>): Promise<T> {
     const run = this.queue.then(call);
     this.queue = run.catch(() => undefined);
     return run;
@@ -353,7 +341,7 @@ export class WebGpuModel implements EngineModel {
 
   /** BPTT (backward.ts), queued with forwards; it borrows this model's weights and buffer pool. */
   backward(plan: BackwardPlan): Promise<EngineGradients> {
-    const run = this.queue.then(async () => {
+    return this.enqueue(async () => {
       this.checkUsable();
       checkForwardLimits(this.sizes, plan.seqLen, plan.batch, this.device.limits);
       this.training ??= new Backpropagation({
@@ -374,8 +362,6 @@ export class WebGpuModel implements EngineModel {
         this.state.backwardBytes += training.lastBytes - before;
       }
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   /** Bytes of GPU buffers this model's latest backward held (0 before the first). */
@@ -385,7 +371,7 @@ export class WebGpuModel implements EngineModel {
 
   /** New weights of the same sizes (core checked them), written into the same buffers, in turn with calls. */
   loadWeights(plan: ModelPlan): Promise<void> {
-    const run = this.queue.then(() => {
+    return this.enqueue(() => {
       this.checkUsable();
       this.layers.forEach((layer, index) => {
         const arrays = layerArrays(plan, index);
@@ -396,8 +382,6 @@ export class WebGpuModel implements EngineModel {
         }
       });
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   dispose(): void {
@@ -738,7 +722,7 @@ export class WebGpuModel implements EngineModel {
         })),
       }),
     );
-    const weights = (layer: Layer) => ({ W_hhT: layer.W_hhT, b_hn: layer.b_hn ?? undefined, W_hrT: layer.W_hrT ?? undefined, projected, lengths });
+    const weights = (layer: LayerBuffers) => ({ W_hhT: layer.W_hhT, b_hn: layer.b_hn ?? undefined, W_hrT: layer.W_hrT ?? undefined, projected, lengths });
     let recurGroups: GPUBindGroup[][];
     let states: GPUBuffer[] = [];
     if (this.kernel === 'persistent') {

@@ -32,8 +32,9 @@ export type Resource =
   | 'u'
   | 'output';
 
-export interface Binding {
-  name: Resource;
+/** A storage buffer a kernel binds (the forward's by Resource names, the backward's by its own). */
+export interface Binding<Name extends string = Resource> {
+  name: Name;
   /** WGSL element type of the array. */
   type: 'f32' | 'vec4f' | 'u32';
   writable: boolean;
@@ -42,9 +43,9 @@ export interface Binding {
 }
 
 /** A generated kernel: binding 0 is a uniform slot (dynamic offset), bindings 1… are `bindings`. */
-export interface Kernel {
+export interface Kernel<Name extends string = Resource> {
   code: string;
-  bindings: Binding[];
+  bindings: Binding<Name>[];
 }
 
 /**
@@ -154,13 +155,59 @@ export function matvecCode(o: { G: number; F: 'f32' | 'vec4f'; src: string; s: s
         }`;
 }
 
-function declarations(uniform: string, bindings: Binding[]): string {
+/** WGSL declarations of a kernel's uniform (binding 0, as `dims`) and its storage buffers (bindings 1…). */
+export function declarations(uniform: string, bindings: Binding<string>[]): string {
   return [
     `@group(0) @binding(0) var<uniform> dims: ${uniform};`,
     ...bindings.map(
       (b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.writable ? 'read_write' : 'read'}> ${b.name}: array<${b.type}>; // ${b.doc}`,
     ),
   ].join('\n');
+}
+
+/** Rows of K a GEMM tile takes per pass through workgroup memory: pieces of a GEMM split K at multiples of it. */
+export const GEMM_DEPTH = 16;
+
+/** The tiled GEMMs' workgroup memory: tiles of A and B stored k-major. */
+export const GEMM_TILES = `const TILE = ${GEMM_TILE}u;
+const TK = ${GEMM_DEPTH}u;
+var<workgroup> As: array<f32, ${GEMM_TILE * GEMM_DEPTH}>;  // As[k * TILE + m]
+var<workgroup> Bs: array<f32, ${GEMM_TILE * GEMM_DEPTH}>;  // Bs[k * TILE + n]`;
+
+/**
+ * The body of a tiled GEMM entry point (@workgroup_size(16, 16), GEMM_TILES): the 64×64 tile of C at
+ * rows row0…, columns col0…, each invocation the 4×4 values at rows row0 + lid.y + 16·i and columns
+ * col0 + lid.x + 16·j (spread out so that stores are contiguous), each summed by fma over the rows
+ * k0 … k1−1 of K in order, from `start(m, n0)`. The kernel defines row0 and col0 before it, and
+ * loadA(m, k…), loadB(k, n…) (zero outside the operands) and store(m, n0…, values); `args` are the
+ * arguments they take after those (e.g. ', z').
+ */
+export function gemmTileCode(o: { k0: string; k1: string; start: (m: string, n0: string) => string; args: string }): string {
+  const rows = [0, 1, 2, 3].map((i) => `row0 + lid.y${i > 0 ? ` + ${16 * i}u` : ''}`);
+  return `${rows.map((m, i) => `var acc${i} = ${o.start(m, 'col0 + lid.x')};`).join('\n  ')}
+  for (var k0 = ${o.k0}; k0 < ${o.k1}; k0 += TK) {
+    // 256 invocations load 64×16 values of each tile, 4 each, consecutive invocations along k.
+    for (var i = 0u; i < 4u; i++) {
+      let e = li + i * 256u;
+      let r = e / TK;
+      let k = e % TK;
+      As[k * TILE + r] = loadA(row0 + r, k0 + k${o.args});
+      Bs[k * TILE + r] = loadB(k0 + k, col0 + r${o.args});
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TK; k++) {
+      let ak = k * TILE + lid.y;
+      let bk = k * TILE + lid.x;
+      let a = vec4f(As[ak], As[ak + 16u], As[ak + 32u], As[ak + 48u]);
+      let b = vec4f(Bs[bk], Bs[bk + 16u], Bs[bk + 32u], Bs[bk + 48u]);
+      acc0 = fma(vec4f(a.x), b, acc0);
+      acc1 = fma(vec4f(a.y), b, acc1);
+      acc2 = fma(vec4f(a.z), b, acc2);
+      acc3 = fma(vec4f(a.w), b, acc3);
+    }
+    workgroupBarrier();
+  }
+  ${rows.map((m, i) => `store(${m}, col0 + lid.x${o.args}, acc${i});`).join('\n  ')}`;
 }
 
 /**
@@ -179,54 +226,23 @@ struct Dims { M: u32, N: u32, K: u32, m0: u32 }
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 
-const TILE = ${GEMM_TILE}u;
-const TK = 16u;
-var<workgroup> As: array<f32, ${GEMM_TILE * 16}>;  // As[k * TILE + m]
-var<workgroup> Bs: array<f32, ${GEMM_TILE * 16}>;  // Bs[k * TILE + n]
+${GEMM_TILES}
+
+fn loadA(m: u32, k: u32) -> f32 {
+  if (m >= dims.M || k >= dims.K) { return 0.0; }
+  return A[m * dims.K + k];
+}
+
+fn loadB(k: u32, n: u32) -> f32 {
+  if (n >= dims.N || k >= dims.K) { return 0.0; }
+  return B[n * dims.K + k];
+}
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
-  let M = dims.M;
-  let N = dims.N;
-  let K = dims.K;
   let row0 = dims.m0 + wg.y * TILE;
   let col0 = wg.x * TILE;
-  // Row lid.y + 16·i, columns lid.x + 16·(0, 1, 2, 3): spread out so that stores are contiguous.
-  var acc0 = vec4f(0.0);
-  var acc1 = vec4f(0.0);
-  var acc2 = vec4f(0.0);
-  var acc3 = vec4f(0.0);
-  for (var k0 = 0u; k0 < K; k0 += TK) {
-    // 256 invocations load 64×16 values of each tile, 4 each, consecutive invocations along k.
-    for (var i = 0u; i < 4u; i++) {
-      let e = li + i * 256u;
-      let r = e / TK;
-      let k = e % TK;
-      let gk = k0 + k;
-      var a = 0.0;
-      if (row0 + r < M && gk < K) { a = A[(row0 + r) * K + gk]; }
-      As[k * TILE + r] = a;
-      var b = 0.0;
-      if (col0 + r < N && gk < K) { b = B[(col0 + r) * K + gk]; }
-      Bs[k * TILE + r] = b;
-    }
-    workgroupBarrier();
-    for (var k = 0u; k < TK; k++) {
-      let ak = k * TILE + lid.y;
-      let bk = k * TILE + lid.x;
-      let a = vec4f(As[ak], As[ak + 16u], As[ak + 32u], As[ak + 48u]);
-      let b = vec4f(Bs[bk], Bs[bk + 16u], Bs[bk + 32u], Bs[bk + 48u]);
-      acc0 = fma(vec4f(a.x), b, acc0);
-      acc1 = fma(vec4f(a.y), b, acc1);
-      acc2 = fma(vec4f(a.z), b, acc2);
-      acc3 = fma(vec4f(a.w), b, acc3);
-    }
-    workgroupBarrier();
-  }
-  store(row0 + lid.y, col0 + lid.x, acc0);
-  store(row0 + lid.y + 16u, col0 + lid.x, acc1);
-  store(row0 + lid.y + 32u, col0 + lid.x, acc2);
-  store(row0 + lid.y + 48u, col0 + lid.x, acc3);
+  ${gemmTileCode({ k0: '0u', k1: 'dims.K', start: () => 'vec4f(0.0)', args: '' })}
 }
 
 // Few rows (a stream's one-step push): a 64-row tile would be almost all padding. A workgroup per row
@@ -237,20 +253,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
 fn rows(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let m = dims.m0 + wg.y;
   let col = wg.x * TILE + lid.x;
-  let N = dims.N;
-  let K = dims.K;
   var acc = vec4f(0.0);
-  for (var k0 = 0u; k0 < K; k0 += TK) {
+  for (var k0 = 0u; k0 < dims.K; k0 += TK) {
     for (var k = k0; k < k0 + TK; k++) {
-      var a = 0.0;
       var b = vec4f(0.0);
-      if (k < K) {
-        a = A[m * K + k];
-        for (var j = 0u; j < 4u; j++) {
-          if (col + 16u * j < N) { b[j] = B[(col + 16u * j) * K + k]; }
-        }
-      }
-      acc = fma(vec4f(a), b, acc);
+      for (var j = 0u; j < 4u; j++) { b[j] = loadB(k, col + 16u * j); }
+      acc = fma(vec4f(loadA(m, k)), b, acc);
     }
   }
   store(m, col, acc);
@@ -277,6 +285,101 @@ const D = ${D}u;`;
 }
 
 /**
+ * An entry point of a per-step kernel (the forward's, the tape's, the backward's): one step of one
+ * layer, both directions in the same dispatch. Invocation (x, y, z) takes `unit` x (up to `count`) of
+ * element b = y in direction d = z, at t = step for the forward direction and t = L−1−step for the
+ * reverse one (the uniform `dims` has step, L and N).
+ */
+export function perStepEntry(name: string, unit: string, count: string, body: string): string {
+  return /* wgsl */ `
+@compute @workgroup_size(${RECUR_WORKGROUP})
+fn ${name}(@builtin(global_invocation_id) id: vec3u) {
+  let ${unit} = id.x;
+  if (${unit} >= ${count}) { return; }
+  let b = id.y;
+  let d = id.z;
+  let N = dims.N;
+  let t = select(dims.step, dims.L - 1u - dims.step, d == 1u);
+  ${body}
+}
+`;
+}
+
+/** Where a step's states lie: `array`, from `offset` on ('' for 0). */
+export interface StateArray {
+  array: string;
+  offset: string;
+}
+
+const index = (states: StateArray, at: string): string => (states.offset ? `${states.offset} + ${at}` : at);
+const element = (states: StateArray, at: string): string => `${states.array}[${index(states, at)}]`;
+
+/**
+ * Where a per-step forward (the forward's own, the tape's) reads the states h_{t-1} (D, N, HO) and an
+ * LSTM's c_{t-1} (D, N, H), and where it writes h_t and c_t.
+ */
+export interface StepStates {
+  /** Statements the offsets need, after the step's position is known. */
+  prelude: string;
+  prev: StateArray;
+  next: StateArray;
+  /** Where c starts in both (h starts at 0). */
+  cOffset: string;
+}
+
+/**
+ * The `main` of a per-step forward: unit j's G gate sums (projected_t + h_{t-1}·W_hhᵀ), its cell
+ * update, then `save` (statements that may read the cell's values) and the writes of c_t and h_t;
+ * a projected LSTM's h goes to `unprojected` for `project`. An element whose length does not reach t
+ * keeps its states and outputs zero there.
+ */
+export function stepForwardCode(shape: CellShape, states: StepStates, o: { save: string; unprojected: string }): string {
+  const { mode, projSize: P } = shape;
+  const lstm = mode === 'lstm';
+  const prev = (at: string) => element(states.prev, at);
+  const next = (at: string) => element(states.next, at);
+  const gateSums = matvecCode({ G: shape.gates, F: 'f32', src: states.prev.array, s: index(states.prev, 'hs'), weights: 'W_hhT', w: 'd * HO * G * H + j', K: 'HO', row: '(G * H)', gate: 'H' });
+  const x = Array.from({ length: shape.gates }, (_, q) => `let x${q} = projected[x + ${q}u * H];`).join(' ');
+  return perStepEntry('main', 'j', 'H', `${states.prelude}
+  let hs = (d * N + b) * HO;
+  let cs = ${states.cOffset} + (d * N + b) * H;
+  let out = (t * N + b) * D * HO + d * HO + j;
+  if (t >= lengths[b]) {
+    ${P > 0 ? '' : `${next('hs + j')} = ${prev('hs + j')};
+    output[out] = 0.0;`}
+    ${lstm ? `${next('cs + j')} = ${prev('cs + j')};` : ''}
+    return;
+  }
+  let x = ((t * N + b) * D + d) * G * H + j;
+  ${x}
+  ${gateSums}
+  ${lstm ? `let c_prev = ${prev('cs + j')};` : ''}
+  ${cellCode(shape, { h_prev: prev('hs + j'), c_prev: 'c_prev', b_hn: 'b_hn[d * H + j]' })}
+  ${o.save}
+  ${lstm ? `${next('cs + j')} = c;` : ''}
+  ${P > 0 ? `${o.unprojected} = h;` : `${next('hs + j')} = h;
+  output[out] = h;`}`);
+}
+
+/** The `project` of a projected LSTM's per-step forward: h_t = u · W_hrᵀ for output p, u the H floats of `u`. */
+export function stepProjectCode(states: StepStates, u: StateArray): string {
+  const prev = (at: string) => element(states.prev, at);
+  const next = (at: string) => element(states.next, at);
+  return perStepEntry('project', 'p', 'P', `${states.prelude}
+  let hs = (d * N + b) * HO;
+  let out = (t * N + b) * D * HO + d * HO + p;
+  if (t >= lengths[b]) {
+    ${next('hs + p')} = ${prev('hs + p')};
+    output[out] = 0.0;
+    return;
+  }
+  let us = ${u.offset};
+  ${matvecCode({ G: 1, F: 'f32', src: u.array, s: 'us', weights: 'W_hrT', w: 'd * H * P + p', K: 'H', row: 'P', gate: '0u' })}
+  ${next('hs + p')} = a0;
+  output[out] = a0;`);
+}
+
+/**
  * One timestep of one layer, both directions in the same dispatch (global id z = direction), one
  * hidden unit per invocation. `main` computes all G gate sums of unit j and its cell update:
  *
@@ -289,7 +392,6 @@ const D = ${D}u;`;
  */
 export function recurrenceShader(shape: CellShape): Kernel {
   const { mode, projSize: P } = shape;
-  const lstm = mode === 'lstm';
   const bindings: Binding[] = [
     { name: 'W_hhT', type: 'f32', writable: false, doc: '(D, HO, G·H): W_hhT[d][k][q·H + j] = W_hh[d][q·H + j][k]' },
     { name: 'projected', type: 'f32', writable: false, doc: '(L, N, D·G·H)' },
@@ -305,31 +407,7 @@ export function recurrenceShader(shape: CellShape): Kernel {
       { name: 'u', type: 'f32', writable: true, doc: '(D, N, H): o ⊙ tanh(c_t), before the projection' },
     );
   }
-  const gateSums = matvecCode({ G: shape.gates, F: 'f32', src: 'state_prev', s: 'hs', weights: 'W_hhT', w: 'd * HO * G * H + j', K: 'HO', row: '(G * H)', gate: 'H' });
-  const x = Array.from({ length: shape.gates }, (_, q) => `let x${q} = projected[x + ${q}u * H];`).join(' ');
-  const project = P > 0
-    ? /* wgsl */ `
-@compute @workgroup_size(${RECUR_WORKGROUP})
-fn project(@builtin(global_invocation_id) id: vec3u) {
-  let p = id.x;
-  let b = id.y;
-  let d = id.z;
-  if (p >= P) { return; }
-  let N = dims.N;
-  let t = select(dims.step, dims.L - 1u - dims.step, d == 1u);
-  let hs = (d * N + b) * HO;
-  let out = (t * N + b) * D * HO + d * HO + p;
-  if (t >= lengths[b]) {
-    state_next[hs + p] = state_prev[hs + p];
-    output[out] = 0.0;
-    return;
-  }
-  ${matvecCode({ G: 1, F: 'f32', src: 'u', s: '(d * N + b) * H', weights: 'W_hrT', w: 'd * H * P + p', K: 'H', row: 'P', gate: '0u' })}
-  state_next[hs + p] = a0;
-  output[out] = a0;
-}
-`
-    : '';
+  const states: StepStates = { prelude: '', prev: { array: 'state_prev', offset: '' }, next: { array: 'state_next', offset: '' }, cOffset: 'dims.cOffset' };
   return {
     bindings,
     code: /* wgsl */ `
@@ -338,31 +416,8 @@ ${declarations('Step', bindings)}
 
 ${constants(shape)}
 ${activationsOf('f32')}
-
-@compute @workgroup_size(${RECUR_WORKGROUP})
-fn main(@builtin(global_invocation_id) id: vec3u) {
-  let j = id.x;
-  let b = id.y;
-  let d = id.z;
-  if (j >= H) { return; }
-  let N = dims.N;
-  let t = select(dims.step, dims.L - 1u - dims.step, d == 1u);
-  let hs = (d * N + b) * HO;
-  let cs = dims.cOffset + (d * N + b) * H;
-  let out = (t * N + b) * D * HO + d * HO + j;
-  if (t >= lengths[b]) {
-    ${P > 0 ? '' : 'state_next[hs + j] = state_prev[hs + j];\n    output[out] = 0.0;'}
-    ${lstm ? 'state_next[cs + j] = state_prev[cs + j];' : ''}
-    return;
-  }
-  let x = ((t * N + b) * D + d) * G * H + j;
-  ${x}
-  ${gateSums}
-  ${cellCode(shape, { h_prev: 'state_prev[hs + j]', c_prev: 'state_prev[cs + j]', b_hn: 'b_hn[d * H + j]' })}
-  ${lstm ? 'state_next[cs + j] = c;' : ''}
-  ${P > 0 ? 'u[(d * N + b) * H + j] = h;' : 'state_next[hs + j] = h;\n  output[out] = h;'}
-}
-${project}`,
+${stepForwardCode(shape, states, { save: '', unprojected: 'u[(d * N + b) * H + j]' })}
+${P > 0 ? stepProjectCode(states, { array: 'u', offset: '(d * N + b) * H' }) : ''}`,
   };
 }
 

@@ -1,17 +1,25 @@
 import type { ModelPlan } from '@recurrent/core';
 
-/** One layer's weights as the kernels read them (see Layer in model.ts), before upload. */
-export interface LayerArrays {
+/** One layer's weights as the kernels read them (G gates, H hidden units, HO = H_out, P = projSize): arrays, or the GPU buffers they go into. */
+export interface LayerWeights<T> {
   /** (D·G·H, inputSize): W_ih of the forward direction, then the reverse one. */
-  W_ih: Float32Array;
+  W_ih: T;
   /** (D·G·H): b_ih + b_hh per direction (GRU's gate n: b_in only), zeros without bias. */
-  bias: Float32Array;
-  /** (D, HO, G·H): each direction's W_hh transposed. */
-  W_hhT: Float32Array;
-  /** GRU: (D, H), b_hn. */
-  b_hn: Float32Array | null;
+  bias: T;
+  /** (D, HO, G·H): each direction's W_hh transposed, so that invocations read consecutive units. */
+  W_hhT: T;
+  /** GRU: (D, H), b_hn, which sits inside r ⊙ (…) and cannot join the projection. */
+  b_hn: T | null;
   /** Projected LSTM: (D, H, P), each direction's W_hr transposed. */
-  W_hrT: Float32Array | null;
+  W_hrT: T | null;
+}
+
+/** A layer's weights before upload. */
+export type LayerArrays = LayerWeights<Float32Array>;
+
+/** A layer's weights on the GPU, as the model holds them and lends them to its backward. */
+export interface LayerBuffers extends LayerWeights<GPUBuffer> {
+  inputSize: number;
 }
 
 /** Each direction's (rows, cols) matrix transposed to (cols, rows), directions one after another. */

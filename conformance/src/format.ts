@@ -1,4 +1,4 @@
-import { RnnError, type Mode, type Nonlinearity, type StateDict, type Tensor } from '@recurrent/core';
+import { RnnError, type ResolvedConfig, type StateDict, type Tensor } from '@recurrent/core';
 import { unpack } from 'msgpackr';
 
 /** What generator/generate.py writes; a reader of another format or version refuses the file. */
@@ -17,17 +17,8 @@ export interface Tensor64 {
  * LSTM and GRU, `projSize` is 0 but for a projected LSTM. A cell (`cell: true`: nn.RNNCell, nn.LSTMCell,
  * nn.GRUCell) is one layer, one direction, time-major: numLayers 1, batchFirst and bidirectional false.
  */
-export interface CaseConfig {
-  mode: Mode;
+export interface CaseConfig extends Omit<ResolvedConfig, 'dropout'> {
   cell: boolean;
-  inputSize: number;
-  hiddenSize: number;
-  numLayers: number;
-  nonlinearity: Nonlinearity;
-  bias: boolean;
-  batchFirst: boolean;
-  bidirectional: boolean;
-  projSize: number;
 }
 
 /** What the result tables group cases by: nn.RNN, nn.LSTM, nn.LSTM with proj_size, nn.GRU, and the three cells. */

@@ -1,4 +1,5 @@
 import { initStateDict, randomTensorData, seededRandom, type Mode, type StateDict, type Tensor } from '@recurrent/core';
+import { maxAbs } from './compare.js';
 import type { CaseConfig } from './format.js';
 import { moduleConfig } from './run.js';
 
@@ -90,12 +91,6 @@ export function fuzzCase(seed: number): FuzzCase {
     `I${I} H${H} L${L}${unbatched ? '' : ` N${N}`}${scale > 1 ? ` x${scale}` : ''}`,
   ].filter(Boolean).join(' ');
   return { seed, config, weights: initStateDict(moduleConfig(config), seed, mode), input, h0, c0, lengths, summary };
-}
-
-function maxAbs(values: ArrayLike<number>): number {
-  let max = 0;
-  for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i]!));
-  return max;
 }
 
 /** Compares an engine's result with the reference engine's (output, h_n, and c_n when the reference has one); returns what is wrong, or null. */

@@ -1,10 +1,11 @@
 import {
-  createGru, createLstm, createRnn, RnnError, type Backend, type Gradients, type Mode, type Nonlinearity, type StateDict, type Tensor,
+  createGru, createLstm, createRnn, type Backend, type Gradients, type Gru, type Lstm, type ResolvedConfig, type Rnn, type StateDict, type Tensor,
 } from '@recurrent/core';
 import { unpack } from 'msgpackr';
-import { isObject, vectorFileReader, type ModuleFamily, type Tensor64 } from './format.js';
-import { moduleConfig } from './run.js';
-import { EPSILON_F32, TOLERANCE } from './tolerance.js';
+import { describeError, exp, maxAbsDiff } from './compare.js';
+import { isObject, moduleFamily, vectorFileReader, type ModuleFamily, type Tensor64 } from './format.js';
+import { moduleConfig, runAndJudge } from './run.js';
+import { setTolerance } from './tolerance.js';
 
 /**
  * Gradient conformance: what generator/gradients.py writes (PyTorch autograd on nn.RNN, nn.LSTM, nn.GRU)
@@ -14,17 +15,8 @@ export const GRADIENT_FORMAT = 'recurrent-gradient-vectors';
 export const GRADIENT_VERSION = 1;
 export const GRADIENT_REGENERATE_COMMAND = 'pnpm --filter @recurrent/conformance generate:gradients';
 
-export interface GradientCaseConfig {
-  mode: Mode;
-  inputSize: number;
-  hiddenSize: number;
-  numLayers: number;
-  nonlinearity: Nonlinearity;
-  bias: boolean;
-  batchFirst: boolean;
-  bidirectional: boolean;
-  projSize: number;
-}
+/** A module's config as core resolves it (ResolvedConfig), less dropout (always 0 here). */
+export type GradientCaseConfig = Omit<ResolvedConfig, 'dropout'>;
 
 /** What loss.backward() left in .grad: for the input, h0, c0 (LSTM) and every parameter under its name. */
 export interface GradientSet<T> {
@@ -153,58 +145,53 @@ function named<T>(set: GradientSet<T>): [string, T][] {
   return list;
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let max = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    if (Number.isNaN(d)) return NaN; // NaN compares false with everything: it would slip through a max
-    if (d > max) max = d;
-  }
-  return max;
-}
-
-function maxAbs(values: ArrayLike<number>): number {
-  let max = 0;
-  for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i]!));
-  return max;
-}
-
 /**
  * The forward tolerance policy (tolerance.ts) over every gradient tensor at once:
  * max(K · max|torch32 − ref64|, FLOOR_ULPS · ε₃₂ · max(1, max|ref64|)), both maxima over all gradients.
  */
 export function gradientTolerance(c: Pick<GradientCase, 'torch32' | 'ref64'>): { torchError: number; tolerance: number } {
-  const want = named(c.ref64);
   const torch = new Map(named(c.torch32));
-  const torchError = Math.max(...want.map(([name, t]) => maxAbsDiff(torch.get(name)!.data, t.data)));
-  const magnitude = Math.max(1, ...want.map(([, t]) => maxAbs(t.data)));
-  return { torchError, tolerance: Math.max(TOLERANCE.K * torchError, TOLERANCE.FLOOR_ULPS * EPSILON_F32 * magnitude) };
+  return setTolerance(named(c.ref64).map(([name, t]) => [torch.get(name)!.data, t.data]));
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return `${error.name}${typeof code === 'string' ? `(${code})` : ''}: ${error.message}`;
-  }
-  return String(error);
+/** A model of any module with the case's backward call bound to it, and its weights in and out (trajectories train it). */
+export interface BackwardModel {
+  backend: string;
+  backward(): Promise<Gradients>;
+  stateDict(): StateDict;
+  loadStateDict(weights: StateDict): Promise<void>;
+  dispose(): void;
 }
 
-/** The case's model built as a user would (createRnn / createLstm / createGru), then its backward. */
-async function runBackward(backend: Backend, c: GradientCase): Promise<{ backend: string; got: Gradients }> {
+/** The case's model built as a user would (createRnn / createLstm / createGru); backward() is model.backward(input, hx, upstream, { lengths }). */
+export async function createBackwardModel(
+  backend: Backend,
+  c: Pick<GradientCase, 'config' | 'stateDict' | 'input' | 'h0' | 'c0' | 'lengths' | 'upstream'>,
+): Promise<BackwardModel> {
   const config = moduleConfig({ ...c.config, cell: false });
   const options = c.lengths === null ? undefined : { lengths: c.lengths };
   const upstream = Object.fromEntries(Object.entries(c.upstream).filter(([, t]) => t !== null));
+  const wrap = (model: Rnn | Gru | Lstm, backward: () => Promise<Gradients>): BackwardModel => ({
+    backend: model.backend,
+    backward,
+    stateDict: () => model.stateDict(),
+    loadStateDict: (weights) => model.loadStateDict(weights),
+    dispose: () => model.dispose(),
+  });
   if (c.config.mode === 'lstm') {
     const lstm = await createLstm(config, c.stateDict, backend);
-    try {
-      return { backend: lstm.backend, got: await lstm.backward(c.input, c.h0 === null || c.c0 === null ? undefined : [c.h0, c.c0], upstream, options) };
-    } finally {
-      lstm.dispose();
-    }
+    const hx: [Tensor, Tensor] | undefined = c.h0 === null || c.c0 === null ? undefined : [c.h0, c.c0];
+    return wrap(lstm, () => lstm.backward(c.input, hx, upstream, options));
   }
   const model = c.config.mode === 'gru' ? await createGru(config, c.stateDict, backend) : await createRnn(config, c.stateDict, backend);
+  return wrap(model, () => model.backward(c.input, c.h0 ?? undefined, upstream, options));
+}
+
+/** The case's model built, its backward run once. */
+async function runBackward(backend: Backend, c: GradientCase): Promise<{ backend: string; got: Gradients }> {
+  const model = await createBackwardModel(backend, c);
   try {
-    return { backend: model.backend, got: await model.backward(c.input, c.h0 ?? undefined, upstream, options) };
+    return { backend: model.backend, got: await model.backward() };
   } finally {
     model.dispose();
   }
@@ -235,7 +222,7 @@ export async function runGradientCase(backend: Backend, c: GradientCase, now: ()
   const { torchError, tolerance } = gradientTolerance(c);
   const result: GradientResult = {
     id: c.id,
-    module: c.config.mode === 'lstm' && c.config.projSize > 0 ? 'lstm-proj' : c.config.mode,
+    module: moduleFamily(c.config),
     features: c.features,
     engine: backend?.name ?? 'unknown',
     backend: backend?.name ?? 'unknown',
@@ -247,21 +234,7 @@ export async function runGradientCase(backend: Backend, c: GradientCase, now: ()
     tolerance,
     ms: 0,
   };
-  const start = now();
-  let got: Gradients;
-  try {
-    const ran = await runBackward(backend, c);
-    result.backend = ran.backend;
-    got = ran.got;
-  } catch (error) {
-    result.ms = now() - start;
-    result.reason = `threw ${describeError(error)}`;
-    return result;
-  }
-  result.ms = now() - start;
-  result.reason = judge(c, got, result);
-  result.passed = result.reason === null;
-  return result;
+  return runAndJudge(result, now, () => runBackward(backend, c), (got) => judge(c, got, result));
 }
 
 function judge(c: GradientCase, got: Gradients, result: GradientResult): string | null {
@@ -305,8 +278,6 @@ export interface GradientExclusion {
 export function exclusionFor(exclusions: readonly GradientExclusion[], result: Pick<GradientResult, 'engine' | 'module'>): GradientExclusion | undefined {
   return exclusions.find((e) => e.engine === result.engine && e.family === result.module);
 }
-
-const exp = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
 
 /** The gradient table of one engine: counts per module, excluded cases with their reason, failures first. */
 export function formatGradientTable(engine: string, results: readonly GradientResult[], exclusions: readonly GradientExclusion[]): string {

@@ -2,6 +2,7 @@ import {
   createGru, createGruCell, createLstm, createLstmCell, createRnn, createRnnCell,
   type Backend, type ForwardOptions, type GruConfig, type LstmConfig, type RnnConfig, type StateDict, type Tensor,
 } from '@recurrent/core';
+import { describeError } from './compare.js';
 import { moduleFamily, type CaseConfig, type ConformanceCase, type ModuleFamily, type Tensor64 } from './format.js';
 import { toleranceFor } from './tolerance.js';
 
@@ -164,14 +165,6 @@ function paddingProblem(c: ConformanceCase, output: Tensor): string | null {
   return null;
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return `${error.name}${typeof code === 'string' ? `(${code})` : ''}: ${error.message}`;
-  }
-  return String(error);
-}
-
 /** The engine's results and PyTorch's, as [name, got, want] for every tensor compared (c_n for an LSTM). */
 type Compared<T> = [name: string, got: ArrayLike<number>, want: T][];
 
@@ -243,29 +236,42 @@ function judge(c: ConformanceCase, got: Got, result: CaseResult): string | null 
  */
 export async function runCase(backend: Backend, c: ConformanceCase, now: () => number = () => performance.now()): Promise<CaseResult> {
   const result = emptyResult(backend, c, 'forward');
+  return runAndJudge(result, now, () => (c.config.cell ? runCell(c, backend) : runModule(c, backend)), (got) => judge(c, got, result));
+}
+
+/** A module case's forward, on the model built as a user would. */
+async function runModule(c: ConformanceCase, backend: Backend): Promise<{ backend: string; got: Got }> {
+  const model = await createCaseModel(c.config, c.stateDict, backend);
+  try {
+    return { backend: model.backend, got: await model.forward(c.input, c.h0, c.c0, c.lengths === null ? undefined : { lengths: c.lengths }) };
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * Times `ran` (building the model and running the case), records the backend that ran it, and judges what
+ * came back; a throw becomes the reason. Fills in `result` and returns it (forward and gradient cases).
+ */
+export async function runAndJudge<R extends { backend: string; ms: number; reason: string | null; passed: boolean }, Got>(
+  result: R,
+  now: () => number,
+  ran: () => Promise<{ backend: string; got: Got }>,
+  judgeGot: (got: Got) => string | null,
+): Promise<R> {
   const start = now();
   let got: Got;
   try {
-    if (c.config.cell) {
-      const ran = await runCell(c, backend);
-      result.backend = ran.backend;
-      got = ran.got;
-    } else {
-      const model = await createCaseModel(c.config, c.stateDict, backend);
-      result.backend = model.backend;
-      try {
-        got = await model.forward(c.input, c.h0, c.c0, c.lengths === null ? undefined : { lengths: c.lengths });
-      } finally {
-        model.dispose();
-      }
-    }
+    const done = await ran();
+    result.backend = done.backend;
+    got = done.got;
   } catch (error) {
     result.ms = now() - start;
     result.reason = `threw ${describeError(error)}`;
     return result;
   }
   result.ms = now() - start;
-  result.reason = judge(c, got, result);
+  result.reason = judgeGot(got);
   result.passed = result.reason === null;
   return result;
 }

@@ -1,3 +1,4 @@
+import { maxAbs, maxAbsDiff } from './compare.js';
 import type { ConformanceCase } from './format.js';
 
 /**
@@ -21,7 +22,7 @@ export const TOLERANCE = {
 /** float32 machine epsilon, 2^-23. */
 export const EPSILON_F32 = 2 ** -23;
 
-function maxAbs(values: ArrayLike<number>): number {
+function maxAbsFinite(values: ArrayLike<number>): number {
   let max = 0;
   // NaN and ±Inf that PyTorch itself produces (the non-finite cases) say nothing about magnitude.
   for (let i = 0; i < values.length; i++) if (Number.isFinite(values[i]!)) max = Math.max(max, Math.abs(values[i]!));
@@ -30,6 +31,20 @@ function maxAbs(values: ArrayLike<number>): number {
 
 export function toleranceFor(torchErrorVsRef64: number, c: { ref64: Pick<ConformanceCase['ref64'], 'hN'> & { output: ConformanceCase['ref64']['output']; cN?: ConformanceCase['ref64']['cN'] } }): number {
   // An LSTM's c_n is not squashed by tanh and can exceed the outputs: it counts in the magnitude too.
-  const magnitude = Math.max(1, c.ref64.output ? maxAbs(c.ref64.output.data) : 0, maxAbs(c.ref64.hN.data), c.ref64.cN ? maxAbs(c.ref64.cN.data) : 0);
-  return Math.max(TOLERANCE.K * torchErrorVsRef64, TOLERANCE.FLOOR_ULPS * EPSILON_F32 * magnitude);
+  const magnitude = Math.max(c.ref64.output ? maxAbsFinite(c.ref64.output.data) : 0, maxAbsFinite(c.ref64.hN.data), c.ref64.cN ? maxAbsFinite(c.ref64.cN.data) : 0);
+  return policyTolerance(torchErrorVsRef64, magnitude);
+}
+
+/** The policy's bound, given max |torch32 − ref64| and the largest |ref64|. */
+function policyTolerance(torchErrorVsRef64: number, magnitude: number): number {
+  return Math.max(TOLERANCE.K * torchErrorVsRef64, TOLERANCE.FLOOR_ULPS * EPSILON_F32 * Math.max(1, magnitude));
+}
+
+/**
+ * The policy over a set of tensors judged at once (every gradient; every weight after a training step):
+ * both maxima run over the whole set. Pairs are [PyTorch float32, float64 reference].
+ */
+export function setTolerance(pairs: readonly [torch32: ArrayLike<number>, ref64: ArrayLike<number>][]): { torchError: number; tolerance: number } {
+  const torchError = Math.max(...pairs.map(([torch, want]) => maxAbsDiff(torch, want)));
+  return { torchError, tolerance: policyTolerance(torchError, Math.max(0, ...pairs.map(([, want]) => maxAbs(want)))) };
 }

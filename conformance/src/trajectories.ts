@@ -1,10 +1,10 @@
-import { createGru, createLstm, createRnn, RnnError, type Backend, type Gradients, type Gru, type Lstm, type Rnn, type StateDict, type Tensor } from '@recurrent/core';
+import type { Backend, StateDict, Tensor } from '@recurrent/core';
 import { Adam, AdamW, SGD, clipGradNorm, type AdamOptions, type Optimizer, type SgdOptions } from '@recurrent/optim';
 import { unpack } from 'msgpackr';
-import { isObject, vectorFileReader, type ModuleFamily, type Tensor64 } from './format.js';
-import { exclusionFor, type GradientCaseConfig, type GradientExclusion } from './gradients.js';
-import { moduleConfig } from './run.js';
-import { EPSILON_F32, TOLERANCE } from './tolerance.js';
+import { describeError, exp, maxAbsDiff } from './compare.js';
+import { isObject, moduleFamily, vectorFileReader, type ModuleFamily, type Tensor64 } from './format.js';
+import { createBackwardModel, exclusionFor, type BackwardModel, type GradientCaseConfig, type GradientExclusion } from './gradients.js';
+import { setTolerance } from './tolerance.js';
 
 /**
  * Training-trajectory conformance: what generator/trajectories.py writes (a model trained `steps` steps by
@@ -131,75 +131,19 @@ export interface TrajectoryResult {
   ms: number;
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let max = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    if (Number.isNaN(d)) return NaN; // NaN compares false with everything: it would slip through a max
-    if (d > max) max = d;
-  }
-  return max;
-}
-
-function maxAbs(values: ArrayLike<number>): number {
-  let max = 0;
-  for (let i = 0; i < values.length; i++) max = Math.max(max, Math.abs(values[i]!));
-  return max;
-}
-
 /**
  * The forward tolerance policy (tolerance.ts) applied to the weights after step `s`, both maxima over
  * every weight: max(K · max|torch32 − ref64|, FLOOR_ULPS · ε₃₂ · max(1, max|ref64|)).
  */
 export function trajectoryTolerance(c: Pick<TrajectoryCase, 'torch32' | 'ref64'>, s: number): { torchError: number; tolerance: number } {
-  const want = Object.entries(c.ref64[s]!);
   const torch = c.torch32[s]!;
-  const torchError = Math.max(...want.map(([name, t]) => maxAbsDiff(torch[name]!.data, t.data)));
-  const magnitude = Math.max(1, ...want.map(([, t]) => maxAbs(t.data)));
-  return { torchError, tolerance: Math.max(TOLERANCE.K * torchError, TOLERANCE.FLOOR_ULPS * EPSILON_F32 * magnitude) };
-}
-
-function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return `${error.name}${typeof code === 'string' ? `(${code})` : ''}: ${error.message}`;
-  }
-  return String(error);
+  return setTolerance(Object.entries(c.ref64[s]!).map(([name, t]) => [torch[name]!.data, t.data]));
 }
 
 function createOptimizer(c: TrajectoryCase, params: StateDict): Optimizer {
   const { name, options } = c.optimizer;
   if (name === 'sgd') return new SGD(params, options as unknown as SgdOptions);
   return name === 'adam' ? new Adam(params, options as AdamOptions) : new AdamW(params, options as AdamOptions);
-}
-
-/** One training model of any module: backward for the case's call, and the weights in and out. */
-interface TrainingModel {
-  backend: string;
-  backward(): Promise<Gradients>;
-  stateDict(): StateDict;
-  loadStateDict(weights: StateDict): Promise<void>;
-  dispose(): void;
-}
-
-async function createTrainingModel(backend: Backend, c: TrajectoryCase): Promise<TrainingModel> {
-  const config = moduleConfig({ ...c.config, cell: false });
-  const options = c.lengths === null ? undefined : { lengths: c.lengths };
-  const upstream = Object.fromEntries(Object.entries(c.upstream).filter(([, t]) => t !== null));
-  const wrap = (model: Rnn | Gru | Lstm, backward: () => Promise<Gradients>): TrainingModel => ({
-    backend: model.backend,
-    backward,
-    stateDict: () => model.stateDict(),
-    loadStateDict: (weights) => model.loadStateDict(weights),
-    dispose: () => model.dispose(),
-  });
-  if (c.config.mode === 'lstm') {
-    const lstm = await createLstm(config, c.stateDict, backend);
-    const hx: [Tensor, Tensor] | undefined = c.h0 === null || c.c0 === null ? undefined : [c.h0, c.c0];
-    return wrap(lstm, () => lstm.backward(c.input, hx, upstream, options));
-  }
-  const model = c.config.mode === 'gru' ? await createGru(config, c.stateDict, backend) : await createRnn(config, c.stateDict, backend);
-  return wrap(model, () => model.backward(c.input, c.h0 ?? undefined, upstream, options));
 }
 
 /**
@@ -210,7 +154,7 @@ async function createTrainingModel(backend: Backend, c: TrajectoryCase): Promise
 export async function runTrajectoryCase(backend: Backend, c: TrajectoryCase, now: () => number = () => performance.now()): Promise<TrajectoryResult> {
   const result: TrajectoryResult = {
     id: c.id,
-    module: c.config.mode === 'lstm' && c.config.projSize > 0 ? 'lstm-proj' : c.config.mode,
+    module: moduleFamily(c.config),
     features: c.features,
     engine: backend?.name ?? 'unknown',
     backend: backend?.name ?? 'unknown',
@@ -226,9 +170,9 @@ export async function runTrajectoryCase(backend: Backend, c: TrajectoryCase, now
     ms: 0,
   };
   const start = now();
-  let model: TrainingModel | null = null;
+  let model: BackwardModel | null = null;
   try {
-    model = await createTrainingModel(backend, c);
+    model = await createBackwardModel(backend, c);
     result.backend = model.backend;
     const params = model.stateDict();
     const optimizer = createOptimizer(c, params);
@@ -269,8 +213,6 @@ export async function runTrajectoryCase(backend: Backend, c: TrajectoryCase, now
   }
   return result;
 }
-
-const exp = (x: number) => (Number.isFinite(x) ? x.toExponential(2) : String(x));
 
 /** The trajectory table of one engine: counts per module, excluded cases with their reason, failures first. */
 export function formatTrajectoryTable(engine: string, results: readonly TrajectoryResult[], exclusions: readonly GradientExclusion[]): string {

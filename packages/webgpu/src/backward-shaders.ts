@@ -20,7 +20,7 @@
  * Per-row layouts: rows r = t·N + b of the time-major layout, directions side by side within a row.
  */
 import {
-  GEMM_TILES, activationsOf, constants, declarations, gemmTileCode, perStepEntry, stepForwardCode, stepProjectCode,
+  GEMM_TILES, activationsOf, constants, declarations, gemmTileCode, perStepEntry, stepForwardBindings, stepForwardCode, stepProjectCode,
   type Binding, type CellShape, type Kernel, type StepStates,
 } from './shaders.js';
 
@@ -46,10 +46,20 @@ export function tapeWidth(shape: CellShape): number {
 const STEP_STRUCT = 'struct Step { step: u32, L: u32, N: u32, half: u32, parity: u32, pad0: u32, pad1: u32, pad2: u32 }';
 export const STEP_UNIFORM_BYTES = 32;
 
-function tapeConstants(shape: CellShape): string {
-  return `${constants(shape)}
+/** A kernel on the per-step uniform (STEP_STRUCT) with the sizes and the tape's constants: the tape's, the step backward's. */
+function stepKernel(shape: CellShape, bindings: Binding<string>[], code: string): TrainingKernel {
+  return {
+    bindings,
+    uniformBytes: STEP_UNIFORM_BYTES,
+    code: /* wgsl */ `
+${STEP_STRUCT}
+${declarations('Step', bindings)}
+
+${constants(shape)}
 const S = ${savedBlocks(shape)}u;   // saved blocks of H per row of the tape
-const TW = ${tapeWidth(shape)}u;  // tape floats per (step, element, direction)`;
+const TW = ${tapeWidth(shape)}u;  // tape floats per (step, element, direction)
+${code}`,
+  };
 }
 
 /**
@@ -60,16 +70,11 @@ const TW = ${tapeWidth(shape)}u;  // tape floats per (step, element, direction)`
  */
 export function tapeShader(shape: CellShape): TrainingKernel {
   const { mode, projSize: P } = shape;
-  const bindings: Binding<string>[] = [
-    { name: 'W_hhT', type: 'f32', writable: false, doc: '(D, HO, G·H)' },
-    { name: 'projected', type: 'f32', writable: false, doc: '(L, N, D·G·H)' },
-    { name: 'lengths', type: 'u32', writable: false, doc: '(N)' },
-    { name: 'state', type: 'f32', writable: true, doc: 'two halves of h (D, N, HO), c (D, N, H)' },
-    { name: 'output', type: 'f32', writable: true, doc: '(L, N, D·HO)' },
-    { name: 'tape', type: 'f32', writable: true, doc: '(L, N, D, TW)' },
-  ];
-  if (mode === 'gru') bindings.push({ name: 'b_hn', type: 'f32', writable: false, doc: '(D, H)' });
-  if (P > 0) bindings.push({ name: 'W_hrT', type: 'f32', writable: false, doc: '(D, H, P)' });
+  const bindings = stepForwardBindings<string>(
+    shape,
+    [{ name: 'state', type: 'f32', writable: true, doc: 'two halves of h (D, N, HO), c (D, N, H)' }],
+    [{ name: 'tape', type: 'f32', writable: true, doc: '(L, N, D, TW)' }],
+  );
   const saved =
     mode === 'rnn'
       ? ['h']
@@ -86,18 +91,9 @@ export function tapeShader(shape: CellShape): TrainingKernel {
   const save = `let tp = ((t * N + b) * D + d) * TW;
   ${saved.map((v, q) => `tape[tp + ${q}u * H + j] = ${v};`).join('\n  ')}
   if (j < HO) { tape[tp + S * H + j] = state[rd + hs + j]; }`;
-  return {
-    bindings,
-    uniformBytes: STEP_UNIFORM_BYTES,
-    code: /* wgsl */ `
-${STEP_STRUCT}
-${declarations('Step', bindings)}
-
-${tapeConstants(shape)}
-${activationsOf('f32')}
+  return stepKernel(shape, bindings, /* wgsl */ `${activationsOf('f32')}
 ${stepForwardCode(shape, states, { save, unprojected: 'tape[tp + S * H + HO + j]' })}
-${P > 0 ? stepProjectCode(states, { array: 'tape', offset: '((t * N + b) * D + d) * TW + S * H + HO' }) : ''}`,
-  };
+${P > 0 ? stepProjectCode(states, { array: 'tape', offset: '((t * N + b) * D + d) * TW + S * H + HO' }) : ''}`);
 }
 
 /**
@@ -157,11 +153,15 @@ function cellBackwardCode(shape: CellShape): string {
 export function stepBackwardShader(shape: CellShape): { cell: TrainingKernel; hidden: TrainingKernel } {
   const { mode, gates: G, projSize: P } = shape;
   const gru = mode === 'gru';
-  const cellBindings: Binding<string>[] = [
+  // What both kernels bind first.
+  const step: Binding<string>[] = [
     { name: 'tape', type: 'f32', writable: false, doc: '(L, N, D, TW)' },
     { name: 'lengths', type: 'u32', writable: false, doc: '(N)' },
     { name: 'dstate', type: 'f32', writable: true, doc: 'two halves of dh (D, N, HO), then dc (D, N, H)' },
     { name: 'grad_out', type: 'f32', writable: false, doc: '(L, N, D·HO): ∂L/∂output' },
+  ];
+  const cellBindings: Binding<string>[] = [
+    ...step,
     { name: 'dgx', type: 'f32', writable: true, doc: '(L, N, D·G·H): ∂L/∂(x·W_ihᵀ + b_ih)' },
   ];
   if (gru) cellBindings.push({ name: 'dgh', type: 'f32', writable: true, doc: '(L, N, D·G·H): ∂L/∂(h·W_hhᵀ + b_hh)' });
@@ -181,30 +181,17 @@ export function stepBackwardShader(shape: CellShape): { cell: TrainingKernel; hi
   let out = (t * N + b) * D * HO + d * HO;
   let tp = ((t * N + b) * D + d) * TW;
   let gr = ((t * N + b) * D + d) * G * H;`;
-  const cell = /* wgsl */ `
-${STEP_STRUCT}
-${declarations('Step', cellBindings)}
-
-${tapeConstants(shape)}
-${perStepEntry('main', 'j', 'H', `${offsets}
+  const cell = stepKernel(shape, cellBindings, perStepEntry('main', 'j', 'H', `${offsets}
   if (t >= lengths[b]) { return; }
   let cs = 2u * dims.half + (d * N + b) * H;
   ${dhCell}
-  ${cellBackwardCode(shape)}`)}`;
+  ${cellBackwardCode(shape)}`));
   const hiddenBindings: Binding<string>[] = [
-    { name: 'tape', type: 'f32', writable: false, doc: '(L, N, D, TW)' },
-    { name: 'lengths', type: 'u32', writable: false, doc: '(N)' },
-    { name: 'dstate', type: 'f32', writable: true, doc: 'two halves of dh (D, N, HO), then dc (D, N, H)' },
-    { name: 'grad_out', type: 'f32', writable: false, doc: '(L, N, D·HO)' },
+    ...step,
     { name: 'dgh', type: 'f32', writable: false, doc: '(L, N, D·G·H): the gate gradients W_hh sees' },
     { name: 'W_hhT', type: 'f32', writable: false, doc: '(D, HO, G·H)' },
   ];
-  const hidden = /* wgsl */ `
-${STEP_STRUCT}
-${declarations('Step', hiddenBindings)}
-
-${tapeConstants(shape)}
-${perStepEntry('main', 'k', 'HO', `${offsets}
+  const hidden = stepKernel(shape, hiddenBindings, perStepEntry('main', 'k', 'HO', `${offsets}
   let next = (1u - dims.parity) * dims.half + (d * N + b) * HO + k;
   if (t >= lengths[b]) {
     dstate[next] = dstate[hs + k];
@@ -219,11 +206,8 @@ ${perStepEntry('main', 'k', 'HO', `${offsets}
   var sum = (s.x + s.y) + (s.z + s.w);
   for (; r < G * H; r++) { sum = fma(dgh[gr + r], W_hhT[w + r], sum); }
   ${gru ? '// The GRU\'s h_t = n + z⊙(h_{t-1} − n) also reads h_{t-1} directly.\n  sum += (dstate[hs + k] + grad_out[out + k]) * tape[tp + H + k];' : ''}
-  dstate[next] = sum;`)}`;
-  return {
-    cell: { code: cell, bindings: cellBindings, uniformBytes: STEP_UNIFORM_BYTES },
-    hidden: { code: hidden, bindings: hiddenBindings, uniformBytes: STEP_UNIFORM_BYTES },
-  };
+  dstate[next] = sum;`));
+  return { cell, hidden };
 }
 
 /** The uniform of gemmVariantShader and columnSumShader: 16 u32s. */
@@ -270,9 +254,20 @@ const GEMM_STRUCT = `struct Gemm {
   tile0: u32, k0: u32, k1: u32, pad: u32,
 }`;
 
-const ROW_RUNS = `
+/** A kernel on the Gemm uniform (gemmUniform), with runs(r): whether row r of the time-major layout runs. */
+function gemmFamilyKernel(bindings: Binding<string>[], code: string): TrainingKernel {
+  return {
+    bindings,
+    uniformBytes: GEMM_UNIFORM_BYTES,
+    code: /* wgsl */ `
+${GEMM_STRUCT}
+${declarations('Gemm', bindings)}
+
 // Row r = t·batch + b of the time-major layout runs when t < lengths[b].
-fn runs(r: u32) -> bool { return r / dims.batch < lengths[r % dims.batch]; }`;
+fn runs(r: u32) -> bool { return r / dims.batch < lengths[r % dims.batch]; }
+${code}`,
+  };
+}
 
 /**
  * C[z] (M, N) = op(A[z]) · op(B[z]) (+ bias), z = workgroup z. With `transposeA`, A is stored (K, M)
@@ -291,14 +286,7 @@ export function gemmVariantShader(transposeA: boolean, transposeB: boolean): Tra
   ];
   const a = transposeA ? 'k * dims.lda + m' : 'm * dims.lda + k';
   const b = transposeB ? 'n * dims.ldb + k' : 'k * dims.ldb + n';
-  return {
-    bindings,
-    uniformBytes: GEMM_UNIFORM_BYTES,
-    code: /* wgsl */ `
-${GEMM_STRUCT}
-${declarations('Gemm', bindings)}
-${ROW_RUNS}
-
+  return gemmFamilyKernel(bindings, /* wgsl */ `
 ${GEMM_TILES}
 
 fn loadA(m: u32, k: u32, z: u32) -> f32 {
@@ -346,8 +334,7 @@ fn store(m: u32, n0: u32, z: u32, values: vec4f) {
     }
   }
 }
-`,
-  };
+`);
 }
 
 /**
@@ -360,14 +347,7 @@ export function columnSumShader(): TrainingKernel {
     { name: 'lengths', type: 'u32', writable: false, doc: '(batch)' },
     { name: 'C', type: 'f32', writable: true, doc: '(M) at cOff' },
   ];
-  return {
-    bindings,
-    uniformBytes: GEMM_UNIFORM_BYTES,
-    code: /* wgsl */ `
-${GEMM_STRUCT}
-${declarations('Gemm', bindings)}
-${ROW_RUNS}
-
+  return gemmFamilyKernel(bindings, /* wgsl */ `
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3u) {
   let m = id.x;
@@ -378,6 +358,5 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
   }
   C[dims.cOff + m] = sum;
 }
-`,
-  };
+`);
 }

@@ -23,10 +23,10 @@ import {
   columnSumShader, gemmUniform, gemmVariantShader, savedBlocks, stepBackwardShader, tapeShader, tapeWidth,
   type GemmDims, type TrainingKernel,
 } from './backward-shaders.js';
-import { deviceLostError, isDeviceLoss, scoped, type DeviceState } from './gpu.js';
+import { Usage, deviceLostError, isDeviceLoss, scoped, type DeviceState } from './gpu.js';
 import { GEMM_DEPTH, GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT } from './shaders.js';
 import { Pace, submitBlocks, type Block } from './submit.js';
-import type { LayerBuffers } from './weights.js';
+import { layeredStates, type LayerBuffers } from './weights.js';
 
 /** What the model lends its backward: the device, its weights and its buffer pool. */
 export interface TrainingHost {
@@ -42,12 +42,6 @@ export interface TrainingHost {
   /** The RnnError for an error the GPU reported (or a rejected read-back) for a backward holding `bytes`. */
   failure(error: unknown, bytes: number): Error;
 }
-
-const Usage = {
-  storage: 0x0080 | 0x0004 | 0x0008, // STORAGE | COPY_SRC | COPY_DST
-  uniform: 0x0040 | 0x0008, // UNIFORM | COPY_DST
-  readBack: 0x0001 | 0x0008, // MAP_READ | COPY_DST
-} as const;
 
 interface Compiled {
   kernel: TrainingKernel;
@@ -258,16 +252,10 @@ export class Backpropagation {
     queue.writeBuffer(x0, 0, input.buffer, input.byteOffset, input.byteLength);
     const lengthsBuffer = acquire(N * 4);
     queue.writeBuffer(lengthsBuffer, 0, lengths === null ? new Uint32Array(N).fill(L) : Uint32Array.from(lengths));
-    const states = new Float32Array(numLayers * (hBytes + cBytes) / 4);
-    if (h0 !== null) states.set(h0);
-    if (c0 !== null) states.set(c0, (numLayers * hBytes) / 4);
-    const initial = acquire(states.byteLength);
-    queue.writeBuffer(initial, 0, states);
-    const upstreamStates = new Float32Array(numLayers * (hBytes + cBytes) / 4);
-    if (gradHN !== null) upstreamStates.set(gradHN);
-    if (gradCN !== null) upstreamStates.set(gradCN, (numLayers * hBytes) / 4);
-    const upstream = acquire(upstreamStates.byteLength);
-    queue.writeBuffer(upstream, 0, upstreamStates);
+    const initial = acquire(numLayers * (hBytes + cBytes));
+    queue.writeBuffer(initial, 0, layeredStates(numLayers, hBytes, cBytes, h0, c0));
+    const upstream = acquire(numLayers * (hBytes + cBytes));
+    queue.writeBuffer(upstream, 0, layeredStates(numLayers, hBytes, cBytes, gradHN, gradCN));
     const gradOut = acquire(R * D * HO * 4);
     if (gradOutput !== null) queue.writeBuffer(gradOut, 0, gradOutput.buffer, gradOutput.byteOffset, gradOutput.byteLength);
 

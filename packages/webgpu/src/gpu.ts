@@ -44,6 +44,18 @@ export function isDeviceLoss(state: DeviceState, error: unknown): boolean {
   return state.lost !== null || (error instanceof Error && error.name === 'AbortError');
 }
 
+/**
+ * The GPU buffer usages (GPUBufferUsage flags) of a model's and its backward's buffers: they share one
+ * pool, which reuses a free buffer only for the same usage.
+ */
+export const Usage = {
+  storageIn: 0x0080 | 0x0008, // STORAGE | COPY_DST
+  storageOut: 0x0080 | 0x0004, // STORAGE | COPY_SRC
+  storage: 0x0080 | 0x0004 | 0x0008, // STORAGE | COPY_SRC | COPY_DST
+  uniform: 0x0040 | 0x0008, // UNIFORM | COPY_DST
+  readBack: 0x0001 | 0x0008, // MAP_READ | COPY_DST
+} as const;
+
 /** A GPU device and what is known about where it came from. */
 export interface AcquiredDevice {
   device: GPUDevice;

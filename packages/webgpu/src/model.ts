@@ -1,11 +1,11 @@
 import type { BackwardPlan, EngineGradients, EngineModel, EngineResult, EngineStream, ForwardPlan, ModelPlan, StreamPlan, StreamStart } from '@recurrent/core';
 import { RnnError, abortable, isRnnError, resultArrays, throwIfAborted } from '@recurrent/core';
-import { checkDevice, deviceLostError, gpuFailure, isDeviceLoss, scoped, type DeviceState } from './gpu.js';
+import { Usage, checkDevice, deviceLostError, gpuFailure, isDeviceLoss, scoped, type DeviceState } from './gpu.js';
 import { Backpropagation } from './backward.js';
 import { checkForwardLimits, checkModelLimits, persistentMisfit, type ModelSizes } from './limits.js';
 import { GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT, gemmShader, persistentRecurrenceShader, recurrenceShader, type Kernel, type Resource } from './shaders.js';
 import { Pace, submitBlocks, type Block } from './submit.js';
-import { layerArrays, type LayerBuffers } from './weights.js';
+import { layerArrays, layeredStates, type LayerBuffers } from './weights.js';
 
 export type { DeviceState } from './gpu.js';
 
@@ -27,14 +27,6 @@ export interface Timings {
 }
 
 type Phase = 'projection' | 'recurrence' | 'readBack';
-
-const Usage = {
-  storageIn: 0x0080 | 0x0008, // STORAGE | COPY_DST
-  storageOut: 0x0080 | 0x0004, // STORAGE | COPY_SRC
-  state: 0x0080 | 0x0004 | 0x0008, // STORAGE | COPY_SRC | COPY_DST
-  uniform: 0x0040 | 0x0008, // UNIFORM | COPY_DST
-  readBack: 0x0001 | 0x0008, // MAP_READ | COPY_DST
-} as const;
 
 /** Free GPU buffers by usage, reused by later shapes; every buffer ever made is destroyed on dispose. */
 class BufferPool {
@@ -283,11 +275,8 @@ export class WebGpuModel implements EngineModel {
     // The held states' first home: h0 then c0 as StateEnds lays them out, zeros where not given.
     const upload = (): [GPUBuffer, GPUBuffer] => {
       const size = numLayers * (bytes.h + bytes.c);
-      const pair: [GPUBuffer, GPUBuffer] = [this.pool.acquire(size, Usage.state), this.pool.acquire(size, Usage.state)];
-      const initial = new Float32Array(size / 4);
-      if (from?.h0) initial.set(from.h0);
-      if (from?.c0 && this.lstm) initial.set(from.c0, (numLayers * bytes.h) / 4);
-      this.device.queue.writeBuffer(pair[0], 0, initial);
+      const pair: [GPUBuffer, GPUBuffer] = [this.pool.acquire(size, Usage.storage), this.pool.acquire(size, Usage.storage)];
+      this.device.queue.writeBuffer(pair[0], 0, layeredStates(numLayers, bytes.h, bytes.c, from?.h0, from?.c0));
       side = 0;
       return pair;
     };
@@ -690,10 +679,10 @@ export class WebGpuModel implements EngineModel {
     const x = acquire(L * N * layers[0]!.inputSize * 4, Usage.storageIn);
     const ends: StateEnds[] =
       held === null
-        ? [{ state0: acquire(numLayers * (bytes.h + bytes.c), Usage.state), stateN: acquire(numLayers * (bytes.h + bytes.c), Usage.state) }]
+        ? [{ state0: acquire(numLayers * (bytes.h + bytes.c), Usage.storage), stateN: acquire(numLayers * (bytes.h + bytes.c), Usage.storage) }]
         : [{ state0: held[0], stateN: held[1] }, { state0: held[1], stateN: held[0] }];
     const lengths = acquire(N * 4, Usage.storageIn);
-    const projected = acquire(L * N * D * G * H * 4, Usage.state);
+    const projected = acquire(L * N * D * G * H * 4, Usage.storage);
     const outputs: [GPUBuffer, GPUBuffer] = [acquire(outputBytes, Usage.storageOut), acquire(outputBytes, Usage.storageOut)];
     const readBytes = outputBytes + numLayers * (bytes.h + bytes.c);
     const readBack = acquire(readBytes, Usage.readBack);
@@ -728,8 +717,8 @@ export class WebGpuModel implements EngineModel {
     if (this.kernel === 'persistent') {
       recurGroups = layers.map((layer, index) => ends.map(({ state0, stateN }) => this.recurGroup(dims, { ...weights(layer), state0, stateN, output: outputs[index % 2]! })));
     } else {
-      states = [acquire(bytes.h + bytes.c, Usage.state), acquire(bytes.h + bytes.c, Usage.state)];
-      const u = P > 0 ? acquire(D * N * H * 4, Usage.state) : undefined;
+      states = [acquire(bytes.h + bytes.c, Usage.storage), acquire(bytes.h + bytes.c, Usage.storage)];
+      const u = P > 0 ? acquire(D * N * H * 4, Usage.storage) : undefined;
       const steps = uniforms(Array.from({ length: L }, (_, step) => [step, L, N, bytes.h / 4]));
       recurGroups = layers.map((layer, index) => {
         const output = outputs[index % 2]!;

@@ -284,6 +284,26 @@ const P = ${P}u;   // projection size (0: none)
 const D = ${D}u;`;
 }
 
+type StepForwardResource = 'W_hhT' | 'projected' | 'lengths' | 'output' | 'b_hn' | 'W_hrT';
+
+/**
+ * What a per-step forward (stepForwardCode, stepProjectCode) binds: W_hhT, projected, lengths, its
+ * `states`, output, its `own`, then the GRU's b_hn and a projected LSTM's W_hrT.
+ */
+export function stepForwardBindings<Name extends string>(shape: CellShape, states: Binding<Name>[], own: Binding<Name>[]): Binding<Name | StepForwardResource>[] {
+  const bindings: Binding<Name | StepForwardResource>[] = [
+    { name: 'W_hhT', type: 'f32', writable: false, doc: '(D, HO, G·H): W_hhT[d][k][q·H + j] = W_hh[d][q·H + j][k]' },
+    { name: 'projected', type: 'f32', writable: false, doc: '(L, N, D·G·H)' },
+    { name: 'lengths', type: 'u32', writable: false, doc: '(N)' },
+    ...states,
+    { name: 'output', type: 'f32', writable: true, doc: '(L, N, D·HO)' },
+    ...own,
+  ];
+  if (shape.mode === 'gru') bindings.push({ name: 'b_hn', type: 'f32', writable: false, doc: '(D, H): b_hh of gate n' });
+  if (shape.projSize > 0) bindings.push({ name: 'W_hrT', type: 'f32', writable: false, doc: '(D, H, P): W_hrT[d][k][p] = W_hr[d][p][k]' });
+  return bindings;
+}
+
 /**
  * An entry point of a per-step kernel (the forward's, the tape's, the backward's): one step of one
  * layer, both directions in the same dispatch. Invocation (x, y, z) takes `unit` x (up to `count`) of
@@ -391,22 +411,12 @@ export function stepProjectCode(states: StepStates, u: StateArray): string {
  * short element starts from h0 (c0) at its own last step (PackedSequence semantics).
  */
 export function recurrenceShader(shape: CellShape): Kernel {
-  const { mode, projSize: P } = shape;
-  const bindings: Binding[] = [
-    { name: 'W_hhT', type: 'f32', writable: false, doc: '(D, HO, G·H): W_hhT[d][k][q·H + j] = W_hh[d][q·H + j][k]' },
-    { name: 'projected', type: 'f32', writable: false, doc: '(L, N, D·G·H)' },
-    { name: 'lengths', type: 'u32', writable: false, doc: '(N)' },
+  const { projSize: P } = shape;
+  const bindings: Binding[] = stepForwardBindings<Resource>(shape, [
     { name: 'state_prev', type: 'f32', writable: false, doc: 'h (D, N, HO), then an LSTM\'s c (D, N, H) at dims.cOffset' },
     { name: 'state_next', type: 'f32', writable: true, doc: 'the same' },
-    { name: 'output', type: 'f32', writable: true, doc: '(L, N, D·HO)' },
-  ];
-  if (mode === 'gru') bindings.push({ name: 'b_hn', type: 'f32', writable: false, doc: '(D, H): b_hh of gate n' });
-  if (P > 0) {
-    bindings.push(
-      { name: 'W_hrT', type: 'f32', writable: false, doc: '(D, H, P): W_hrT[d][k][p] = W_hr[d][p][k]' },
-      { name: 'u', type: 'f32', writable: true, doc: '(D, N, H): o ⊙ tanh(c_t), before the projection' },
-    );
-  }
+  ], []);
+  if (P > 0) bindings.push({ name: 'u', type: 'f32', writable: true, doc: '(D, N, H): o ⊙ tanh(c_t), before the projection' });
   const states: StepStates = { prelude: '', prev: { array: 'state_prev', offset: '' }, next: { array: 'state_next', offset: '' }, cOffset: 'dims.cOffset' };
   return {
     bindings,

@@ -22,6 +22,17 @@ export interface LayerBuffers extends LayerWeights<GPUBuffer> {
   inputSize: number;
 }
 
+/**
+ * States of every layer as the kernels keep them: h (layers, one layer's `hBytes`) then an LSTM's c
+ * (layers, `cBytes` each, 0 otherwise), zeros where not given.
+ */
+export function layeredStates(numLayers: number, hBytes: number, cBytes: number, h: Float32Array | null | undefined, c: Float32Array | null | undefined): Float32Array<ArrayBuffer> {
+  const states = new Float32Array((numLayers * (hBytes + cBytes)) / 4);
+  if (h) states.set(h);
+  if (c && cBytes > 0) states.set(c, (numLayers * hBytes) / 4);
+  return states;
+}
+
 /** Each direction's (rows, cols) matrix transposed to (cols, rows), directions one after another. */
 function transposed(matrices: Float32Array[], rows: number, cols: number): Float32Array {
   const out = new Float32Array(matrices.length * rows * cols);

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RnnError } from '@recurrent/core';
 import { MODULE_FAMILIES } from './format.js';
+import { readConformanceFile, specHash } from './node.js';
 import { decodeGradientCase, decodeGradientManifest, type GradientCase, type GradientExclusion, type GradientManifest, type GradientManifestEntry } from './gradients.js';
 
 /** conformance/gradients/: spec/, vectors/ and exclusions.json, found next to this file (src/ or dist/). */
@@ -12,13 +11,7 @@ export const GRADIENT_VECTORS_DIR = join(GRADIENTS_DIR, 'vectors');
 export const GRADIENT_SPEC_DIR = join(GRADIENTS_DIR, 'spec');
 export const GRADIENT_EXCLUSIONS_FILE = join(GRADIENTS_DIR, 'exclusions.json');
 
-function read(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (cause) {
-    throw new RnnError('format', `Gradient conformance file ${path} cannot be read (${(cause as Error).message})`, { file: path }, { cause });
-  }
-}
+const read = (path: string): Buffer => readConformanceFile(path, 'Gradient conformance');
 
 export function loadGradientManifest(dir = GRADIENT_VECTORS_DIR): GradientManifest {
   const file = join(dir, 'manifest.json');
@@ -48,9 +41,5 @@ export function loadGradientExclusions(file = GRADIENT_EXCLUSIONS_FILE): Gradien
 
 /** sha256 over gradients/spec/*.json in name order (name, NUL, bytes, NUL), as generator/gradients.py records it. */
 export function gradientSpecHash(dir = GRADIENT_SPEC_DIR): string {
-  const hash = createHash('sha256');
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
-    hash.update(Buffer.concat([Buffer.from(name), Buffer.from([0]), readFileSync(join(dir, name)), Buffer.from([0])]));
-  }
-  return hash.digest('hex');
+  return specHash(dir);
 }

@@ -24,22 +24,23 @@ export const CHROMIUM_ARGS = [
 export const VECTORS_DIR = fileURLToPath(new URL('../vectors/', import.meta.url));
 export const SPEC_DIR = fileURLToPath(new URL('../spec/', import.meta.url));
 
-function read(path: string): Buffer {
+/** A conformance file's bytes; one that cannot be read is an RnnError('format') that says which kind of file (`label`) and where. */
+export function readConformanceFile(path: string, label = 'Conformance vector'): Buffer {
   try {
     return readFileSync(path);
   } catch (cause) {
-    throw new RnnError('format', `Conformance vector file ${path} cannot be read (${(cause as Error).message})`, { file: path }, { cause });
+    throw new RnnError('format', `${label} file ${path} cannot be read (${(cause as Error).message})`, { file: path }, { cause });
   }
 }
 
 export function loadManifest(dir = VECTORS_DIR): Manifest {
   const file = join(dir, 'manifest.json');
-  return decodeManifest(read(file).toString('utf8'), file);
+  return decodeManifest(readConformanceFile(file).toString('utf8'), file);
 }
 
 export function loadCase(entry: Pick<ManifestEntry, 'file'>, dir = VECTORS_DIR): ConformanceCase {
   const file = join(dir, entry.file);
-  return decodeCase(read(file), file);
+  return decodeCase(readConformanceFile(file), file);
 }
 
 /**

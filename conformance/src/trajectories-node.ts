@@ -1,22 +1,14 @@
-import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RnnError } from '@recurrent/core';
 import { decodeTrajectoryCase, decodeTrajectoryManifest, type TrajectoryCase, type TrajectoryManifest, type TrajectoryManifestEntry } from './trajectories.js';
+import { readConformanceFile, specHash } from './node.js';
 
 /** conformance/trajectories/: spec/ and vectors/, found next to this file (src/ or dist/). */
 export const TRAJECTORIES_DIR = fileURLToPath(new URL('../trajectories/', import.meta.url));
 export const TRAJECTORY_VECTORS_DIR = join(TRAJECTORIES_DIR, 'vectors');
 export const TRAJECTORY_SPEC_DIR = join(TRAJECTORIES_DIR, 'spec');
 
-function read(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (cause) {
-    throw new RnnError('format', `Trajectory conformance file ${path} cannot be read (${(cause as Error).message})`, { file: path }, { cause });
-  }
-}
+const read = (path: string): Buffer => readConformanceFile(path, 'Trajectory conformance');
 
 export function loadTrajectoryManifest(dir = TRAJECTORY_VECTORS_DIR): TrajectoryManifest {
   const file = join(dir, 'manifest.json');
@@ -30,9 +22,5 @@ export function loadTrajectoryCase(entry: Pick<TrajectoryManifestEntry, 'file'>,
 
 /** sha256 over trajectories/spec/*.json in name order (name, NUL, bytes, NUL), as generator/trajectories.py records it. */
 export function trajectorySpecHash(dir = TRAJECTORY_SPEC_DIR): string {
-  const hash = createHash('sha256');
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
-    hash.update(Buffer.concat([Buffer.from(name), Buffer.from([0]), readFileSync(join(dir, name)), Buffer.from([0])]));
-  }
-  return hash.digest('hex');
+  return specHash(dir);
 }

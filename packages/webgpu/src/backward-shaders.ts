@@ -46,20 +46,25 @@ export function tapeWidth(shape: CellShape): number {
 const STEP_STRUCT = 'struct Step { step: u32, L: u32, N: u32, half: u32, parity: u32, pad0: u32, pad1: u32, pad2: u32 }';
 export const STEP_UNIFORM_BYTES = 32;
 
-/** A kernel on the per-step uniform (STEP_STRUCT) with the sizes and the tape's constants: the tape's, the step backward's. */
-function stepKernel(shape: CellShape, bindings: Binding<string>[], code: string): TrainingKernel {
+/** A backward kernel: its uniform struct `name` (`struct`, `bytes` long) as `dims`, its bindings, then `code`. */
+function trainingKernel(uniform: { name: string; struct: string; bytes: number }, bindings: Binding<string>[], code: string): TrainingKernel {
   return {
     bindings,
-    uniformBytes: STEP_UNIFORM_BYTES,
+    uniformBytes: uniform.bytes,
     code: /* wgsl */ `
-${STEP_STRUCT}
-${declarations('Step', bindings)}
+${uniform.struct}
+${declarations(uniform.name, bindings)}
+${code}`,
+  };
+}
 
+/** A kernel on the per-step uniform (STEP_STRUCT) with the sizes and the tape's constants: the tape's, the step backward's. */
+function stepKernel(shape: CellShape, bindings: Binding<string>[], code: string): TrainingKernel {
+  return trainingKernel({ name: 'Step', struct: STEP_STRUCT, bytes: STEP_UNIFORM_BYTES }, bindings, /* wgsl */ `
 ${constants(shape)}
 const S = ${savedBlocks(shape)}u;   // saved blocks of H per row of the tape
 const TW = ${tapeWidth(shape)}u;  // tape floats per (step, element, direction)
-${code}`,
-  };
+${code}`);
 }
 
 /**
@@ -256,17 +261,10 @@ const GEMM_STRUCT = `struct Gemm {
 
 /** A kernel on the Gemm uniform (gemmUniform), with runs(r): whether row r of the time-major layout runs. */
 function gemmFamilyKernel(bindings: Binding<string>[], code: string): TrainingKernel {
-  return {
-    bindings,
-    uniformBytes: GEMM_UNIFORM_BYTES,
-    code: /* wgsl */ `
-${GEMM_STRUCT}
-${declarations('Gemm', bindings)}
-
+  return trainingKernel({ name: 'Gemm', struct: GEMM_STRUCT, bytes: GEMM_UNIFORM_BYTES }, bindings, /* wgsl */ `
 // Row r = t·batch + b of the time-major layout runs when t < lengths[b].
 fn runs(r: u32) -> bool { return r / dims.batch < lengths[r % dims.batch]; }
-${code}`,
-  };
+${code}`);
 }
 
 /**

@@ -156,7 +156,7 @@ describe('engine-held streams: aborts and dispose', () => {
     // A push this small runs in one slice: the work is done when push returns, the commit comes after an await.
     const pending = stream.push(plan(1, controller.signal));
     controller.abort();
-    expect(isRnnError(await pending.then(() => null, (e: unknown) => e), 'aborted')).toBe(true);
+    expect(isRnnError(await Promise.resolve(pending).then(() => null, (e: unknown) => e), 'aborted')).toBe(true);
     const fresh = engine.openStream!({ batch: N, h0: null, c0: null });
     const [a, b]: EngineResult[] = [await stream.push(plan(2)), await fresh.push(plan(2))];
     expect(bits([a.output, a.hN, a.cN])).toEqual(bits([b.output, b.hN, b.cN]));

@@ -299,7 +299,7 @@ if (typeof backend === 'string') {
       const push = { seqLen: 1, batch: N, input: steps(input, 0, 1).data, lengths: null };
       await held.push(push);
       engine.dispose();
-      expect(isRnnError(await rejection(held.push(push)), 'disposed')).toBe(true);
+      expect(isRnnError(await rejection((async () => held.push(push))()), 'disposed')).toBe(true);
       held.dispose();
 
       const again = await createModel('rnn', gpu);

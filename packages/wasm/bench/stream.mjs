@@ -7,9 +7,12 @@
 //  - kernel: the WebAssembly kernel of a push alone (the last push's runLayer call replayed 1,000 times),
 //    and the rest of a push (JavaScript: core's checks, the engine's call, the result's allocation and
 //    promises), the difference;
+//  - floor: what no promise-returning push with fresh results can avoid, written out by hand: the input
+//    copied in, that same kernel call, three result arrays from core's slab filled by set(), the result
+//    objects, and one await;
 //  - with --baseline=DIR (a copy of an older dist/ and package.json), the same stream on that build.
 // Run: node bench/stream.mjs [--threads=1] [--reps=15] [--baseline=node_modules/.baseline]
-import { createGru, createLstm, initStateDict, randomTensorData } from '@recurrent/core';
+import { createGru, createLstm, initStateDict, randomTensorData, resultArrays } from '@recurrent/core';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { RUNTIME } from '../dist/blocks.js';
@@ -53,11 +56,28 @@ function kernelProbe(backend) {
     replay: (times) => cpuMicros(async () => {
       for (let i = 0; i < times; i++) runLayer(...last);
     }),
+    /** The floor of a push of `steps[i]` (see the top): the kernel's buffers are the last call's. */
+    floor: (steps, lstm) => cpuMicros(async () => {
+      const args = last;
+      const [x, out, hN, cN] = [args[12], args[16], args[28], args[29]].map((bytes) => bytes / 4);
+      const H = args[7];
+      const memory = runtime.heap.floats;
+      const shape = [1, 1, H];
+      for (const step of steps) {
+        memory.set(step.data, x);
+        runLayer(...args);
+        const [o, h, c] = resultArrays(H, H, lstm ? H : 0);
+        o.set(memory.subarray(out, out + H));
+        h.set(memory.subarray(hN, hN + H));
+        if (lstm) c.set(memory.subarray(cN, cN + H));
+        await Promise.resolve({ output: { data: o, shape: [...shape] }, hN: { data: h, shape: [...shape] }, ...(lstm ? { cN: { data: c, shape: [...shape] } } : {}) });
+      }
+    }),
   };
 }
 
 console.log(`Node ${process.version}, ${threads} thread(s), load average ${loadavg()[0].toFixed(1)}; µs per step, min and median of ${reps} runs (CPU time)`);
-console.log(`module  ${'forward'.padStart(13)}  ${'stream'.padStart(13)}  ÷ forward  ${'kernel/push'.padStart(13)}  ${'rest/push'.padStart(13)}${baseline ? `  ${'baseline stream'.padStart(15)}  ÷ forward` : ''}`);
+console.log(`module  ${'forward'.padStart(13)}  ${'stream'.padStart(13)}  ÷ forward  ${'kernel/push'.padStart(13)}  ${'rest/push'.padStart(13)}  ${'floor'.padStart(13)}  ÷ forward${baseline ? `  ${'baseline stream'.padStart(15)}  ÷ forward` : ''}`);
 for (const mode of ['lstm', 'gru']) {
   const create = mode === 'lstm' ? createLstm : createGru;
   const weights = initStateDict(config, 1, mode);
@@ -66,7 +86,7 @@ for (const mode of ['lstm', 'gru']) {
   const model = await create(config, weights, backend);
   const old = baseline ? await create(config, weights, await baseline.createBackend({ threads })) : null;
   const reference = await model.forward(input);
-  const samples = { forward: [], stream: [], kernel: [], rest: [], baseline: [] };
+  const samples = { forward: [], stream: [], kernel: [], rest: [], floor: [], baseline: [] };
   const runStream = async (m, check) => {
     const stream = m.stream();
     let last;
@@ -83,13 +103,14 @@ for (const mode of ['lstm', 'gru']) {
     samples.stream.push(push);
     samples.kernel.push(kernelMicros);
     samples.rest.push(push - kernelMicros);
+    samples.floor.push((await kernel.floor(steps, mode === 'lstm')) / T);
     if (old) samples.baseline.push((await cpuMicros(() => runStream(old, false))) / T);
   }
   const forward = stats(samples.forward);
   const stream = stats(samples.stream);
   const ratio = (s) => `${(s.min / forward.min).toFixed(2)}×`.padStart(9);
   console.log(
-    `${mode.padEnd(6)}  ${fmt(forward)}  ${fmt(stream)}  ${ratio(stream)}  ${fmt(stats(samples.kernel))}  ${fmt(stats(samples.rest))}` +
+    `${mode.padEnd(6)}  ${fmt(forward)}  ${fmt(stream)}  ${ratio(stream)}  ${fmt(stats(samples.kernel))}  ${fmt(stats(samples.rest))}  ${fmt(stats(samples.floor))}  ${ratio(stats(samples.floor))}` +
       (old ? `  ${fmt(stats(samples.baseline)).padStart(15)}  ${ratio(stats(samples.baseline))}` : ''),
   );
   model.dispose();

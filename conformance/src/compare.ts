@@ -28,3 +28,24 @@ export function describeError(error: unknown): string {
 
 /** A figure in a result table: two digits of exponent notation, or NaN / Infinity as they are. */
 export const exp = (x: number): string => (Number.isFinite(x) ? x.toExponential(2) : String(x));
+
+/**
+ * Where a (L, N, width) or batch-first (N, L, width) tensor is not 0 past an element's length, as
+ * PackedSequence semantics want of the output and of the input's gradient; null when it is 0 everywhere
+ * there (or the case has no lengths). `what` names the tensor in the message.
+ */
+export function paddingProblem(c: { lengths: readonly number[] | null; config: { batchFirst: boolean } }, tensor: { data: ArrayLike<number>; shape: readonly number[] }, what: string): string | null {
+  if (c.lengths === null) return null;
+  const [d0, d1, width] = tensor.shape as [number, number, number];
+  const batchFirst = c.config.batchFirst;
+  const [N, L] = batchFirst ? [d0, d1] : [d1, d0];
+  for (let b = 0; b < N; b++) {
+    for (let t = c.lengths[b]!; t < L; t++) {
+      const row = (batchFirst ? b * L + t : t * N + b) * width;
+      for (let j = 0; j < width; j++) {
+        if (tensor.data[row + j] !== 0) return `${what} at step ${t} of batch element ${b} (length ${c.lengths[b]}) is ${tensor.data[row + j]}, expected 0 past the length`;
+      }
+    }
+  }
+  return null;
+}

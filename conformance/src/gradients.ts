@@ -2,7 +2,7 @@ import {
   createGru, createLstm, createRnn, type Backend, type Gradients, type Gru, type Lstm, type ResolvedConfig, type Rnn, type StateDict, type Tensor,
 } from '@recurrent/core';
 import { unpack } from 'msgpackr';
-import { describeError, exp, maxAbsDiff } from './compare.js';
+import { describeError, exp, maxAbsDiff, paddingProblem } from './compare.js';
 import { isObject, moduleFamily, vectorFileReader, type ModuleFamily, type Tensor64 } from './format.js';
 import { moduleConfig, runAndJudge } from './run.js';
 import { setTolerance } from './tolerance.js';
@@ -197,22 +197,6 @@ async function runBackward(backend: Backend, c: GradientCase): Promise<{ backend
   }
 }
 
-/** Input gradients past an element's length must be exactly 0 (packed sequences give padding no gradient). */
-function paddingProblem(c: GradientCase, input: Tensor): string | null {
-  if (c.lengths === null) return null;
-  const [d0, d1, width] = input.shape as [number, number, number];
-  const [N, L] = c.config.batchFirst ? [d0, d1] : [d1, d0];
-  for (let b = 0; b < N; b++) {
-    for (let t = c.lengths[b]!; t < L; t++) {
-      const row = (c.config.batchFirst ? b * L + t : t * N + b) * width;
-      for (let j = 0; j < width; j++) {
-        if (input.data[row + j] !== 0) return `the input gradient at step ${t} of batch element ${b} (length ${c.lengths[b]}) is ${input.data[row + j]}, expected 0 past the length`;
-      }
-    }
-  }
-  return null;
-}
-
 /**
  * Runs one gradient case as a user would — the module through createRnn, createLstm or createGru, then
  * model.backward(input, hx, upstream, { lengths }) — and judges every gradient (input, h0, c0, each
@@ -264,7 +248,7 @@ function judge(c: GradientCase, got: Gradients, result: GradientResult): string 
   }
   result.errorVsRef64 = vsRef64;
   result.errorVsTorch32 = vsTorch32;
-  return got.input.shape.length === 3 ? paddingProblem(c, got.input) : null;
+  return got.input.shape.length === 3 ? paddingProblem(c, got.input, 'the input gradient') : null;
 }
 
 /** One entry of gradients/exclusions.json: an engine that cannot compute a module family's gradients yet, and why. */

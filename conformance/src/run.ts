@@ -2,7 +2,7 @@ import {
   createGru, createGruCell, createLstm, createLstmCell, createRnn, createRnnCell,
   type Backend, type ForwardOptions, type GruConfig, type LstmConfig, type RnnConfig, type StateDict, type Tensor,
 } from '@recurrent/core';
-import { describeError } from './compare.js';
+import { describeError, paddingProblem } from './compare.js';
 import { moduleFamily, type CaseConfig, type ConformanceCase, type ModuleFamily, type Tensor64 } from './format.js';
 import { toleranceFor } from './tolerance.js';
 
@@ -143,28 +143,6 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/**
- * Output positions past an element's length must be exactly zero (pad_packed_sequence pads with 0).
- * Returns the first non-zero one, or null.
- */
-function paddingProblem(c: ConformanceCase, output: Tensor): string | null {
-  if (c.lengths === null) return null;
-  const [d0, d1, width] = output.shape as [number, number, number];
-  const batchFirst = c.config.batchFirst;
-  const [N, L] = batchFirst ? [d0, d1] : [d1, d0];
-  for (let b = 0; b < N; b++) {
-    for (let t = c.lengths[b]!; t < L; t++) {
-      const row = (batchFirst ? b * L + t : t * N + b) * width;
-      for (let j = 0; j < width; j++) {
-        if (output.data[row + j] !== 0) {
-          return `output at step ${t} of batch element ${b} (length ${c.lengths[b]}) is ${output.data[row + j]}, expected 0 past the length`;
-        }
-      }
-    }
-  }
-  return null;
-}
-
 /** The engine's results and PyTorch's, as [name, got, want] for every tensor compared (c_n for an LSTM). */
 type Compared<T> = [name: string, got: ArrayLike<number>, want: T][];
 
@@ -221,7 +199,7 @@ function judge(c: ConformanceCase, got: Got, result: CaseResult): string | null 
     if (problem !== null) return problem;
   }
   if (Number.isNaN(result.errorVsRef64)) return 'the result is NaN or ±Inf where PyTorch\'s is finite';
-  const padding = got.output === null ? null : paddingProblem(c, got.output);
+  const padding = got.output === null ? null : paddingProblem(c, got.output, 'output');
   if (padding !== null) return padding;
   if (!(result.errorVsRef64 <= result.tolerance)) {
     return `max |engine − float64 reference| = ${result.errorVsRef64.toExponential(3)} exceeds the tolerance ${result.tolerance.toExponential(3)} (PyTorch float32 is ${result.torchErrorVsRef64.toExponential(3)} from it)`;

@@ -4,7 +4,7 @@ import {
 } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend, type WebGpuBackend } from '../src/index.js';
-import { backendOrReason, ignoringPipelineCache, rejection, reportNotRun, watchSubmissions } from './gpu.js';
+import { describeWithGpu, ignoringPipelineCache, rejection, watchSubmissions } from './gpu.js';
 
 // The backward's cancellation (issue 16): with a signal it runs in blocks (runs of steps, GEMM pieces)
 // and stops between them. Proof of the gradients themselves is the conformance suite.
@@ -35,12 +35,7 @@ const bits = (g: EngineGradients): number[][] =>
     .filter((a): a is Float32Array => a !== null)
     .map((a) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length)));
 
-const backend = await backendOrReason();
-if (typeof backend === 'string') {
-  describe('WebGPU backward cancellation', () => reportNotRun(backend));
-} else {
-  backend.dispose();
-
+await describeWithGpu('WebGPU backward cancellation', () => {
   describe('WebGPU backward cancellation', () => {
     it.each(['rnn', 'lstm', 'gru'] as const)('%s: a backward with a signal runs in many submissions and gives bit for bit what one submission gives', async (mode) => {
       const gpu = await createBackend();
@@ -164,4 +159,4 @@ if (typeof backend === 'string') {
       gpu.dispose();
     });
   });
-}
+});

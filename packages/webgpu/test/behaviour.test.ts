@@ -4,7 +4,7 @@ import { createGru, createLstm, createRnn, initStateDict, isRnnError, planForwar
 import { createBackend as createCpuBackend } from '@recurrent/cpu';
 import { describe, expect, it } from 'vitest';
 import { checkForwardLimits, checkModelLimits, createBackend, persistentMisfit, type DeviceLimits, type ModelSizes, type WebGpuModel } from '../src/index.js';
-import { backendOrReason, ignoringPipelineCache, rejection, reportNotRun } from './gpu.js';
+import { describeWithGpu, ignoringPipelineCache, rejection } from './gpu.js';
 
 const config: RnnConfig = { inputSize: 6, hiddenSize: 10, numLayers: 2, bidirectional: true };
 const weights = initStateDict(config, 3);
@@ -107,8 +107,6 @@ describe('no adapter', () => {
   });
 });
 
-const backend = await backendOrReason();
-
 /** A device with WebGPU's default limits (128 MiB bindings, 16 KiB workgroup memory), as a caller might pass. */
 let dawnInstance: GPU | null = null; // kept for the whole file: Dawn must not collect it under live devices
 async function defaultLimitsDevice(): Promise<GPUDevice> {
@@ -117,11 +115,7 @@ async function defaultLimitsDevice(): Promise<GPUDevice> {
   return (await dawnInstance.requestAdapter())!.requestDevice();
 }
 
-if (typeof backend === 'string') {
-  describe('WebGPU engine behaviour', () => reportNotRun(backend));
-} else {
-  backend.dispose();
-
+await describeWithGpu('WebGPU engine behaviour', () => {
   describe('WebGPU engine behaviour', () => {
     it('concurrent forward() calls on one model give the same results as sequential ones', async () => {
       const gpu = await createBackend();
@@ -328,4 +322,4 @@ if (typeof backend === 'string') {
       device.destroy();
     });
   });
-}
+});

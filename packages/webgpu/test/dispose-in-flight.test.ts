@@ -4,7 +4,7 @@ import {
 } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend, type WebGpuBackend } from '../src/index.js';
-import { backendOrReason, reportNotRun, watchSubmissions } from './gpu.js';
+import { describeWithGpu, watchSubmissions } from './gpu.js';
 
 // Disposing a model while one of its calls is on the GPU (found by the reliability suite): the call
 // ends in 'disposed', nothing leaks, and the GPU reports no error (no command on a destroyed buffer:
@@ -70,12 +70,7 @@ async function disposeAtEveryBlock(
   return outcomes;
 }
 
-const backend = await backendOrReason();
-if (typeof backend === 'string') {
-  describe('WebGPU dispose during a call', () => reportNotRun(backend));
-} else {
-  backend.dispose();
-
+await describeWithGpu('WebGPU dispose during a call', () => {
   describe('WebGPU dispose during a call', () => {
     it('disposing a model mid-forward (with a signal) rejects the forward with disposed, no GPU error, buffers back to baseline', async () => {
       const watched = await watchedBackend();
@@ -167,4 +162,4 @@ if (typeof backend === 'string') {
       gpu.dispose();
     });
   });
-}
+});

@@ -1,7 +1,7 @@
 import { createGru, createLstm, createRnn, initStateDict, isRnnError, randomTensorData, type ForwardOptions, type Mode, type Tensor } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend, type RecurrenceKernel, type WebGpuBackend } from '../src/index.js';
-import { backendOrReason, ignoringPipelineCache, rejection, reportNotRun, simulateOutOfMemory, watchSubmissions } from './gpu.js';
+import { describeWithGpu, ignoringPipelineCache, rejection, simulateOutOfMemory, watchSubmissions } from './gpu.js';
 
 /** Big enough that a cancellable call is cut into many blocks (a row tile, a few steps each). */
 const config = { inputSize: 64, hiddenSize: 64 };
@@ -33,12 +33,7 @@ const fresh = async (mode: Mode, kernel: RecurrenceKernel, call: (model: Model) 
   return result;
 };
 
-const backend = await backendOrReason();
-if (typeof backend === 'string') {
-  describe('WebGPU faults and cancellation', () => reportNotRun(backend));
-} else {
-  backend.dispose();
-
+await describeWithGpu('WebGPU faults and cancellation', () => {
   describe('WebGPU cancellation', () => {
     it.each(MODES.flatMap((mode) => KERNELS.map((kernel) => [mode, kernel] as const)))(
       '%s (%s): a call with a signal runs in many submissions and gives bit for bit what one submission gives',
@@ -214,4 +209,4 @@ if (typeof backend === 'string') {
       gpu.dispose();
     });
   });
-}
+});

@@ -1,5 +1,5 @@
 import { isRnnError } from '@recurrent/core';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createBackend, type WebGpuBackend, type WebGpuBackendOptions } from '../src/index.js';
 
 /**
@@ -19,6 +19,20 @@ export function reportNotRun(reason: string): void {
   it(`did NOT run: no WebGPU adapter here (${reason}); set VK_ICD_FILENAMES to a Vulkan driver, CI=true makes this fail`, () => {
     console.warn(`@recurrent/webgpu tests did not run: ${reason}`);
   });
+}
+
+/**
+ * Declares `suites` (a file's describe blocks) where a WebGPU adapter is found; elsewhere one test named
+ * `name` says that they did not run and why (backendOrReason).
+ */
+export async function describeWithGpu(name: string, suites: () => void): Promise<void> {
+  const backend = await backendOrReason();
+  if (typeof backend === 'string') {
+    describe(name, () => reportNotRun(backend));
+    return;
+  }
+  backend.dispose();
+  suites();
 }
 
 /** The error a promise rejects with; a promise that resolves fails the test. */

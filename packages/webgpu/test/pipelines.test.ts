@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createBackend, type WebGpuBackend } from '../src/index.js';
 import { PipelineCache, sourceKey } from '../src/pipelines.js';
 import { gemmShader, persistentRecurrenceShader } from '../src/shaders.js';
-import { backendOrReason, rejection, reportNotRun, simulateOutOfMemory } from './gpu.js';
+import { describeWithGpu, rejection, simulateOutOfMemory } from './gpu.js';
 
 const config = { inputSize: 5, hiddenSize: 6, numLayers: 2, bidirectional: true };
 const L = 4;
@@ -108,11 +108,7 @@ describe('PipelineCache (bookkeeping)', () => {
   });
 });
 
-const backend = await backendOrReason();
-if (typeof backend === 'string') {
-  describe('WebGPU pipeline cache', () => reportNotRun(backend));
-} else {
-  backend.dispose();
+await describeWithGpu('WebGPU pipeline cache', () => {
   describe('WebGPU pipeline cache', () => {
     it.each(['rnn', 'lstm', 'gru'] as const)('%s: two models of the same sizes share their pipelines, forward and backward, with the same results', async (mode) => {
       const gpu = await createBackend();
@@ -196,4 +192,4 @@ if (typeof backend === 'string') {
       gpu.dispose();
     });
   });
-}
+});

@@ -15,7 +15,7 @@ import {
 } from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend, type RecurrenceKernel, type WebGpuBackend } from '../src/index.js';
-import { backendOrReason, rejection, reportNotRun } from './gpu.js';
+import { describeWithGpu, rejection } from './gpu.js';
 
 /** Two layers, a batch of 3, sizes off the kernels' multiples of 4; the LSTM projected. */
 const I = 5;
@@ -131,12 +131,7 @@ const buffersOf = (gpu: Backend) => {
   return { liveBuffers, liveBufferBytes };
 };
 
-const backend = await backendOrReason();
-if (typeof backend === 'string') {
-  describe('WebGPU streams', () => reportNotRun(backend));
-} else {
-  backend.dispose();
-
+await describeWithGpu('WebGPU streams', () => {
   describe('WebGPU streams (states held in GPU buffers)', () => {
     it.each(CASES)('%s (%s): pushes in any chunks equal one forward bit for bit, outputs and final states', async (mode, kernel) => {
       const gpu = await createBackend({ recurrence: kernel });
@@ -313,4 +308,4 @@ if (typeof backend === 'string') {
       gpu.dispose();
     });
   });
-}
+});

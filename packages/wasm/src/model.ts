@@ -72,9 +72,28 @@ interface LayerWeights {
   packedW_hr: number;
 }
 
-/** Copies to.length floats of memory from index `at` into `to`. */
-function copyFrom(memory: Float32Array, at: number, to: Float32Array): Float32Array {
-  to.set(memory.subarray(at, at + to.length));
+/**
+ * Copies `count` time-major (·, N, width) blocks of `from` into linear memory at byte `offset`, batch
+ * rows in `order` (null: as they are).
+ */
+function copyIn(memory: Float32Array, offset: number, from: Float32Array, width: number, count: number, N: number, order: Int32Array | null): void {
+  if (order === null) {
+    memory.set(from, offset / F32);
+    return;
+  }
+  for (let r = 0; r < count; r++) {
+    for (let i = 0; i < N; i++) {
+      const src = (r * N + order[i]!) * width;
+      memory.set(from.subarray(src, src + width), offset / F32 + (r * N + i) * width);
+    }
+  }
+}
+
+/** copyIn's inverse: to.length floats from byte `offset` into `to`, batch rows back from `order`. */
+function copyOut(memory: Float32Array, offset: number, to: Float32Array, width: number, N: number, order: Int32Array | null): Float32Array {
+  const from = memory.subarray(offset / F32, offset / F32 + to.length);
+  if (order === null) to.set(from);
+  else for (let row = 0; row < to.length / width; row++) to.set(from.subarray(row * width, (row + 1) * width), (row - (row % N) + order[row % N]!) * width);
   return to;
 }
 
@@ -107,6 +126,7 @@ interface Scratch {
 const F32 = 4;
 /** The pace options of a call without a signal (it runs whole): one object for all of them. */
 const UNPACED = { signal: null, what: 'forward' } as const;
+const NO_PHASES: Phase[] = [];
 const MODULE = { rnn: 'an RNN', lstm: 'an LSTM', gru: 'a GRU' } as const;
 
 /**
@@ -382,18 +402,7 @@ export class WasmModel implements EngineModel {
     }
 
     const memory = heap.floats;
-    const rows = (offset: number, from: Float32Array, width: number, count: number): void => {
-      if (order === null) memory.set(from, offset / F32);
-      else {
-        for (let r = 0; r < count; r++) {
-          for (let i = 0; i < N; i++) {
-            const src = (r * N + order[i]!) * width;
-            memory.set(from.subarray(src, src + width), offset / F32 + (r * N + i) * width);
-          }
-        }
-      }
-    };
-    rows(buffers.x, input, I, L);
+    copyIn(memory, buffers.x, input, I, L, N, order);
     // Where the kernel reads the initial states (0: zeros) and writes the final ones. A stream's states
     // are read and written in place unless lengths permute its rows.
     let h0At = 0;
@@ -408,8 +417,8 @@ export class WasmModel implements EngineModel {
     } else {
       const h0From = held !== null ? memory.subarray(held.h0 / F32, held.h0 / F32 + states * N * P) : plan.h0 ?? null;
       const c0From = held !== null && lstm ? memory.subarray(held.c0 / F32, held.c0 / F32 + states * N * H) : plan.c0 ?? null;
-      if (h0From !== null) rows((h0At = buffers.h0), h0From, P, states);
-      if (lstm && c0From !== null) rows((c0At = buffers.c0), c0From, H, states);
+      if (h0From !== null) copyIn(memory, (h0At = buffers.h0), h0From, P, states, N, order);
+      if (lstm && c0From !== null) copyIn(memory, (c0At = buffers.c0), c0From, H, states, N, order);
     }
     if (order !== null) {
       const sorted = new Int32Array(heap.memory.buffer, buffers.lengths, N);
@@ -422,8 +431,6 @@ export class WasmModel implements EngineModel {
     const threads = pool !== null && N * G * H * P >= THREADED_WORK ? pool.threads : 1;
     const Hp = roundUp(H);
     const LN = L * N;
-    // A step: the GEMM h·W_hhᵀ, the projection h·W_hrᵀ if any, and about 10 operations per gate value.
-    const stepFlops = D * N * (2 * G * Hp * P + (P !== H ? 2 * roundUp(P) * H : 0) + 10 * G * Hp);
     // The kernel's arguments depend only on these: a stream's pushes reuse the last two lists (its two state slots).
     const permuted = order === null ? 0 : 1;
     let layerArgs: number[][] | undefined;
@@ -451,6 +458,8 @@ export class WasmModel implements EngineModel {
     }
     // With a signal: per layer, the input projection in blocks of its L·N rows (multiples of the GEMM's 64-row
     // block, so the bits are those of one call), then the time loop in blocks of steps.
+    // A step: the GEMM h·W_hhᵀ, the projection h·W_hrᵀ if any, and about 10 operations per gate value.
+    const stepFlops = D * N * (2 * G * Hp * P + (P !== H ? 2 * roundUp(P) * H : 0) + 10 * G * Hp);
     const phases: Phase[] = signal
       ? layerArgs.flatMap((whole, index): Phase[] => {
         const args = whole.slice(0, -4);
@@ -459,31 +468,32 @@ export class WasmModel implements EngineModel {
           { units: L, flopsPerUnit: stepFlops, granularity: 1, call: (s0, s1) => [...args, LN, LN, s0, s1] },
         ];
       })
-      : [];
+      : NO_PHASES;
     const out = buffers.outputs[(layers.length - 1) % 2]!;
     const ran = runPaced(this.runtime, 'runLayer', threads, { whole: layerArgs, phases }, signal ? { signal, what: 'forward', check: () => this.checkLive() } : UNPACED);
+    // Called directly when the kernel ran at once: no closure for a one-step push to allocate.
+    return ran === undefined
+      ? this.collect(L, N, out, hNAt, cNAt, order, held)
+      : ran.then(() => this.collect(L, N, out, hNAt, cNAt, order, held));
+  }
 
-    /** The results, copied out of linear memory into fresh arrays (core's resultArrays), back in the caller's batch order. */
-    const collect = (): EngineResult => {
-      const memory = heap.floats;
-      const outputSize = L * N * DP;
-      const hSize = states * N * P;
-      const [output, hN, cN] = resultArrays(outputSize, hSize, lstm ? states * N * H : 0) as [Float32Array, Float32Array, Float32Array];
-      const copyOut = (offset: number, to: Float32Array, width: number): Float32Array => {
-        if (order === null) return copyFrom(memory, offset / F32, to);
-        const from = memory.subarray(offset / F32, offset / F32 + to.length);
-        for (let row = 0; row < to.length / width; row++) to.set(from.subarray(row * width, (row + 1) * width), (row - (row % N) + order[row % N]!) * width);
-        return to;
-      };
-      const result: EngineResult = { output: copyOut(out, output, DP), hN: copyOut(hNAt, hN, P) };
-      if (lstm) result.cN = copyOut(cNAt, cN, H);
-      // A stream with lengths: its next states, back in its batch order.
-      if (held !== null && order !== null) {
-        memory.set(result.hN, held.hN / F32);
-        if (lstm) memory.set(result.cN!, held.cN / F32);
-      }
-      return result;
-    };
-    return ran === undefined ? collect() : ran.then(collect);
+  /**
+   * A forward's results, copied out of linear memory (its output at `out`, final states at hNAt/cNAt)
+   * into fresh arrays (core's resultArrays), back in the caller's batch order.
+   */
+  private collect(L: number, N: number, out: number, hNAt: number, cNAt: number, order: Int32Array | null, held: HeldStates | null): EngineResult {
+    const { H, P, D, lstm } = this;
+    const DP = D * P;
+    const states = this.layers.length * D;
+    const memory = this.runtime.heap.floats;
+    const [output, hN, cN] = resultArrays(L * N * DP, states * N * P, lstm ? states * N * H : 0) as [Float32Array, Float32Array, Float32Array];
+    const result: EngineResult = { output: copyOut(memory, out, output, DP, N, order), hN: copyOut(memory, hNAt, hN, P, N, order) };
+    if (lstm) result.cN = copyOut(memory, cNAt, cN, H, N, order);
+    // A stream with lengths: its next states, back in its batch order.
+    if (held !== null && order !== null) {
+      memory.set(result.hN, held.hN / F32);
+      if (lstm) memory.set(result.cN!, held.cN / F32);
+    }
+    return result;
   }
 }

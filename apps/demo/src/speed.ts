@@ -66,7 +66,7 @@ function drawChart(results: Result[]): void {
       if (!r) return;
       const h = ((height - 20) * r.gflops) / max;
       add('rect', { x: x0 + e * barWidth, y: height - h, width: barWidth - 6, height: h, fill: COLORS[id] ?? '#888' });
-      add('text', { x: x0 + e * barWidth + (barWidth - 6) / 2, y: height - h - 4, 'text-anchor': 'middle', 'font-size': 10 }, r.gflops.toPrecision(2));
+      add('text', { x: x0 + e * barWidth + (barWidth - 6) / 2, y: height - h - 4, 'text-anchor': 'middle', 'font-size': 10 }, r.gflops.toPrecision(3));
     });
     add('text', { x: x0 + (engineIds.length * barWidth) / 2, y: height + 18, 'text-anchor': 'middle', 'font-size': 13 }, size);
   });

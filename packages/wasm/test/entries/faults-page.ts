@@ -1,7 +1,8 @@
 // The page of faults.browser.test.ts: abort and a dead worker in Chromium, on the built engine (a
 // crossOriginIsolated page, so the threaded variant runs). It reports plain data for the test to check,
-// and the abort latencies it measured (printed by the test, not asserted: speed is for benchmarks).
-import { createRnn, initStateDict, isRnnError, randomTensorData, type Tensor } from '@recurrent/core';
+// and the timings it measured (printed by the test, not asserted: speed is for benchmarks).
+import { abortTrials, backwardAborts, errorCode as code } from '@recurrent/conformance/abort-trials';
+import { createRnn, initStateDict, randomTensorData, type Tensor } from '@recurrent/core';
 import { RUNTIME } from '../../dist/blocks.js';
 import { createBackend } from '../../dist/index.js';
 import type { Runtime } from '../../dist/model.js';
@@ -9,8 +10,10 @@ import type { Runtime } from '../../dist/model.js';
 const config = { inputSize: 128, hiddenSize: 256 };
 const weights = initStateDict(config, 5);
 const input = { data: randomTensorData(600 * 32 * 128, 1), shape: [600, 32, 128] };
+// The backward's sequence: shorter, as a backward costs about three forwards.
+const backwardInput = { data: randomTensorData(200 * 32 * 128, 2), shape: [200, 32, 128] };
+const upstream = { output: { data: randomTensorData(200 * 32 * 256, 3), shape: [200, 32, 256] }, hN: { data: randomTensorData(32 * 256, 4), shape: [1, 32, 256] } };
 
-const code = (error: unknown): string => (isRnnError(error) ? error.code : `not an RnnError: ${String(error)}`);
 const same = (a: Tensor, b: Tensor): boolean => a.data.length === b.data.length && a.data.every((x, i) => Object.is(x, b.data[i]));
 
 export async function run(): Promise<Record<string, unknown>> {
@@ -20,25 +23,18 @@ export async function run(): Promise<Record<string, unknown>> {
     const rnn = await createRnn(config, weights, backend);
     const expected = (await rnn.forward(input)).output;
     const stats = JSON.stringify(backend.stats());
-    const codes: string[] = [];
-    const latencies: number[] = [];
-    let exact = true;
-    for (let trial = 0; trial < 6; trial++) {
-      const controller = new AbortController();
-      const delay = 2 + 3 * trial;
-      const start = performance.now();
-      setTimeout(() => controller.abort(), delay);
-      codes.push(await rnn.forward(input, undefined, { signal: controller.signal }).then(() => 'resolved', code));
-      latencies.push(Math.round((performance.now() - start - delay) * 10) / 10);
-      exact &&= same((await rnn.forward(input)).output, expected);
-    }
-    report[`threads${threads}`] = {
-      variant: backend.variant,
-      codes: [...new Set(codes)],
-      exactAfterAbort: exact,
-      statsAfterAbort: JSON.stringify(backend.stats()) === stats,
-      latencies,
-    };
+    const forward = await abortTrials(
+      (signal) => rnn.forward(input, undefined, { signal }),
+      async () => same((await rnn.forward(input)).output, expected),
+    );
+    report[`threads${threads}`] = { variant: backend.variant, ...forward, statsAfterAbort: JSON.stringify(backend.stats()) === stats };
+
+    report[`backward${threads}`] = await backwardAborts(
+      (signal) => rnn.backward(backwardInput, undefined, upstream, { signal }),
+      () => backend.stats(),
+      async () => same((await rnn.forward(input)).output, expected),
+    );
+
     if (threads === 2) {
       // A worker killed mid-forward (no exit event in a browser: the barrier's watchdog sees it).
       const runtime = (backend as unknown as { [RUNTIME]: Runtime })[RUNTIME];

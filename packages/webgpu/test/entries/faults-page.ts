@@ -1,11 +1,17 @@
 // The page of faults.browser.test.ts: abort and device loss in the browser, on the built engine. It
-// reports plain data (codes, whether results matched bit for bit) for the test to check.
-import { createRnn, initStateDict, isRnnError, randomTensorData } from '@recurrent/core';
+// reports plain data (codes, whether results matched bit for bit) for the test to check, and the
+// backward's timings (printed by the test, not asserted: speed is for benchmarks).
+import { backwardAborts, errorCode as code } from '@recurrent/conformance/abort-trials';
+import { createRnn, initStateDict, randomTensorData } from '@recurrent/core';
 import { createBackend, type WebGpuBackend } from '../../dist/index.js';
 
 const config = { inputSize: 64, hiddenSize: 64 };
 const weights = initStateDict(config, 5);
 const input = { data: randomTensorData(48 * 8 * 64, 1), shape: [48, 8, 64] };
+// The backward's sequence: long enough that SwiftShader takes a few hundred ms over it.
+const [L, N] = [128, 8];
+const backwardInput = { data: randomTensorData(L * N * 64, 2), shape: [L, N, 64] };
+const upstream = { output: { data: randomTensorData(L * N * 64, 3), shape: [L, N, 64] }, hN: { data: randomTensorData(N * 64, 4), shape: [1, N, 64] } };
 
 /** Runs `onSubmit(n)` after the backend's n-th submission from now. */
 function onSubmission(gpu: WebGpuBackend, onSubmit: (n: number) => void): () => void {
@@ -21,7 +27,6 @@ function onSubmission(gpu: WebGpuBackend, onSubmit: (n: number) => void): () => 
   };
 }
 
-const code = (error: unknown): string => (isRnnError(error) ? error.code : `not an RnnError: ${String(error)}`);
 const same = (a: Float32Array, b: Float32Array): boolean => a.length === b.length && a.every((x, i) => Object.is(x, b[i]));
 
 export async function run(): Promise<Record<string, unknown>> {
@@ -43,6 +48,14 @@ export async function run(): Promise<Record<string, unknown>> {
   report.submissionsOfAbortedCall = submissions;
   report.exactAfterAbort = same(after.output.data, expected.output.data) && same(after.hN.data, expected.hN.data);
   report.statsAfterAbort = JSON.stringify(gpu.stats!()) === JSON.stringify(baseline);
+
+  // Backwards aborted a few ms after they start (with a signal a backward runs in blocks, one
+  // submission each, and stops between them); each followed by one without a signal.
+  report.backward = await backwardAborts(
+    (signal) => rnn.backward(backwardInput, undefined, upstream, { signal }),
+    () => gpu.stats!(),
+    async () => same((await rnn.forward(input)).output.data, expected.output.data),
+  );
 
   restore = onSubmission(gpu, (n) => {
     if (n === 2) gpu.device.destroy();

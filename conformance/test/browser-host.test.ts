@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { runInChromium, startBrowserSession } from '../src/browser-host.js';
+import { fileURLToPath } from 'node:url';
+import { openPage, runInChromium, startBrowserSession } from '../src/browser-host.js';
 
 const entry = (name: string) => new URL(`./fixtures/engines/${name}/index.js`, import.meta.url);
 const page = (name: string) => new URL(`./fixtures/pages/${name}.js`, import.meta.url);
@@ -34,4 +35,36 @@ describe('runInChromium: a test page run in Chromium', () => {
   it('a run() that rejects rejects with the page’s error', async () => {
     await expect(runInChromium(page('rejects'))).rejects.toThrow(/run\(\) failed in the page: Error: boom in run\(\)/);
   }, 120_000);
+});
+
+describe('openPage: a prebuilt page', () => {
+  it('serves a directory and a function route, cross-origin isolated, with the viewport and what beforeLoad exposed', async () => {
+    const opened = await openPage({
+      routes: [
+        ['/answer/', (rest, response) => response.writeHead(200, { 'Content-Type': 'text/plain' }).end(`answer ${rest}`)],
+        ['/', fileURLToPath(new URL('./fixtures/served/', import.meta.url))],
+      ],
+      viewport: { width: 640, height: 480 },
+      beforeLoad: (page) => page.exposeFunction('hostSays', (text: string) => `host heard ${text}`),
+      ready: (page) => page.waitForFunction(() => (globalThis as { servedReady?: unknown }).servedReady !== undefined),
+    });
+    try {
+      expect(await opened.page.evaluate(() => (globalThis as { servedReady?: unknown }).servedReady)).toEqual({
+        answer: 'answer forty-two',
+        exposed: 'host heard hi',
+        crossOriginIsolated: true,
+        width: 640,
+      });
+      expect(opened.errors).toEqual([]);
+    } finally {
+      await opened.close();
+    }
+  }, 120_000);
+
+  it('a directory without index.html is an RnnError(unavailable) that says to build first', async () => {
+    await expect(openPage({ routes: [['/', fileURLToPath(new URL('./fixtures/pages/', import.meta.url))]], ready: async () => {} })).rejects.toMatchObject({
+      code: 'unavailable',
+      message: expect.stringMatching(/index\.html does not exist: build it first/),
+    });
+  });
 });

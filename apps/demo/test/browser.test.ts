@@ -7,19 +7,16 @@
 // by PyTorch, gives the page's logits; agreement, conformance (the quick run: every module family in
 // the manifest), speed, your-model (.safetensors and torch.save checkpoints) and bad input are
 // exercised; no console errors. Screenshots go to apps/demo/artifacts/.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from '@recurrent/conformance/node';
-import { chromium } from 'playwright-core';
-import type { BrowserContext, Page } from 'playwright-core';
+import { openPage, type OpenPage } from '@recurrent/conformance/browser-host';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// @ts-ignore -- a plain .mjs script, no types
-import { serve } from '../scripts/serve.mjs';
 import type { ModelInfo } from '../src/models.js';
 import { askPyTorch, GENERATOR_WEIGHTS } from './pytorch.js';
 
 const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
+const DIST = new URL('../dist/', import.meta.url).pathname;
 const TOLERANCE = 1e-4;
 const readInfo = (name: string) => JSON.parse(readFileSync(new URL(`../public/models/${name}.json`, import.meta.url), 'utf8')) as ModelInfo;
 const CELLS = [
@@ -37,11 +34,8 @@ const CHECK_WORDS = ['schmetterling', 'maison', 'mariposa', 'vlinder', 'épée',
 const STREAMED = askPyTorch(GENERATOR_WEIGHTS, { logLikelihood: ['schmetterling'] }).logLikelihood![0]!;
 const TORCH_FIXTURES = new URL('../../../packages/core/test/fixtures/torch/', import.meta.url).pathname;
 
-let server: { url: string; close(): Promise<void> };
-let context: BrowserContext;
+let opened: OpenPage;
 let page: Page;
-let userDataDir: string;
-const consoleErrors: string[] = [];
 
 async function screenshot(name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
@@ -69,29 +63,18 @@ function maxAbsDiff(a: number[], b: number[]): number {
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  server = await serve({ port: 0 });
-  userDataDir = mkdtempSync(join(tmpdir(), 'recurrent-demo-chromium-'));
   // A fresh profile every run, so nothing cached from an earlier build is used.
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM_PATH,
-    headless: true,
+  opened = await openPage({
+    routes: [['/', DIST]],
     viewport: { width: 1200, height: 900 },
-    args: CHROMIUM_ARGS,
+    beforeLoad: (page) => page.setDefaultTimeout(120_000), // software WebGPU on a busy 2-core machine is slow, never wrong
+    ready: (page) => page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 }),
   });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(120_000); // software WebGPU on a busy 2-core machine is slow, never wrong
-  page.on('console', (message) => {
-    if (message.type() === 'error') consoleErrors.push(message.text());
-  });
-  page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
-  await page.goto(server.url);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 120_000 });
+  page = opened.page;
 });
 
 afterAll(async () => {
-  await context?.close();
-  await server?.close();
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await opened?.close();
 });
 
 describe('demo in headless Chromium', () => {
@@ -454,6 +437,6 @@ describe('demo in headless Chromium', () => {
   });
 
   it('logged no console errors', () => {
-    expect(consoleErrors).toEqual([]);
+    expect(opened.errors).toEqual([]);
   });
 });

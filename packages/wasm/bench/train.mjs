@@ -5,6 +5,9 @@
 // machine distorts least, and each line says how many cores the process really got (CPU time / wall).
 // Usage: node --experimental-wasm-relaxed-simd bench/train.mjs [--reps N] [--mode lstm|gru|rnn]
 // (default: lstm and gru, 5 reps). Build first (pnpm --filter @recurrent/wasm build).
+// It also prints what a fine-tuning step costs beyond those: loadStateDict (new weights after each
+// optimiser step), and the first backward's extra over a later one (packing the transposed weights,
+// growing the memory for its buffers).
 import { createGru, createLstm, createRnn, forwardFlops, initStateDict, randomTensorData } from '@recurrent/core';
 import { createBackend, detectFeatures } from '../dist/index.js';
 
@@ -34,12 +37,14 @@ for (const mode of modes) {
   const forward = await model.forward(input);
   const upstream = { output: { data: randomTensorData(forward.output.data.length, 3), shape: forward.output.shape } };
   // Warm up: compile tiers and the backward's buffers at full size.
-  await model.backward(input, undefined, upstream);
+  const first = await timed(() => model.backward(input, undefined, upstream));
   await model.forward(input);
-  const fw = [], fb = [];
+  const next = initStateDict(config, 2, mode);
+  const fw = [], fb = [], load = [];
   for (let r = 0; r < reps; r++) {
     fw.push(await timed(() => model.forward(input)));
     fb.push(await timed(() => model.backward(input, undefined, upstream)));
+    load.push(await timed(() => model.loadStateDict(next)));
   }
   const flops = forwardFlops(config, N, L, mode);
   const f = median(fw.map((x) => x.ms)), b = median(fb.map((x) => x.ms));
@@ -50,5 +55,6 @@ for (const mode of modes) {
       `forward+backward ${bc.toFixed(0)} ms = ${(bc / fc).toFixed(2)}× forward; wall: forward ${f.toFixed(0)} ms, forward+backward ${b.toFixed(0)} ms = ${(b / f).toFixed(2)}×; ` +
       `cores got ${cores(fw)} (forward), ${cores(fb)} (forward+backward); backward keeps ${(backend.stats().backwardBytes / 2 ** 20).toFixed(0)} MiB; median of ${reps}`,
   );
+  console.log(`${backend.variant} ${mode.padEnd(4)} M: loadStateDict ${median(load.map((x) => x.cpuMs)).toFixed(1)} ms CPU time (median of ${reps}); the first backward took ${(first.cpuMs - bc).toFixed(0)} ms more than the median one`);
   model.dispose();
 }

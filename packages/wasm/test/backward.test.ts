@@ -201,6 +201,29 @@ describe('backward cancellation', () => {
     expect(Object.values(counts).every((n) => n === 0)).toBe(true);
   });
 
+  it('a signal stops the first backward while it packs the transposed weights; the next backward packs them again, exactly', async () => {
+    // Packing 2 layers of H = 512 (10 M floats) takes tens of ms: long enough to yield between matrices.
+    const config = { inputSize: 512, hiddenSize: 512, numLayers: 2, bidirectional: true };
+    const backend = await createBackend({ threads: 1 });
+    backends.push(backend);
+    const weights = initStateDict(config, 4, 'lstm');
+    const [stopped, paced, plain] = await Promise.all([1, 2, 3].map(() => createLstm(config, weights, backend)));
+    const input = tensor([2, 1, 512], 5);
+    const upstream = { output: tensor([2, 1, 1024], 6) };
+    const reference = bits(await plain!.backward(input, undefined, upstream));
+    // With a signal that does not fire, the paced packing gives the same bits.
+    expect(bits(await paced!.backward(input, undefined, upstream, { signal: new AbortController().signal }))).toBe(reference);
+
+    const { counts } = watchCalls(backend);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 0);
+    const error = await rejection(stopped!.backward(input, undefined, upstream, { signal: controller.signal }));
+    expect(isRnnError(error, 'aborted')).toBe(true);
+    // Stopped before its forward part: no kernel ran.
+    expect(Object.values(counts).every((n) => n === 0)).toBe(true);
+    expect(bits(await stopped!.backward(input, undefined, upstream))).toBe(reference);
+  });
+
   it('a model disposed during a paced backward stops it with disposed and leaves no memory behind', async () => {
     const { backend, empty, model, backward } = await setUp(cases[1]!);
     const pending = rejection(backward(new AbortController().signal));

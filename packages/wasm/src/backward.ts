@@ -1,6 +1,6 @@
 import type { BackwardPlan, DirectionWeights, EngineGradients, ModelPlan } from '@recurrent/core';
-import { RnnError, throwIfAborted } from '@recurrent/core';
-import { BLOCK_MS, callsOf, runPaced, yieldToEventLoop, type KernelName, type Phase } from './blocks.js';
+import { RnnError } from '@recurrent/core';
+import { callsOf, runPaced, runSteps, type KernelName, type Phase } from './blocks.js';
 import { ScratchSpace } from './heap.js';
 import { THREADED_WORK, type Runtime } from './model.js';
 
@@ -151,24 +151,10 @@ export class Trainer {
   }
 
   /**
-   * pack(), paced: with a signal, it yields to the event loop about every BLOCK_MS between matrices and
-   * stops with RnnError('aborted') once the signal has fired (the first backward of 2 layers of
-   * H = 1024 packs for a few hundred milliseconds). A stopped packing leaves `packed` false: the next
-   * backward packs again.
+   * The packing, one matrix per step: a backward with a signal runs it through runSteps (blocks.ts), so
+   * that it can stop between matrices (the first backward of 2 layers of H = 1024 packs for a few hundred
+   * milliseconds). A stopped packing leaves `packed` false: the next backward packs again.
    */
-  private async packWithin(plan: ModelPlan, signal: AbortSignal | null | undefined): Promise<void> {
-    if (!signal) return this.pack(plan);
-    let since = performance.now();
-    for (const _ of this.packing(plan)) {
-      if (performance.now() - since < BLOCK_MS) continue;
-      await yieldToEventLoop();
-      throwIfAborted(signal, 'backward');
-      this.checkLive();
-      since = performance.now();
-    }
-  }
-
-  /** The packing, one matrix per iteration. */
   private *packing(plan: ModelPlan): Generator<void, void, undefined> {
     this.packed = false;
     const { G, H, P, D, layers } = this.model;
@@ -269,7 +255,9 @@ export class Trainer {
    */
   async run(plan: BackwardPlan, modelPlan: () => ModelPlan): Promise<EngineGradients> {
     const { seqLen: L, batch: N, input, h0, c0, lengths, gradOutput, gradHN, gradCN, signal } = plan;
-    if (!this.packed) await this.packWithin(modelPlan(), signal);
+    /** Runs a JavaScript part (packing, unpacking) step by step, stopping between steps once the signal fired. */
+    const inSteps = <T>(part: Generator<void, T>): Promise<T> => runSteps(part, signal, 'backward', () => this.checkLive());
+    if (!this.packed) await inSteps(this.packing(modelPlan()));
     const { cell, G, H, P, D, layers, lstm, hasBias } = this.model;
     const { heap, pool } = this.runtime;
     const Hp = roundUp(H), Pp = roundUp(P), GH = G * Hp, DGH = D * GH, DP = D * P;
@@ -413,7 +401,7 @@ export class Trainer {
         units: rows, flopsPerUnit: 2 * I * DGH, granularity: ROW_BLOCK,
         call: (r0, r1) => [I, DGH, proj, DGH, packedW_ihT, this.zerosT, dx, I, at.pack!, r0, r1],
       });
-      gradients[k] = this.unpack(heap.floats, at, I);
+      gradients[k] = await inSteps(this.unpacking(at, I));
       dOut = dx;
     }
     const result: EngineGradients = { input: take(dOut, I0, L), h0: take(at.dh0!, P, layers.length * D), layers: gradients };
@@ -421,15 +409,21 @@ export class Trainer {
     return result;
   }
 
-  /** One layer's weight gradients, from the kernels' interleaved gate rows back to PyTorch's layouts. */
-  private unpack(memory: Float32Array, at: Record<string, number>, I: number): DirectionWeights[] {
+  /**
+   * One layer's weight gradients, from the kernels' interleaved gate rows back to PyTorch's layouts: one
+   * direction per step (at H = 1024 a layer's take 50–80 ms).
+   */
+  private *unpacking(at: Record<string, number>, I: number): Generator<void, DirectionWeights[]> {
     const { G, H, P, D, hasBias } = this.model;
     const Hp = roundUp(H), Pp = roundUp(P), GH = G * Hp;
-    const read = (offset: number, count: number): Float32Array => memory.subarray(offset / F32, offset / F32 + count);
-    const dW_ih = read(at.dW_ih!, D * GH * I), dW_hh = read(at.dW_hh!, D * GH * P);
-    const db_ih = read(at.db_ih!, D * GH), db_hh = read(at.db_hh!, D * GH);
-    const dW_hr = read(at.dW_hr!, D * Pp * H);
-    return Array.from({ length: D }, (_, d) => {
+    const directions: DirectionWeights[] = [];
+    for (let d = 0; d < D; d++) {
+      // Read again at every step: a model created while a paced backward yields may grow the memory.
+      const memory = this.runtime.heap.floats;
+      const read = (offset: number, count: number): Float32Array => memory.subarray(offset / F32, offset / F32 + count);
+      const dW_ih = read(at.dW_ih!, D * GH * I), dW_hh = read(at.dW_hh!, D * GH * P);
+      const db_ih = read(at.db_ih!, D * GH), db_hh = read(at.db_hh!, D * GH);
+      const dW_hr = read(at.dW_hr!, D * Pp * H);
       const weights: DirectionWeights = {
         W_ih: new Float32Array(G * H * I),
         W_hh: new Float32Array(G * H * P),
@@ -445,7 +439,9 @@ export class Trainer {
         if (weights.b_ih !== null) weights.b_ih[row] = db_ih[d * GH + n]!;
         if (weights.b_hh !== null) weights.b_hh[row] = db_hh[d * GH + n]!;
       }
-      return weights;
-    });
+      directions.push(weights);
+      yield;
+    }
+    return directions;
   }
 }

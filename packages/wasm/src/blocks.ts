@@ -194,6 +194,24 @@ export function runPaced(runtime: Runtime, kernel: KernelName, threads: number, 
   })();
 }
 
+/**
+ * Runs a JavaScript job that comes in steps (a generator; its return value is the job's). Without a
+ * signal, all at once. With one, it yields to the event loop whenever about BLOCK_MS has passed since
+ * the last yield, then stops with RnnError('aborted') if the signal has fired, and calls `check`.
+ */
+export async function runSteps<T>(steps: Generator<void, T>, signal: AbortSignal | null | undefined, what: string, check: () => void): Promise<T> {
+  let since = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (!signal || performance.now() - since < BLOCK_MS) continue;
+    await yieldToEventLoop();
+    throwIfAborted(signal, what);
+    check();
+    since = performance.now();
+  }
+}
+
 type Scope = { setImmediate?: (callback: () => void) => unknown; MessageChannel?: typeof MessageChannel };
 
 /**

@@ -29,7 +29,7 @@ export type {
   UpstreamGradients,
 } from './types.js';
 export { RnnError, isRnnError, type RnnErrorCode } from './errors.js';
-export { abortable, throwIfAborted, yieldToEventLoop } from './abort.js';
+export { abortable, runInSlices, throwIfAborted, yieldToEventLoop } from './abort.js';
 export { createRnn, createLstm, createGru } from './modules.js';
 export { resolveConfig, forwardFlops, numDirections, outputSize, GATES, MODULE_NAMES, type ResolvedConfig } from './config.js';
 export { namedParameters, parameterShapes, parameterSuffix, planModel } from './weights.js';

@@ -9,7 +9,8 @@
 //  2. the cost of pacing: forward without a signal (fully synchronous), against the build in
 //     node_modules/.before (if present: copy an earlier dist/ there to compare), and with a signal that
 //     never fires (the work runs in slices). Runs are interleaved and timed in process CPU time, which a
-//     shared machine distorts least.
+//     shared machine distorts least; the cost of slicing is also given in wall time, where the waits
+//     between slices show.
 // Usage: node bench/abort.mjs [--trials N] [--reps N] [--sizes S,M] [--no-speed] [--no-latency]. Build first.
 import { existsSync } from 'node:fs';
 import { createGru, createLstm, createRnn, initStateDict, isRnnError, randomTensorData } from '@recurrent/core';
@@ -83,11 +84,12 @@ if (!process.argv.includes('--no-speed')) {
     { name: 'S', config: { inputSize: 32, hiddenSize: 32 }, L: 64, N: 1 },
     { name: 'M', config: { inputSize: 256, hiddenSize: 256, numLayers: 2, bidirectional: true, batchFirst: true }, L: 128, N: 32 },
   ];
-  const cpuMs = async (run) => {
-    const t0 = process.cpuUsage();
+  /** This process's CPU time and the wall time of a run, in ms: waiting between slices shows only in wall time. */
+  const timed = async (run) => {
+    const [t0, w0] = [process.cpuUsage(), performance.now()];
     await run();
     const t = process.cpuUsage(t0);
-    return (t.user + t.system) / 1000;
+    return { cpu: (t.user + t.system) / 1000, wall: performance.now() - w0 };
   };
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const only = (option('--sizes') ?? 'S,M').split(',');
@@ -105,12 +107,13 @@ if (!process.argv.includes('--no-speed')) {
       if (old) runs.before = loop(() => old.forward(input));
       const times = Object.fromEntries(Object.keys(runs).map((k) => [k, []]));
       for (const run of Object.values(runs)) await run(); // warm-up
-      for (let r = 0; r < reps; r++) for (const [k, run] of Object.entries(runs)) times[k].push(await cpuMs(run));
-      const t = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs) / repeat]));
+      for (let r = 0; r < reps; r++) for (const [k, run] of Object.entries(runs)) times[k].push(await timed(run));
+      const t = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs.map((x) => x.cpu)) / repeat]));
+      const wall = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs.map((x) => x.wall)) / repeat]));
       console.log(
         `${mode.padEnd(4)} ${name}: forward without a signal ${t.now.toFixed(2)} ms CPU` +
           (old ? `, before ${t.before.toFixed(2)} ms (now/before ${(t.now / t.before).toFixed(3)})` : '') +
-          `; with a signal (in slices) ${t.sliced.toFixed(2)} ms (${(t.sliced / t.now).toFixed(3)}× without); median of ${reps}`,
+          `; with a signal (in slices) ${t.sliced.toFixed(2)} ms (${(t.sliced / t.now).toFixed(3)}× without; wall time ${(wall.sliced / wall.now).toFixed(3)}×); median of ${reps}`,
       );
     }
   }

@@ -1,10 +1,10 @@
-import { throwIfAborted, yieldToEventLoop } from '@recurrent/core';
+import { runInSlices } from '@recurrent/core';
 
 /**
  * Long work written as a generator that yields between pieces of bounded size: a step of the time loop,
  * a block of GEMM rows. The same generator runs both ways, so the result is the same bits either way:
- * without a signal, all at once and synchronously (`atOnce`); with one, in slices that let the event loop
- * run between them, so that an abort can fire at all (`inSlices`).
+ * without a signal, all at once and synchronously; with one, in slices that let the event loop run
+ * between them, so that an abort can fire at all (`paced`).
  */
 export type Pieces<T = void> = Generator<void, T, void>;
 
@@ -20,34 +20,9 @@ export const PIECE_FLOPS = 2 ** 20;
  */
 export const SLICE_MS = 10;
 
-/** Runs every piece now, synchronously: the path without a signal. */
-export function atOnce<T>(work: Pieces<T>): T {
-  for (;;) {
-    const next = work.next();
-    if (next.done) return next.value;
-  }
-}
-
-/**
- * Runs pieces for about SLICE_MS at a time, then yields to the event loop and stops (RnnError 'aborted')
- * if the signal fired meanwhile. An abandoned generator holds nothing: its buffers are garbage.
- */
-export async function inSlices<T>(work: Pieces<T>, signal: AbortSignal, what: string): Promise<T> {
-  let sliceStart = performance.now();
-  for (;;) {
-    const next = work.next();
-    if (next.done) return next.value;
-    if (performance.now() - sliceStart >= SLICE_MS) {
-      await yieldToEventLoop();
-      throwIfAborted(signal, what);
-      sliceStart = performance.now();
-    }
-  }
-}
-
-/** With a signal, in slices that an abort can stop; without one, at once. */
+/** With a signal, in slices that an abort can stop; without one, at once (core's runInSlices). */
 export function paced<T>(signal: AbortSignal | null | undefined, work: Pieces<T>, what: string): Promise<T> {
-  return signal ? inSlices(work, signal, what) : Promise.resolve(atOnce(work));
+  return runInSlices(work, signal, what, SLICE_MS);
 }
 
 let sinceLastPiece = 0;

@@ -1,6 +1,6 @@
 import type { BackwardPlan, DirectionWeights, EngineGradients, ModelPlan } from '@recurrent/core';
-import { RnnError } from '@recurrent/core';
-import { callsOf, runPaced, runSteps, type KernelName, type Phase } from './blocks.js';
+import { RnnError, runInSlices } from '@recurrent/core';
+import { BLOCK_MS, callsOf, runPaced, type KernelName, type Phase } from './blocks.js';
 import { ScratchSpace } from './heap.js';
 import { THREADED_WORK, type Runtime } from './model.js';
 
@@ -151,7 +151,7 @@ export class Trainer {
   }
 
   /**
-   * The packing, one matrix per step: a backward with a signal runs it through runSteps (blocks.ts), so
+   * The packing, one matrix per step: a backward with a signal runs it in slices (core's runInSlices), so
    * that it can stop between matrices (the first backward of 2 layers of H = 1024 packs for a few hundred
    * milliseconds). A stopped packing leaves `packed` false: the next backward packs again.
    */
@@ -256,7 +256,7 @@ export class Trainer {
   async run(plan: BackwardPlan, modelPlan: () => ModelPlan): Promise<EngineGradients> {
     const { seqLen: L, batch: N, input, h0, c0, lengths, gradOutput, gradHN, gradCN, signal } = plan;
     /** Runs a JavaScript part (packing, unpacking) step by step, stopping between steps once the signal fired. */
-    const inSteps = <T>(part: Generator<void, T>): Promise<T> => runSteps(part, signal, 'backward', () => this.checkLive());
+    const inSteps = <T>(part: Generator<void, T>): Promise<T> => runInSlices(part, signal, 'backward', BLOCK_MS, () => this.checkLive());
     if (!this.packed) await inSteps(this.packing(modelPlan()));
     const { cell, G, H, P, D, layers, lstm, hasBias } = this.model;
     const { heap, pool } = this.runtime;

@@ -1,4 +1,4 @@
-import { RnnError, throwIfAborted } from '@recurrent/core';
+import { RnnError, throwIfAborted, yieldToEventLoop } from '@recurrent/core';
 import type { Runtime } from './model.js';
 
 // How the engine runs kernels: one call of a runtime at a time (Turns), on every thread of the job
@@ -192,45 +192,4 @@ export function runPaced(runtime: Runtime, kernel: KernelName, threads: number, 
       }
     }
   })();
-}
-
-/**
- * Runs a JavaScript job that comes in steps (a generator; its return value is the job's). Without a
- * signal, all at once. With one, it yields to the event loop whenever about BLOCK_MS has passed since
- * the last yield, then stops with RnnError('aborted') if the signal has fired, and calls `check`.
- */
-export async function runSteps<T>(steps: Generator<void, T>, signal: AbortSignal | null | undefined, what: string, check: () => void): Promise<T> {
-  let since = performance.now();
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-    if (!signal || performance.now() - since < BLOCK_MS) continue;
-    await yieldToEventLoop();
-    throwIfAborted(signal, what);
-    check();
-    since = performance.now();
-  }
-}
-
-type Scope = { setImmediate?: (callback: () => void) => unknown; MessageChannel?: typeof MessageChannel };
-
-/**
- * Lets timers and events run, at the cost of one event-loop turn: setImmediate where it exists (Node,
- * Bun), else a MessageChannel message (browsers, Deno), which, unlike a nested setTimeout(0), is not
- * clamped to 4 ms.
- */
-export function yieldToEventLoop(): Promise<void> {
-  const scope = globalThis as Scope;
-  if (typeof scope.setImmediate === 'function') return new Promise((resolve) => scope.setImmediate!(resolve));
-  if (typeof scope.MessageChannel === 'function') {
-    return new Promise((resolve) => {
-      const channel = new scope.MessageChannel!();
-      channel.port1.onmessage = () => {
-        channel.port1.close();
-        resolve();
-      };
-      channel.port2.postMessage(null);
-    });
-  }
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }

@@ -89,10 +89,18 @@ export function strided(count: number, stride: number): Int32Array {
   return offsets;
 }
 
-/** The (cols, rows) transpose of a row-major (rows, cols) matrix, e.g. W_hhᵀ so that dh·W_hh is a gemmRowsBt. */
-export function transposed(M: Float32Array, rows: number, cols: number): Float32Array {
+/**
+ * Mᵀ of a row-major (rows, cols) matrix, in pieces: a backward transposes its weights, and at H = 1024 one
+ * W_ih takes about 100 ms in one go. A strided store costs about what a few multiply-adds do, so each value
+ * counts as 4 FLOP toward a piece.
+ */
+export function* transposed(M: Float32Array, rows: number, cols: number): Pieces<Float32Array> {
   const T = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) T[c * rows + r] = M[r * cols + c]!;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) T[c * rows + r] = M[r * cols + c]!;
+    countWork(4 * cols);
+    if (pieceEnds()) yield;
+  }
   return T;
 }
 

@@ -409,7 +409,8 @@ export class CpuModel implements EngineModel {
       gradients[index] = yield* this.weightGradients(layer, tape, dgx, dgh, dh_tape, valid);
       // ∂L/∂x_t = dgx_t·W_ih for every running step and both directions at once; zero past each length.
       const dx = new Float32Array(L * N * I);
-      yield* gemmPieces(valid.length, I, DGH, dgx, rowsOf(valid, DGH), transposed(layer.W_ih, DGH, I), new Float32Array(I), new Int32Array(valid.length), dx, rowsOf(valid, I));
+      const W_ihT = yield* transposed(layer.W_ih, DGH, I);
+      yield* gemmPieces(valid.length, I, DGH, dgx, rowsOf(valid, DGH), W_ihT, new Float32Array(I), new Int32Array(valid.length), dx, rowsOf(valid, I));
       dOut = dx;
       tapeBytes += tape.h_prev.byteLength + tape.saved.byteLength + tape.h_cell.byteLength + (index > 0 ? tape.x.byteLength : 0);
       layerBytes = Math.max(layerBytes, dgx.byteLength + (dgh === dgx ? 0 : dgh.byteLength) + dh_tape.byteLength + dx.byteLength);
@@ -439,8 +440,12 @@ export class CpuModel implements EngineModel {
     const GH = cell.gates * H;
     const S = cell.saved;
     // dh·W_hh and dh·W_hr as gemmRowsBt, which multiplies by a transpose.
-    const W_hhT = layer.directions.map(({ W_hh }) => transposed(W_hh, GH, Hout));
-    const W_hrT = layer.directions.map(({ W_hr }) => (W_hr === null ? null : transposed(W_hr, P, H)));
+    const W_hhT: Float32Array[] = [];
+    const W_hrT: (Float32Array | null)[] = [];
+    for (const { W_hh, W_hr } of layer.directions) {
+      W_hhT.push(yield* transposed(W_hh, GH, Hout));
+      W_hrT.push(W_hr === null ? null : yield* transposed(W_hr, P, H));
+    }
     const hRows = strided(N, Hout);
     const cellRows = strided(N, H);
     const zeroRows = new Int32Array(N);

@@ -23,7 +23,7 @@ import {
   columnSumShader, gemmUniform, gemmVariantShader, savedBlocks, stepBackwardShader, tapeShader, tapeWidth,
   type GemmDims, type TrainingKernel,
 } from './backward-shaders.js';
-import { Usage, deviceLostError, isDeviceLoss, scoped, type DeviceState } from './gpu.js';
+import { Usage, deviceLostError, gpuFailure, isDeviceLoss, scoped, type DeviceState } from './gpu.js';
 import { GEMM_DEPTH, GEMM_TILE, RECUR_WORKGROUP, UNIFORM_SLOT } from './shaders.js';
 import { Pace, submitBlocks, type Block } from './submit.js';
 import { layeredStates, type LayerBuffers } from './weights.js';
@@ -47,6 +47,15 @@ interface Compiled {
   kernel: TrainingKernel;
   layout: GPUBindGroupLayout;
   pipelines: Record<string, GPUComputePipeline>;
+}
+
+/** The backward's kernels: the tape forward, the two step kernels, the three GEMM variants and the bias sums. */
+interface Kernels {
+  tape: Compiled;
+  cell: Compiled;
+  hidden: Compiled;
+  gemm: { nt: Compiled; tn: Compiled; nn: Compiled };
+  columnSum: Compiled;
 }
 
 /** Where each gradient lies in the one result buffer, in floats. */
@@ -104,36 +113,43 @@ export class Backpropagation {
   lastBytes = 0;
   /** How fast this model's backward blocks run, so that a cancellable backward stops within BLOCK_SECONDS or so. */
   private readonly pace = new Pace();
-  private readonly tape: Compiled;
-  private readonly cell: Compiled;
-  private readonly hidden: Compiled;
-  private readonly gemm: { nt: Compiled; tn: Compiled; nn: Compiled };
-  private readonly columnSum: Compiled;
+  /** The first backward's compilations (off the main thread); null again after one failed, so the next backward compiles afresh. */
+  private kernels: Promise<Kernels> | null = null;
 
-  constructor(private readonly host: TrainingHost) {
-    const { plan } = host;
-    this.tape = this.compile(tapeShader(plan), plan.projSize > 0 ? ['main', 'project'] : ['main']);
-    const step = stepBackwardShader(plan);
-    this.cell = this.compile(step.cell);
-    this.hidden = this.compile(step.hidden);
-    this.gemm = {
-      nt: this.compile(gemmVariantShader(false, true)),
-      tn: this.compile(gemmVariantShader(true, false)),
-      nn: this.compile(gemmVariantShader(false, false)),
-    };
-    this.columnSum = this.compile(columnSumShader());
+  constructor(private readonly host: TrainingHost) {}
+
+  private compiled(): Promise<Kernels> {
+    this.kernels ??= this.compileAll().catch((error: unknown) => {
+      this.kernels = null;
+      throw error;
+    });
+    return this.kernels;
   }
 
-  private compile(kernel: TrainingKernel, entryPoints = ['main']): Compiled {
+  private async compileAll(): Promise<Kernels> {
+    const { plan } = this.host;
+    const step = stepBackwardShader(plan);
+    const [tape, cell, hidden, nt, tn, nn, columnSum] = await Promise.all([
+      this.compile(tapeShader(plan), plan.projSize > 0 ? ['main', 'project'] : ['main']),
+      this.compile(step.cell),
+      this.compile(step.hidden),
+      this.compile(gemmVariantShader(false, true)),
+      this.compile(gemmVariantShader(true, false)),
+      this.compile(gemmVariantShader(false, false)),
+      this.compile(columnSumShader()),
+    ]);
+    return { tape, cell, hidden, gemm: { nt, tn, nn }, columnSum };
+  }
+
+  private async compile(kernel: TrainingKernel, entryPoints = ['main']): Promise<Compiled> {
     // From the backend's cache: the GEMMs are every model's, the step kernels those of its sizes.
     const cache = this.host.state.pipelines;
     const layout = cache.bindGroupLayout([
       { binding: 0, visibility: 4, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: kernel.uniformBytes } },
       ...kernel.bindings.map((b, i): GPUBindGroupLayoutEntry => ({ binding: i + 1, visibility: 4, buffer: { type: b.writable ? 'storage' : 'read-only-storage' } })),
     ]);
-    const pipelines: Record<string, GPUComputePipeline> = {};
-    for (const entryPoint of entryPoints) pipelines[entryPoint] = cache.pipeline(kernel.code, layout, entryPoint);
-    return { kernel, layout, pipelines };
+    const compiled = await Promise.all(entryPoints.map((entryPoint) => cache.pipeline(kernel.code, layout, entryPoint)));
+    return { kernel, layout, pipelines: Object.fromEntries(entryPoints.map((entryPoint, i) => [entryPoint, compiled[i]!])) };
   }
 
   /** A bind group of `c`, its buffers picked by the names its kernel binds. */
@@ -173,6 +189,15 @@ export class Backpropagation {
     const what = 'The backward';
     throwIfAborted(plan.signal, what);
     const { state, device } = this.host;
+    let kernels: Kernels;
+    try {
+      kernels = await this.compiled();
+    } catch (error) {
+      throw isDeviceLoss(state, error) ? deviceLostError(state, error) : gpuFailure(state, error, "the backward's pipelines", 0);
+    }
+    // Aborted, disposed or lost while compiling: the compilations stay cached for the next backward.
+    throwIfAborted(plan.signal, what);
+    this.host.check();
     const held: GPUBuffer[] = [];
     const release = (): void => this.host.release(held.splice(0));
     let setup: { value: Run; error: Promise<GPUError | null> };
@@ -191,7 +216,7 @@ export class Backpropagation {
     try {
       // A call that can be cancelled goes block by block at this model's pace; others in one submission.
       const pace = plan.signal ? this.pace : null;
-      gpuError = await submitBlocks(device, this.blocks(run, pace), plan.signal, pace, this.host.check, what);
+      gpuError = await submitBlocks(device, this.blocks(run, kernels, pace), plan.signal, pace, this.host.check, what);
       this.host.check(); // disposed while the blocks ran: mapping a destroyed buffer is a GPU error
       await readBack.mapAsync(1 /* GPUMapMode.READ */, 0, out.total * 4);
     } catch (error) {
@@ -295,7 +320,7 @@ export class Backpropagation {
    * its share of the one dispatch's arithmetic in the same order, so the result is the same bit for
    * bit. Without a pace, one block per phase of a layer, all submitted at once.
    */
-  private *blocks(run: Run, pace: Pace | null): Generator<Block> {
+  private *blocks(run: Run, kernels: Kernels, pace: Pace | null): Generator<Block> {
     const { device } = this.host;
     const sizes = this.host.plan;
     const { gates: G, hiddenSize: H, outputSize: HO, projSize: P, numDirections: D, numLayers, hasBias } = sizes;
@@ -305,8 +330,8 @@ export class Backpropagation {
     const R = L * N;
     const S = savedBlocks(sizes);
     const TW = tapeWidth(sizes);
-    const { tape: tapeKernel, cell, hidden, columnSum } = this;
-    const { nt, tn, nn } = this.gemm;
+    const { tape: tapeKernel, cell, hidden, columnSum } = kernels;
+    const { nt, tn, nn } = kernels.gemm;
 
     let encoder = device.createCommandEncoder();
     const finish = (kind: string, flops: number): Block => {

@@ -61,11 +61,14 @@ export async function createBackend(options: WebGpuBackendOptions = {}): Promise
       const held = state.liveBufferBytes;
       const compiled = state.pipelines.mark();
       const built = scoped(acquired.device, () => new WebGpuModel(state, plan, acquired.description, recurrence));
-      const error = await built.error;
-      if (error || state.lost) {
+      // A rejected compilation fails the model as an error the GPU reported does.
+      const compiling = built.value.compiled.then(() => null, (error: unknown) => error ?? new Error('the compilation failed'));
+      const error = (await built.error) ?? (await compiling);
+      if (error || state.lost || state.disposed) {
         const failure = gpuFailure(state, error, `the model's weights and pipelines`, state.liveBufferBytes - held);
         built.value.dispose();
         state.pipelines.forgetSince(compiled);
+        checkDevice(state); // the backend disposed while compiling: 'disposed'
         throw failure;
       }
       return built.value;

@@ -158,13 +158,16 @@ export class WebGpuModel implements EngineModel {
   private readonly lstm: boolean;
   private readonly pool: BufferPool;
   private readonly layers: LayerBuffers[];
-  private readonly gemmPipeline: GPUComputePipeline;
+  // The pipelines are set once `compiled` resolves: createModel awaits it before handing the model out.
+  private gemmPipeline!: GPUComputePipeline;
   /** The same GEMM for calls of up to FEW_ROWS rows (its `rows` entry point). */
-  private readonly rowsPipeline: GPUComputePipeline;
+  private rowsPipeline!: GPUComputePipeline;
   private readonly recurKernel: Kernel;
-  private readonly recurPipeline: GPUComputePipeline;
+  private recurPipeline!: GPUComputePipeline;
   /** Per-step kernel of a projected LSTM: h_t = u · W_hrᵀ, a second dispatch per step. */
-  private readonly projectPipeline: GPUComputePipeline | null;
+  private projectPipeline!: GPUComputePipeline | null;
+  /** The compilations the constructor started (off the main thread), and the pipelines set from them. */
+  readonly compiled: Promise<void>;
   readonly kernel: RecurrenceKernel;
   private readonly gemmLayout: GPUBindGroupLayout;
   private readonly recurLayout: GPUBindGroupLayout;
@@ -226,10 +229,17 @@ export class WebGpuModel implements EngineModel {
     this.recurUniformBytes = this.kernel === 'persistent' ? 32 : 16;
     this.recurKernel = this.kernel === 'persistent' ? persistentRecurrenceShader(plan) : recurrenceShader(plan);
     this.recurLayout = pipelines.bindGroupLayout([dynamicUniform(this.recurUniformBytes), ...this.recurKernel.bindings.map((b, i) => storage(i + 1, b.writable))]);
-    this.gemmPipeline = pipelines.pipeline(gemmShader(), this.gemmLayout);
-    this.rowsPipeline = pipelines.pipeline(gemmShader(), this.gemmLayout, 'rows');
-    this.recurPipeline = pipelines.pipeline(this.recurKernel.code, this.recurLayout);
-    this.projectPipeline = this.kernel === 'per-step' && P > 0 ? pipelines.pipeline(this.recurKernel.code, this.recurLayout, 'project') : null;
+    this.compiled = Promise.all([
+      pipelines.pipeline(gemmShader(), this.gemmLayout),
+      pipelines.pipeline(gemmShader(), this.gemmLayout, 'rows'),
+      pipelines.pipeline(this.recurKernel.code, this.recurLayout),
+      this.kernel === 'per-step' && P > 0 ? pipelines.pipeline(this.recurKernel.code, this.recurLayout, 'project') : null,
+    ]).then(([gemm, rows, recur, project]) => {
+      this.gemmPipeline = gemm;
+      this.rowsPipeline = rows;
+      this.recurPipeline = recur;
+      this.projectPipeline = project;
+    });
   }
 
   forward(plan: ForwardPlan): Promise<EngineResult> {

@@ -4,7 +4,9 @@
  * one of the backward's GEMMs on a software GPU): models of the same sizes, and every model's GEMMs,
  * compile the same code, so it is compiled once per device. Keys are the WGSL source itself (never a
  * hash of it: a collision would run the wrong kernel; see sourceKey), the entry point and the bind group
- * layout.
+ * layout. Pipelines are compiled with createComputePipelineAsync, off the main thread in Dawn (the
+ * synchronous form held Node's event loop for seconds on a software GPU), and cached as promises, so
+ * that models asking for the same pipeline at once share one compilation.
  */
 
 /** How many shader modules (each with its pipelines) stay compiled: the least recently used go first. */
@@ -34,7 +36,7 @@ interface Cached<T> {
 
 interface ModuleEntry extends Cached<GPUShaderModule> {
   /** By `${entryPoint} ${layout id}`. */
-  pipelines: Map<string, Cached<GPUComputePipeline>>;
+  pipelines: Map<string, Cached<Promise<GPUComputePipeline>>>;
 }
 
 interface LayoutEntry extends Cached<GPUBindGroupLayout> {
@@ -68,8 +70,11 @@ export class PipelineCache {
     return entry.value;
   }
 
-  /** The compute pipeline of `code`'s `entryPoint` over `layout` (one of bindGroupLayout's), compiled once. */
-  pipeline(code: string, layout: GPUBindGroupLayout, entryPoint = 'main'): GPUComputePipeline {
+  /**
+   * The compute pipeline of `code`'s `entryPoint` over `layout` (one of bindGroupLayout's), compiled
+   * once. A compilation that fails is not kept, with its module: the next request compiles afresh.
+   */
+  pipeline(code: string, layout: GPUBindGroupLayout, entryPoint = 'main'): Promise<GPUComputePipeline> {
     const layoutEntry = this.layoutEntries.get(layout);
     if (layoutEntry === undefined) throw new Error('internal: a pipeline layout that the pipeline cache did not make');
     const source = sourceKey(code);
@@ -84,10 +89,15 @@ export class PipelineCache {
     const key = `${entryPoint} ${layoutEntry.id}`;
     let pipeline = module.pipelines.get(key);
     if (pipeline === undefined) {
-      const value = this.device.createComputePipeline({ layout: layoutEntry.pipelineLayout, compute: { module: module.value, entryPoint } });
+      const value = this.device.createComputePipelineAsync({ layout: layoutEntry.pipelineLayout, compute: { module: module.value, entryPoint } });
       pipeline = { value, made: ++this.clock };
       module.pipelines.set(key, pipeline);
       this.pipelineCount++;
+      const failed = module;
+      // The caller hears of the failure from the promise itself.
+      value.catch(() => {
+        if (this.modules.get(source) === failed) this.drop(source);
+      });
     }
     return pipeline.value;
   }

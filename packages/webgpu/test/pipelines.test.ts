@@ -1,9 +1,12 @@
-import { createGru, createLstm, createRnn, initStateDict, isRnnError, randomTensorData, type Mode, type Tensor } from '@recurrent/core';
+import {
+  createGru, createLstm, createRnn, initStateDict, isRnnError, planForward, planModel, randomTensorData, resolveConfig,
+  type BackwardPlan, type EngineGradients, type EngineModel, type Mode, type Tensor,
+} from '@recurrent/core';
 import { describe, expect, it } from 'vitest';
 import { createBackend, type WebGpuBackend } from '../src/index.js';
 import { PipelineCache, sourceKey } from '../src/pipelines.js';
 import { gemmShader, persistentRecurrenceShader } from '../src/shaders.js';
-import { describeWithGpu, rejection, simulateOutOfMemory } from './gpu.js';
+import { describeWithGpu, rejection, simulateOutOfMemory, watchSubmissions } from './gpu.js';
 
 const config = { inputSize: 5, hiddenSize: 6, numLayers: 2, bidirectional: true };
 const L = 4;
@@ -22,32 +25,56 @@ async function createModel(mode: Mode, gpu: WebGpuBackend, cfg: typeof config = 
   return (mode === 'gru' ? createGru(cfg, weights, gpu) : createRnn(cfg, weights, gpu)) as Promise<Model>;
 }
 
+type Compile = GPUDevice['createComputePipelineAsync'];
+
+/** Puts `wrap` around the device's compilations (it calls `compile` for a real one). Returns what puts the real one back. */
+function wrapCompilations(device: GPUDevice, wrap: (compile: Compile, descriptor: GPUComputePipelineDescriptor) => Promise<GPUComputePipeline>): () => void {
+  const compile: Compile = device.createComputePipelineAsync.bind(device);
+  device.createComputePipelineAsync = (descriptor) => wrap(compile, descriptor);
+  return () => {
+    device.createComputePipelineAsync = compile;
+  };
+}
+
 /** Counts the device's pipeline compilations. */
 function countCompilations(gpu: WebGpuBackend): () => number {
-  const { device } = gpu;
-  const create = device.createComputePipeline.bind(device);
   let count = 0;
-  device.createComputePipeline = (descriptor: GPUComputePipelineDescriptor) => {
+  wrapCompilations(gpu.device, (compile, descriptor) => {
     count++;
-    return create(descriptor);
-  };
+    return compile(descriptor);
+  });
   return () => count;
 }
 
-/** A stand-in device that only counts what it makes: enough for the cache's bookkeeping. */
-function fakeDevice(): GPUDevice & { made: Record<string, number> } {
+/** Makes the device's next compilation reject, as Dawn's does for a shader it cannot compile. Returns what puts the real one back. */
+function failCompilation(device: GPUDevice): () => void {
+  let failed = false;
+  return wrapCompilations(device, (compile, descriptor) => {
+    if (failed) return compile(descriptor);
+    failed = true;
+    return Promise.reject(new GPUPipelineError('simulated: the compiler failed', { reason: 'internal' }));
+  });
+}
+
+/** A stand-in device that only counts what it makes: enough for the cache's bookkeeping. Its compilations reject while `reject` is set. */
+function fakeDevice(): GPUDevice & { made: Record<string, number>; reject: boolean } {
   const made: Record<string, number> = {};
   const make = (kind: string) => (descriptor: object) => {
     made[kind] = (made[kind] ?? 0) + 1;
     return { kind, descriptor };
   };
-  return {
+  const device = {
     made,
+    reject: false,
     createBindGroupLayout: make('bindGroupLayout'),
     createPipelineLayout: make('pipelineLayout'),
     createShaderModule: make('shaderModule'),
-    createComputePipeline: make('pipeline'),
-  } as unknown as GPUDevice & { made: Record<string, number> };
+    createComputePipelineAsync: (descriptor: object) => {
+      const pipeline = make('pipeline')(descriptor);
+      return device.reject ? Promise.reject(new Error('simulated: the compiler failed')) : Promise.resolve(pipeline);
+    },
+  };
+  return device as unknown as GPUDevice & { made: Record<string, number>; reject: boolean };
 }
 
 describe('PipelineCache (bookkeeping)', () => {
@@ -105,6 +132,46 @@ describe('PipelineCache (bookkeeping)', () => {
     expect(cache.pipeline('code A', layout)).toBe(a);
     cache.clear();
     expect(cache.stats()).toEqual({ shaderModules: 0, pipelines: 0 });
+  });
+
+  it('requests made while a pipeline compiles share its one compilation, which resolves to the pipeline', async () => {
+    const device = fakeDevice();
+    const cache = new PipelineCache(device);
+    const layout = cache.bindGroupLayout(entries);
+    const first = cache.pipeline('code A', layout);
+    const second = cache.pipeline('code A', layout);
+    expect(second).toBe(first);
+    expect(device.made.pipeline).toBe(1);
+    expect(await second).toMatchObject({ kind: 'pipeline', descriptor: { compute: { entryPoint: 'main' } } });
+  });
+
+  it('a compilation that rejects is not kept: the next request compiles afresh; a late rejection leaves newer entries alone', async () => {
+    const device = fakeDevice();
+    const cache = new PipelineCache(device);
+    const layout = cache.bindGroupLayout(entries);
+    const kept = cache.pipeline('code B', layout);
+    device.reject = true;
+    const failing = cache.pipeline('code A', layout);
+    expect(cache.stats()).toEqual({ shaderModules: 2, pipelines: 2 });
+    await expect(failing).rejects.toThrow('simulated: the compiler failed');
+    expect(cache.stats()).toEqual({ shaderModules: 1, pipelines: 1 });
+    device.reject = false;
+    const again = cache.pipeline('code A', layout);
+    expect(again).not.toBe(failing);
+    await again;
+    expect(device.made).toMatchObject({ shaderModule: 3, pipeline: 3 });
+    expect(cache.pipeline('code B', layout)).toBe(kept);
+
+    // One that fails after its module was forgotten (and made again) takes nothing of the new one.
+    device.reject = true;
+    const late = cache.pipeline('code C', layout);
+    cache.clear();
+    device.reject = false;
+    const layoutAgain = cache.bindGroupLayout(entries);
+    const fresh = cache.pipeline('code C', layoutAgain);
+    await expect(late).rejects.toThrow('simulated: the compiler failed');
+    expect(cache.stats()).toEqual({ shaderModules: 1, pipelines: 1 });
+    expect(cache.pipeline('code C', layoutAgain)).toBe(fresh);
   });
 });
 
@@ -188,6 +255,112 @@ await describeWithGpu('WebGPU pipeline cache', () => {
       const model = await createModel('rnn', gpu);
       expect((await model.forward(input)).output.shape).toEqual([L, N, 12]);
       expect(compilations()).toBe(3); // the GEMM's two entry points (tiled, few rows) and the recurrence
+      model.dispose();
+      gpu.dispose();
+    });
+
+    it('a compilation that fails rejects the model with internal and leaves no pipeline behind; the next one compiles afresh and works', async () => {
+      const gpu = await createBackend();
+      const empty = gpu.stats!();
+      const restore = failCompilation(gpu.device);
+      const error = await rejection(createModel('rnn', gpu));
+      expect(isRnnError(error, 'internal')).toBe(true);
+      expect((error as Error).message).toMatch(/simulated: the compiler failed/);
+      expect(gpu.stats!()).toEqual(empty);
+      restore();
+      const compilations = countCompilations(gpu);
+      const model = await createModel('rnn', gpu);
+      expect((await model.forward(input)).output.shape).toEqual([L, N, 12]);
+      expect(compilations()).toBe(3);
+      model.dispose();
+      gpu.dispose();
+    });
+
+    it.each([
+      ['the backend disposed', 'disposed', (gpu: WebGpuBackend): void => gpu.dispose()],
+      ['the device lost', 'device-lost', (gpu: WebGpuBackend): void => gpu.device.destroy()],
+    ] as const)('%s while a model compiles: creating it rejects with %s and leaves nothing behind', async (_, code, end) => {
+      const gpu = await createBackend();
+      const empty = gpu.stats!();
+      wrapCompilations(gpu.device, (compile, descriptor) => {
+        queueMicrotask(() => end(gpu));
+        return compile(descriptor);
+      });
+      expect(isRnnError(await rejection(createModel('lstm', gpu)), code)).toBe(true);
+      expect(gpu.stats!()).toEqual(code === 'disposed' ? { ...empty, shaderModules: 0, pipelines: 0 } : empty);
+      gpu.dispose();
+    });
+
+    it('creating a model whose pipelines are not compiled yet leaves the event loop running', async () => {
+      const gpu = await createBackend();
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      const compilations = countCompilations(gpu);
+      try {
+        const cfg = { inputSize: 48, hiddenSize: 128, numLayers: 2, bidirectional: true };
+        const model = await createLstm(cfg, initStateDict(cfg, 3, 'lstm'), gpu);
+        model.dispose();
+      } finally {
+        clearInterval(timer);
+      }
+      expect(compilations()).toBe(3);
+      expect(ticks).toBeGreaterThanOrEqual(3);
+      gpu.dispose();
+    });
+  });
+});
+
+await describeWithGpu('WebGPU backward compilation', () => {
+  describe('WebGPU backward compilation', () => {
+    /** An engine-level model (core would race its backward with the signal) and a backward plan. */
+    async function engineModel(gpu: WebGpuBackend): Promise<{ model: EngineModel; plan: (signal?: AbortSignal) => BackwardPlan }> {
+      const resolved = resolveConfig(config, 'gru');
+      const model = await gpu.createModel(planModel(resolved, initStateDict(config, 7, 'gru')));
+      const gradOutput = randomTensorData(L * N * 12, 2);
+      const plan = (signal?: AbortSignal): BackwardPlan => ({ ...planForward(resolved, input, undefined, { signal }).plan, gradOutput, gradHN: null, gradCN: null });
+      return { model, plan };
+    }
+
+    /** The gradients of a backward on a backend of its own, untouched by the tests' wrappers. */
+    async function expectedGradients(): Promise<EngineGradients> {
+      const reference = await createBackend();
+      const { model, plan } = await engineModel(reference);
+      const gradients = await model.backward!(plan());
+      reference.dispose();
+      return gradients;
+    }
+
+    it('an abort while the first backward compiles rejects it with aborted; the model stays usable and the next backward uses those compilations', async () => {
+      const expected = await expectedGradients();
+      const gpu = await createBackend();
+      const { model, plan } = await engineModel(gpu);
+      const watch = watchSubmissions(gpu);
+      const compilations = countCompilations(gpu);
+      const controller = new AbortController();
+      wrapCompilations(gpu.device, (compile, descriptor) => {
+        controller.abort();
+        return compile(descriptor);
+      });
+      expect(isRnnError(await rejection(model.backward!(plan(controller.signal))), 'aborted')).toBe(true);
+      expect(watch.count()).toBe(0);
+      const compiled = compilations();
+      expect(compiled).toBeGreaterThan(0);
+      expect(await model.backward!(plan())).toEqual(expected);
+      expect(compilations()).toBe(compiled);
+      model.dispose();
+      gpu.dispose();
+    });
+
+    it('a compilation of the first backward that fails rejects it with internal; the next backward compiles afresh and is exact', async () => {
+      const expected = await expectedGradients();
+      const gpu = await createBackend();
+      const { model, plan } = await engineModel(gpu);
+      const restore = failCompilation(gpu.device);
+      const error = await rejection(model.backward!(plan()));
+      expect(isRnnError(error, 'internal')).toBe(true);
+      expect((error as Error).message).toMatch(/simulated: the compiler failed/);
+      restore();
+      expect(await model.backward!(plan())).toEqual(expected);
       model.dispose();
       gpu.dispose();
     });

@@ -7,10 +7,13 @@ export const errorCode = (error: unknown): string => (isRnnError(error) ? error.
 
 const tensors = (g: Gradients): Tensor[] => [g.input, g.h0, ...(g.c0 ? [g.c0] : []), ...Object.keys(g.weights).sort().map((name) => g.weights[name]!)];
 
-/** Every gradient equal bit for bit (Object.is per value: NaNs and signed zeros count). */
+/** Equal bit for bit (Object.is per value: NaNs and signed zeros count). */
+export const sameBits = (a: Float32Array, b: Float32Array): boolean => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+/** Every gradient equal bit for bit. */
 export function sameGradients(a: Gradients, b: Gradients): boolean {
   const [x, y] = [tensors(a), tensors(b)];
-  return x.length === y.length && x.every((t, i) => t.data.length === y[i]!.data.length && t.data.every((v, j) => Object.is(v, y[i]!.data[j])));
+  return x.length === y.length && x.every((t, i) => sameBits(t.data, y[i]!.data));
 }
 
 /**

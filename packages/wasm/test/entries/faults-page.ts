@@ -1,8 +1,8 @@
 // The page of faults.browser.test.ts: abort and a dead worker in Chromium, on the built engine (a
 // crossOriginIsolated page, so the threaded variant runs). It reports plain data for the test to check,
 // and the timings it measured (printed by the test, not asserted: speed is for benchmarks).
-import { abortTrials, backwardAborts, errorCode as code } from '@recurrent/conformance/abort-trials';
-import { createRnn, initStateDict, randomTensorData, type Tensor } from '@recurrent/core';
+import { abortTrials, backwardAborts, errorCode as code, sameBits } from '@recurrent/conformance/abort-trials';
+import { createRnn, initStateDict, randomTensorData } from '@recurrent/core';
 import { RUNTIME } from '../../dist/blocks.js';
 import { createBackend } from '../../dist/index.js';
 import type { Runtime } from '../../dist/model.js';
@@ -14,7 +14,6 @@ const input = { data: randomTensorData(600 * 32 * 128, 1), shape: [600, 32, 128]
 const backwardInput = { data: randomTensorData(200 * 32 * 128, 2), shape: [200, 32, 128] };
 const upstream = { output: { data: randomTensorData(200 * 32 * 256, 3), shape: [200, 32, 256] }, hN: { data: randomTensorData(32 * 256, 4), shape: [1, 32, 256] } };
 
-const same = (a: Tensor, b: Tensor): boolean => a.data.length === b.data.length && a.data.every((x, i) => Object.is(x, b.data[i]));
 
 export async function run(): Promise<Record<string, unknown>> {
   const report: Record<string, unknown> = { crossOriginIsolated: globalThis.crossOriginIsolated };
@@ -25,14 +24,14 @@ export async function run(): Promise<Record<string, unknown>> {
     const stats = JSON.stringify(backend.stats());
     const forward = await abortTrials(
       (signal) => rnn.forward(input, undefined, { signal }),
-      async () => same((await rnn.forward(input)).output, expected),
+      async () => sameBits((await rnn.forward(input)).output.data, expected.data),
     );
     report[`threads${threads}`] = { variant: backend.variant, ...forward, statsAfterAbort: JSON.stringify(backend.stats()) === stats };
 
     report[`backward${threads}`] = await backwardAborts(
       (signal) => rnn.backward(backwardInput, undefined, upstream, { signal }),
       () => backend.stats(),
-      async () => same((await rnn.forward(input)).output, expected),
+      async () => sameBits((await rnn.forward(input)).output.data, expected.data),
     );
 
     if (threads === 2) {
@@ -44,7 +43,7 @@ export async function run(): Promise<Record<string, unknown>> {
       const start = performance.now();
       report.killed = await rnn.forward(input, undefined, { signal: new AbortController().signal }).then(() => 'resolved', code);
       report.killedWithinMs = Math.round(performance.now() - start);
-      report.exactAfterKill = same((await rnn.forward(input)).output, expected);
+      report.exactAfterKill = sameBits((await rnn.forward(input)).output.data, expected.data);
       report.variantAfterKill = backend.variant;
     }
     backend.dispose();

@@ -1,7 +1,7 @@
 // The page of faults.browser.test.ts: abort and device loss in the browser, on the built engine. It
 // reports plain data (codes, whether results matched bit for bit) for the test to check, and the
 // backward's timings (printed by the test, not asserted: speed is for benchmarks).
-import { backwardAborts, errorCode as code } from '@recurrent/conformance/abort-trials';
+import { backwardAborts, errorCode as code, sameBits } from '@recurrent/conformance/abort-trials';
 import { createRnn, initStateDict, randomTensorData } from '@recurrent/core';
 import { createBackend, type WebGpuBackend } from '../../dist/index.js';
 
@@ -27,8 +27,6 @@ function onSubmission(gpu: WebGpuBackend, onSubmit: (n: number) => void): () => 
   };
 }
 
-const same = (a: Float32Array, b: Float32Array): boolean => a.length === b.length && a.every((x, i) => Object.is(x, b[i]));
-
 export async function run(): Promise<Record<string, unknown>> {
   const report: Record<string, unknown> = {};
   const gpu = await createBackend();
@@ -46,7 +44,7 @@ export async function run(): Promise<Record<string, unknown>> {
   restore();
   const after = await rnn.forward(input);
   report.submissionsOfAbortedCall = submissions;
-  report.exactAfterAbort = same(after.output.data, expected.output.data) && same(after.hN.data, expected.hN.data);
+  report.exactAfterAbort = sameBits(after.output.data, expected.output.data) && sameBits(after.hN.data, expected.hN.data);
   report.statsAfterAbort = JSON.stringify(gpu.stats!()) === JSON.stringify(baseline);
 
   // Backwards aborted a few ms after they start (with a signal a backward runs in blocks, one
@@ -54,7 +52,7 @@ export async function run(): Promise<Record<string, unknown>> {
   report.backward = await backwardAborts(
     (signal) => rnn.backward(backwardInput, undefined, upstream, { signal }),
     () => gpu.stats!(),
-    async () => same((await rnn.forward(input)).output.data, expected.output.data),
+    async () => sameBits((await rnn.forward(input)).output.data, expected.output.data),
   );
 
   restore = onSubmission(gpu, (n) => {
@@ -69,7 +67,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const fresh = await createBackend();
   const again = await createRnn(config, weights, fresh);
   const result = await again.forward(input);
-  report.newBackendExact = same(result.output.data, expected.output.data);
+  report.newBackendExact = sameBits(result.output.data, expected.output.data);
   again.dispose();
   fresh.dispose();
   return report;
